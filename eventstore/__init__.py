@@ -1,0 +1,83 @@
+"""The chronik event store: append-only streams with a gap-safe global feed.
+
+Backends: ``PostgresEventStore`` (production; embedded PostgreSQL when no DSN
+is given) and ``InMemoryEventStore`` (tests).  Typed events subclass ``Event``
+and pass through one ``EventCodec``, which runs the upcasters on every read.
+"""
+
+from ._codec import EventCodec
+from ._embedded import describe_dsn, embedded_dsn, mask_password
+from ._errors import (
+    ChronikError,
+    ConcurrencyError,
+    DuplicateEventError,
+    EventCodecError,
+    EventStoreError,
+    EventValidationError,
+    InvalidAppendError,
+    InvalidInputError,
+    StoreUnavailableError,
+    StreamNotFoundError,
+    StreamOrderConflict,
+    UnknownEventTypeError,
+    UpcastError,
+    UpcasterChainError,
+)
+from ._events import Event
+from ._memory import InMemoryEventStore
+from ._model import (
+    ANY,
+    NO_STREAM,
+    START,
+    STREAM_EXISTS,
+    AppendResult,
+    ExpectedVersion,
+    NewEvent,
+    Position,
+    RecordedEvent,
+    StreamInfo,
+    version_matches,
+)
+from ._postgres import DEFAULT_SCHEMA, OpenTransaction, PostgresEventStore
+from ._store import EventStore
+from ._validation import DEFAULT_MAX_EVENT_BYTES, MAX_STREAM_ID_LENGTH
+
+__all__ = [
+    "ANY",
+    "DEFAULT_MAX_EVENT_BYTES",
+    "DEFAULT_SCHEMA",
+    "MAX_STREAM_ID_LENGTH",
+    "NO_STREAM",
+    "START",
+    "STREAM_EXISTS",
+    "AppendResult",
+    "ChronikError",
+    "ConcurrencyError",
+    "DuplicateEventError",
+    "Event",
+    "EventCodec",
+    "EventCodecError",
+    "EventStore",
+    "EventStoreError",
+    "EventValidationError",
+    "ExpectedVersion",
+    "InMemoryEventStore",
+    "InvalidAppendError",
+    "InvalidInputError",
+    "NewEvent",
+    "OpenTransaction",
+    "Position",
+    "PostgresEventStore",
+    "RecordedEvent",
+    "StoreUnavailableError",
+    "StreamInfo",
+    "StreamNotFoundError",
+    "StreamOrderConflict",
+    "UnknownEventTypeError",
+    "UpcastError",
+    "UpcasterChainError",
+    "describe_dsn",
+    "embedded_dsn",
+    "mask_password",
+    "version_matches",
+]

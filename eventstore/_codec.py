@@ -1,0 +1,154 @@
+"""One codec between typed events and the store's envelopes.
+
+Every read path (stream loads, the feed, subscriptions, snapshots, Kafka
+consumers, the CLI) decodes through ``EventCodec.decode``, which runs the
+upcaster chain first: application code only ever sees current versions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+from uuid import UUID
+
+from pydantic import ValidationError
+
+from upcasters import MissingUpcasterError, UpcasterChain, UpcasterError, UpcastStepError
+
+from ._errors import (
+    EventCodecError,
+    EventValidationError,
+    UnknownEventTypeError,
+    UpcastError,
+    UpcasterChainError,
+)
+from ._events import Event
+from ._model import NewEvent, RecordedEvent
+
+
+class EventCodec:
+    """Registry of event classes plus the upcaster chain that feeds them."""
+
+    def __init__(
+        self, events: Iterable[type[Event]] = (), upcasters: UpcasterChain | None = None
+    ) -> None:
+        self.upcasters = upcasters if upcasters is not None else UpcasterChain()
+        self._classes: dict[str, type[Event]] = {}
+        self.register(*events)
+
+    def register(self, *events: type[Event]) -> None:
+        """Add event classes; re-check the upcaster chain against them."""
+        for cls in events:
+            if not (isinstance(cls, type) and issubclass(cls, Event)):
+                raise TypeError(f"{cls!r} is not an eventstore.Event subclass")
+            known = self._classes.get(cls.event_type)
+            if known is not None and known is not cls:
+                raise EventCodecError(
+                    f"event type {cls.event_type!r} is registered twice: by "
+                    f"{known.__module__}.{known.__qualname__} and {cls.__module__}.{cls.__qualname__}"
+                )
+            self._classes[cls.event_type] = cls
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``UpcasterChainError`` if some stored version cannot reach the current one."""
+        current = {name: cls.event_version for name, cls in self._classes.items()}
+        try:
+            self.upcasters.validate(current)
+        except MissingUpcasterError as error:
+            raise UpcasterChainError(list(error.problems)) from error
+
+    @property
+    def event_classes(self) -> dict[str, type[Event]]:
+        return dict(self._classes)
+
+    def encode(
+        self,
+        event: Event,
+        *,
+        event_id: UUID | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> NewEvent:
+        if self._classes.get(event.event_type) is not type(event):
+            raise EventCodecError(
+                f"event class {type(event).__qualname__} ({event.event_type!r}) is not registered"
+            )
+        return event.to_new_event(event_id=event_id, metadata=metadata)
+
+    def upcast(self, recorded: RecordedEvent) -> RecordedEvent:
+        """The envelope with type, schema version and data brought to the current version."""
+        if not self.upcasters.has_steps(recorded.type, recorded.schema_version):
+            return recorded
+        try:
+            result = self.upcasters.upcast(recorded.type, recorded.schema_version, recorded.data)
+        except UpcastStepError as error:
+            raise UpcastError(
+                recorded.stream_id,
+                recorded.version,
+                recorded.type,
+                recorded.schema_version,
+                str(error.__cause__ or error),
+                error.step,
+            ) from error
+        except UpcasterError as error:
+            raise UpcastError(
+                recorded.stream_id,
+                recorded.version,
+                recorded.type,
+                recorded.schema_version,
+                str(error),
+            ) from error
+        return dataclasses.replace(
+            recorded,
+            type=result.event_type,
+            schema_version=result.schema_version,
+            data=result.data,
+        )
+
+    def decode(self, recorded: RecordedEvent) -> Event:
+        """The typed, current-version event for a stored one."""
+        cls = self._classes.get(recorded.type)
+        if cls is None or cls.event_version != recorded.schema_version:
+            current = self.upcast(recorded)
+            cls = self._classes.get(current.type)
+            if cls is None:
+                raise UnknownEventTypeError(
+                    recorded.stream_id,
+                    recorded.version,
+                    recorded.type,
+                    recorded.schema_version,
+                    f"no event class is registered for type {current.type!r}",
+                )
+            if cls.event_version != current.schema_version:
+                raise UpcastError(
+                    recorded.stream_id,
+                    recorded.version,
+                    recorded.type,
+                    recorded.schema_version,
+                    f"upcasting ended at v{current.schema_version}, but "
+                    f"{cls.__qualname__} is v{cls.event_version}",
+                    "(none)",
+                )
+            data = current.data
+        else:
+            data = recorded.data
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            raise EventValidationError(
+                recorded.stream_id,
+                recorded.version,
+                recorded.type,
+                recorded.schema_version,
+                f"data does not validate into {cls.__qualname__}: {_brief(error)}",
+            ) from error
+
+
+def _brief(error: ValidationError) -> str:
+    parts = [
+        f"{'.'.join(str(p) for p in item['loc']) or '(root)'}: {item['msg']}"
+        for item in error.errors()[:3]
+    ]
+    more = error.error_count() - len(parts)
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")

@@ -1,0 +1,67 @@
+"""The embedded PostgreSQL used when no database URL is given, and DSN masking."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+from psycopg.conninfo import conninfo_to_dict
+
+DEFAULT_DATA_DIR = Path(".chronik") / "pg"
+
+# Keep a reference per data directory: pgserver stops the server when the last
+# process holding it exits, so the handle must live as long as we do.
+_servers: dict[Path, Any] = {}
+
+
+async def embedded_dsn(data_dir: str | os.PathLike[str] | None = None) -> str:
+    """Start (or reuse) the embedded PostgreSQL in ``data_dir`` and return its DSN."""
+    path = Path(data_dir if data_dir is not None else DEFAULT_DATA_DIR).resolve()
+    server = _servers.get(path)
+    if server is None:
+        server = await asyncio.to_thread(_start, path)
+        _servers[path] = server
+    return str(server.get_uri())
+
+
+def _start(path: Path) -> Any:
+    with warnings.catch_warnings():
+        # platformdirs warns about XDG_RUNTIME_DIR on servers; nothing to act on.
+        warnings.simplefilter("ignore")
+        import pgserver  # imported late: it is only needed without a DATABASE_URL
+
+    path.mkdir(parents=True, exist_ok=True)
+    return pgserver.get_server(path)
+
+
+_URL_PASSWORD = re.compile(r"(://[^:/@]*:)([^@]*)(@)")
+
+
+def describe_dsn(dsn: str) -> str:
+    """Where a DSN points (host, port, database, user), never its password."""
+    try:
+        parts = conninfo_to_dict(dsn)
+    except Exception:
+        # An unparseable DSN is still masked as best we can, never echoed raw.
+        return _URL_PASSWORD.sub(r"\1***\3", dsn).split("?")[0]
+    host = parts.get("host") or "localhost"
+    port = parts.get("port") or "5432"
+    database = parts.get("dbname") or parts.get("user") or "postgres"
+    user = parts.get("user") or "(default user)"
+    return f"database {database!r} on {host}:{port} as {user}"
+
+
+def mask_password(text: str, dsn: str) -> str:
+    """Remove the DSN's password from a message (driver errors may echo it)."""
+    try:
+        password = conninfo_to_dict(dsn).get("password")
+    except Exception:
+        password = None
+    masked = _URL_PASSWORD.sub(r"\1***\3", text)
+    if password:
+        masked = masked.replace(str(password), "***")
+    return masked

@@ -1,0 +1,246 @@
+"""Appending to a stream in PostgreSQL: one statement, one round trip.
+
+Why one statement is safe
+-------------------------
+The stream row is written first (a data-modifying CTE) and the events are
+inserted only for the row it returns.  The row write takes the stream's row
+lock, so concurrent appenders to one stream queue up; under READ COMMITTED the
+waiting writer re-checks its ``WHERE`` against the row the winner committed, so
+of two writers expecting version N exactly one succeeds and the other gets zero
+rows, i.e. a ``ConcurrencyError``.  A statement is atomic on its own, so outside
+a caller's transaction no ``BEGIN``/``COMMIT`` round trips are needed.
+
+Why ``last_xid``
+----------------
+The feed is ordered by transaction id.  A transaction with an older id can
+reach a stream's row lock after a newer one committed to the stream (ids are
+handed out at the first write, locks are taken later).  Appending then would
+put version N+1 ahead of version N in the feed.  The ``last_xid <=
+pg_current_xact_id()`` guard refuses it; on its own connection the store simply
+retries in a new transaction (which gets a newer id), inside a caller's
+transaction it raises ``StreamOrderConflict`` (the caller must retry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg import AsyncConnection, errors, sql
+
+from ._errors import ConcurrencyError, DuplicateEventError, StreamOrderConflict
+from ._model import AppendResult, ExpectedVersion, Position, version_matches
+from ._validation import PreparedEvent
+
+# How a stream row is claimed, by kind of expected version.  Each returns the
+# version before the append as "base"; zero rows means the expectation failed
+# (or the order guard did: the diagnosis tells which).
+_CLAIM_NEW = """
+    INSERT INTO {streams} AS s (stream_id, version, last_xid)
+    VALUES (%(stream_id)s, %(count)s, pg_current_xact_id())
+    ON CONFLICT (stream_id) DO NOTHING
+    RETURNING 0 AS base
+"""
+_CLAIM_ANY = """
+    INSERT INTO {streams} AS s (stream_id, version, last_xid)
+    VALUES (%(stream_id)s, %(count)s, pg_current_xact_id())
+    ON CONFLICT (stream_id) DO UPDATE
+       SET version = s.version + %(count)s, last_xid = pg_current_xact_id(),
+           updated_at = clock_timestamp()
+     WHERE s.last_xid <= pg_current_xact_id()
+    RETURNING s.version - %(count)s AS base
+"""
+_CLAIM_EXISTING = """
+    UPDATE {streams} AS s
+       SET version = s.version + %(count)s, last_xid = pg_current_xact_id(),
+           updated_at = clock_timestamp()
+     WHERE s.stream_id = %(stream_id)s AND s.last_xid <= pg_current_xact_id() {exact}
+    RETURNING s.version - %(count)s AS base
+"""
+
+_INSERT_EVENTS = """
+    WITH stream AS ({claim})
+    INSERT INTO {events} (stream_id, version, event_id, type, schema_version, data, metadata)
+    SELECT %(stream_id)s, stream.base + e.n, e.event_id, e.type, e.schema_version,
+           e.data, e.metadata
+      FROM stream,
+           unnest(%(event_ids)s::uuid[], %(types)s::text[], %(schema_versions)s::int[],
+                  %(data)s::text[]::jsonb[], %(metadata)s::text[]::jsonb[])
+           WITH ORDINALITY AS e(event_id, type, schema_version, data, metadata, n)
+     ORDER BY e.n
+    RETURNING version, transaction_id::text::bigint, global_position
+"""
+
+_FIND_EVENTS = """
+    SELECT event_id, stream_id, version, transaction_id::text::bigint, global_position
+      FROM {events} WHERE event_id = ANY(%s::uuid[])
+"""
+_COUNT_IN_TRANSACTION = """
+    SELECT count(*) FROM {events}
+     WHERE stream_id = %s AND transaction_id = %s::text::xid8
+"""
+_STREAM_VERSION = "SELECT version FROM {streams} WHERE stream_id = %s"
+
+# An append on the store's own connection that loses the order guard is retried
+# in a new transaction; more than a few losses in a row means something is wrong.
+MAX_ORDER_RETRIES = 10
+
+
+class AppendStatements:
+    """The append SQL, composed once per schema."""
+
+    def __init__(self, schema: str) -> None:
+        streams = sql.Identifier(schema, "streams")
+        events = sql.Identifier(schema, "events")
+
+        def insert(claim: str) -> sql.Composed:
+            return sql.SQL(_INSERT_EVENTS).format(
+                claim=sql.SQL(claim).format(streams=streams, exact=sql.SQL("")), events=events
+            )
+
+        self.by_kind: dict[ExpectedVersion | str, sql.Composed] = {
+            ExpectedVersion.NO_STREAM: insert(_CLAIM_NEW),
+            ExpectedVersion.ANY: insert(_CLAIM_ANY),
+            ExpectedVersion.STREAM_EXISTS: insert(_CLAIM_EXISTING),
+            "exact": sql.SQL(_INSERT_EVENTS).format(
+                claim=sql.SQL(_CLAIM_EXISTING).format(
+                    streams=streams, exact=sql.SQL("AND s.version = %(expected)s")
+                ),
+                events=events,
+            ),
+        }
+        self.find_events = sql.SQL(_FIND_EVENTS).format(events=events)
+        self.count_in_transaction = sql.SQL(_COUNT_IN_TRANSACTION).format(events=events)
+        self.stream_version = sql.SQL(_STREAM_VERSION).format(streams=streams)
+
+    def statement_for(self, expected: ExpectedVersion | int) -> sql.Composed:
+        if isinstance(expected, ExpectedVersion):
+            return self.by_kind[expected]
+        return self.by_kind[ExpectedVersion.NO_STREAM if expected == 0 else "exact"]
+
+
+async def append_batch(
+    connection: AsyncConnection[Any],
+    statements: AppendStatements,
+    stream_id: str,
+    batch: Sequence[PreparedEvent],
+    expected: ExpectedVersion | int,
+    *,
+    own_transaction: bool,
+) -> AppendResult:
+    """Append on ``connection``; in a caller's transaction use a savepoint so a
+    rejected append leaves the caller's transaction usable."""
+    params = {
+        "stream_id": stream_id,
+        "count": len(batch),
+        "expected": expected if isinstance(expected, int) else None,
+        "event_ids": [event.event_id for event in batch],
+        "types": [event.type for event in batch],
+        "schema_versions": [event.schema_version for event in batch],
+        "data": [event.data_json for event in batch],
+        "metadata": [event.metadata_json for event in batch],
+    }
+    statement = statements.statement_for(expected)
+    for _attempt in range(MAX_ORDER_RETRIES):
+        try:
+            if own_transaction:
+                cursor = await connection.execute(statement, params)
+                rows = await cursor.fetchall()
+            else:
+                async with connection.transaction():
+                    cursor = await connection.execute(statement, params)
+                    rows = await cursor.fetchall()
+        except errors.UniqueViolation as error:
+            return await _already_appended(connection, statements, stream_id, batch, error)
+        if rows:
+            rows.sort()
+            return AppendResult(
+                stream_id, rows[-1][0], tuple(Position(row[1], row[2]) for row in rows)
+            )
+        replayed = await _find_replayed_batch(connection, statements, stream_id, batch)
+        if replayed is not None:
+            return replayed
+        actual = await _stream_version(connection, statements, stream_id)
+        if not version_matches(expected, actual):
+            raise ConcurrencyError(stream_id, expected, actual)
+        if not own_transaction:
+            raise StreamOrderConflict(stream_id, expected, actual)
+    raise StreamOrderConflict(stream_id, expected, actual)
+
+
+async def _already_appended(
+    connection: AsyncConnection[Any],
+    statements: AppendStatements,
+    stream_id: str,
+    batch: Sequence[PreparedEvent],
+    error: errors.UniqueViolation,
+) -> AppendResult:
+    replayed = await _find_replayed_batch(connection, statements, stream_id, batch)
+    if replayed is not None:
+        return replayed
+    constraint = error.diag.constraint_name or ""
+    if constraint.endswith("events_stream_version"):
+        # The streams row is the lock; this only trips if someone wrote events
+        # without it.  Report it as the conflict it is.
+        actual = await _stream_version(connection, statements, stream_id)
+        raise ConcurrencyError(stream_id, "(a version taken by a concurrent writer)", actual) from error
+    raise DuplicateEventError(
+        stream_id,
+        tuple(str(event.event_id) for event in batch),
+        "some of these event ids were appended before, but not as this exact batch",
+    ) from error
+
+
+async def _find_replayed_batch(
+    connection: AsyncConnection[Any],
+    statements: AppendStatements,
+    stream_id: str,
+    batch: Sequence[PreparedEvent],
+) -> AppendResult | None:
+    """The original result if this exact batch was appended before, else None.
+
+    Raises ``DuplicateEventError`` on a partial overlap: never a silent drop.
+    """
+    cursor = await connection.execute(
+        statements.find_events, ([event.event_id for event in batch],)
+    )
+    found = {row[0]: row for row in await cursor.fetchall()}
+    if not found:
+        return None
+    ids = tuple(str(event.event_id) for event in batch)
+    rows = [found.get(event.event_id) for event in batch]
+    if any(row is None for row in rows):
+        raise DuplicateEventError(stream_id, ids, "some of these events were appended before")
+    first = rows[0]
+    assert first is not None
+    same_place = all(
+        row is not None
+        and row[1] == stream_id
+        and row[2] == first[2] + offset
+        and row[3] == first[3]
+        for offset, row in enumerate(rows)
+    )
+    if same_place:
+        cursor = await connection.execute(
+            statements.count_in_transaction, (stream_id, str(first[3]))
+        )
+        counted = await cursor.fetchone()
+        same_place = counted is not None and counted[0] == len(rows)
+    if not same_place:
+        raise DuplicateEventError(
+            stream_id, ids, "these event ids were appended before in another stream or batch"
+        )
+    return AppendResult(
+        stream_id,
+        first[2] + len(rows) - 1,
+        tuple(Position(row[3], row[4]) for row in rows if row is not None),
+    )
+
+
+async def _stream_version(
+    connection: AsyncConnection[Any], statements: AppendStatements, stream_id: str
+) -> int:
+    cursor = await connection.execute(statements.stream_version, (stream_id,))
+    row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+

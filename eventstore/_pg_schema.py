@@ -1,0 +1,116 @@
+"""The Postgres schema of the event store and its idempotent migrations.
+
+Migrations are numbered and recorded in ``<schema>.migrations``; each runs in
+one transaction under an advisory lock, so several processes starting at once
+neither race on ``CREATE`` nor apply a step twice.
+"""
+
+from __future__ import annotations
+
+from psycopg import AsyncConnection, sql
+
+# Each step is a list of statements; ``{schema}`` is replaced by the quoted
+# schema identifier, ``{channel}`` by the quoted NOTIFY channel literal.
+_MIGRATIONS: list[list[str]] = [
+    [
+        """
+        CREATE TABLE {schema}.streams (
+            stream_id  text PRIMARY KEY,
+            version    bigint NOT NULL CHECK (version > 0),
+            -- The transaction that appended last: an append from an older
+            -- transaction would be ordered before it in the feed (see append).
+            last_xid   xid8 NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            updated_at timestamptz NOT NULL DEFAULT clock_timestamp()
+        )
+        """,
+        """
+        CREATE TABLE {schema}.events (
+            global_position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            transaction_id  xid8 NOT NULL DEFAULT pg_current_xact_id(),
+            stream_id       text NOT NULL,
+            version         bigint NOT NULL CHECK (version > 0),
+            event_id        uuid NOT NULL,
+            type            text NOT NULL,
+            schema_version  integer NOT NULL CHECK (schema_version > 0),
+            data            jsonb NOT NULL,
+            metadata        jsonb NOT NULL,
+            -- clock_timestamp, not now(): taken after the stream row lock, so it
+            -- never goes backwards within a stream, even for long transactions.
+            recorded_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+            CONSTRAINT events_stream_version UNIQUE (stream_id, version),
+            CONSTRAINT events_event_id UNIQUE (event_id)
+        )
+        """,
+        "CREATE INDEX events_feed ON {schema}.events (transaction_id, global_position)",
+        """
+        CREATE FUNCTION {schema}.notify_append() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            -- A constant payload: NOTIFY folds duplicates within a transaction,
+            -- and listeners only use it as a hint to read the feed.
+            PERFORM pg_notify({channel}, '');
+            RETURN NULL;
+        END $$
+        """,
+        """
+        CREATE TRIGGER events_notify AFTER INSERT ON {schema}.events
+        FOR EACH STATEMENT EXECUTE FUNCTION {schema}.notify_append()
+        """,
+        """
+        CREATE FUNCTION {schema}.reject_change() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION 'chronik events are append-only: % is not allowed', TG_OP
+                USING ERRCODE = 'restrict_violation';
+        END $$
+        """,
+        """
+        CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON {schema}.events
+        FOR EACH ROW EXECUTE FUNCTION {schema}.reject_change()
+        """,
+        """
+        CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON {schema}.events
+        FOR EACH STATEMENT EXECUTE FUNCTION {schema}.reject_change()
+        """,
+    ],
+]
+
+LATEST_VERSION = len(_MIGRATIONS)
+
+
+def notify_channel(schema: str) -> str:
+    return f"chronik_events.{schema}"
+
+
+async def migrate(connection: AsyncConnection[object], schema: str) -> int:
+    """Create or upgrade the schema; return how many steps were applied."""
+    schema_id = sql.Identifier(schema)
+    channel = sql.Literal(notify_channel(schema))
+    async with connection.transaction():
+        await connection.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('chronik.migrate.' || %s))", (schema,)
+        )
+        await connection.execute(
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema_id)
+        )
+        await connection.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {}.migrations ("
+                " version integer PRIMARY KEY,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            ).format(schema_id)
+        )
+        cursor = await connection.execute(
+            sql.SQL("SELECT coalesce(max(version), 0) FROM {}.migrations").format(schema_id)
+        )
+        row = await cursor.fetchone()
+        current = int(row[0]) if row else 0
+        for number, statements in enumerate(_MIGRATIONS[current:], start=current + 1):
+            for statement in statements:
+                await connection.execute(
+                    sql.SQL(statement).format(schema=schema_id, channel=channel)  # type: ignore[arg-type]
+                )
+            await connection.execute(
+                sql.SQL("INSERT INTO {}.migrations (version) VALUES (%s)").format(schema_id),
+                (number,),
+            )
+        return LATEST_VERSION - current

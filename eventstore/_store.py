@@ -1,0 +1,188 @@
+"""The EventStore contract every backend fulfils.
+
+The behaviour is pinned by ``tests/contracts/event_store.py``, which runs
+against every backend; this module holds the signatures and the pieces of logic
+that are the same for all of them (input checks, the live subscription loop).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+from ._errors import InvalidInputError
+from ._model import (
+    ANY,
+    AppendResult,
+    ExpectedVersion,
+    NewEvent,
+    Position,
+    RecordedEvent,
+    StreamInfo,
+)
+from ._validation import (
+    DEFAULT_MAX_EVENT_BYTES,
+    PreparedEvent,
+    SupportsNewEvent,
+    check_expected_version,
+    check_stream_id,
+    prepare_batch,
+)
+
+DEFAULT_PAGE_SIZE = 1000
+DEFAULT_POLL_INTERVAL = 1.0
+
+
+class EventStore(abc.ABC):
+    """An append-only store of event streams with a gap-safe global feed."""
+
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+
+    # -- writing -------------------------------------------------------------
+
+    async def append(
+        self,
+        stream_id: str,
+        events: Iterable[NewEvent | SupportsNewEvent],
+        expected_version: ExpectedVersion | int = ANY,
+        *,
+        connection: Any = None,
+    ) -> AppendResult:
+        """Append ``events`` to a stream atomically.
+
+        ``expected_version``: ``ANY``, ``NO_STREAM``, ``STREAM_EXISTS`` or the exact
+        current version (0 means the stream must not exist yet).  A mismatch raises
+        ``ConcurrencyError``; bad input raises ``InvalidAppendError``; in both cases
+        nothing is written.  Re-appending the same event ids as the same batch returns
+        the original result.  ``connection`` joins a caller's open transaction (stores
+        that support it).
+        """
+        stream_id = check_stream_id(stream_id)
+        expected = check_expected_version(stream_id, expected_version)
+        batch = prepare_batch(stream_id, events, self.max_event_bytes)
+        return await self._append(stream_id, batch, expected, connection)
+
+    @abc.abstractmethod
+    async def _append(
+        self,
+        stream_id: str,
+        batch: Sequence[PreparedEvent],
+        expected: ExpectedVersion | int,
+        connection: Any,
+    ) -> AppendResult: ...
+
+    # -- reading one stream --------------------------------------------------
+
+    def read_stream(
+        self, stream_id: str, from_version: int = 1, to_version: int | None = None
+    ) -> AsyncIterator[RecordedEvent]:
+        """The stream's events with ``from_version <= version <= to_version``, oldest first."""
+        self._check_range(stream_id, from_version, to_version)
+        return self._read_stream(stream_id, from_version, to_version, backwards=False)
+
+    def read_stream_backwards(
+        self, stream_id: str, from_version: int | None = None, to_version: int = 1
+    ) -> AsyncIterator[RecordedEvent]:
+        """Newest first: from ``from_version`` (default: the last) down to ``to_version``."""
+        self._check_range(stream_id, to_version, from_version)
+        return self._read_stream(stream_id, to_version, from_version, backwards=True)
+
+    @abc.abstractmethod
+    def _read_stream(
+        self, stream_id: str, low: int, high: int | None, *, backwards: bool
+    ) -> AsyncIterator[RecordedEvent]: ...
+
+    @abc.abstractmethod
+    async def stream_version(
+        self,
+        stream_id: str,
+        *,
+        as_of: datetime | None = None,
+        at_position: Position | None = None,
+    ) -> int:
+        """The stream's version (0 when it does not exist).
+
+        With ``as_of``: the version of the last event recorded at or before that time.
+        With ``at_position``: the version of the last event at or before that feed
+        position (a consistent cut across streams).
+        """
+
+    @abc.abstractmethod
+    def list_streams(
+        self, prefix: str | None = None, *, limit: int | None = None
+    ) -> AsyncIterator[StreamInfo]:
+        """Streams ordered by id, optionally only those whose id starts with ``prefix``."""
+
+    # -- the global feed -----------------------------------------------------
+
+    @abc.abstractmethod
+    def read_all(
+        self, after: Position | None = None, limit: int | None = None
+    ) -> AsyncIterator[RecordedEvent]:
+        """Every committed event after ``after``, in feed order, up to the current end.
+
+        Never skips an event: an event that becomes visible later always has a
+        position greater than every position already returned.
+        """
+
+    @abc.abstractmethod
+    async def head(self) -> Position | None:
+        """The position of the last event a reader can see now (``None``: empty feed)."""
+
+    async def subscribe(
+        self,
+        after: Position | None = None,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+    ) -> AsyncIterator[RecordedEvent]:
+        """Follow the feed live: catch up from ``after``, then wait for new events.
+
+        A wake-up signal (NOTIFY, an in-process event) is only a hint; the loop
+        also polls every ``poll_interval`` seconds, so a lost signal costs latency,
+        never an event.
+        """
+        async with self._wake_up_listener() as wait_for_append:
+            while True:
+                got = 0
+                async for event in self.read_all(after, limit=page_size):
+                    got += 1
+                    after = event.position
+                    yield event
+                if got < page_size:
+                    await wait_for_append(poll_interval)
+
+    @abc.abstractmethod
+    def _wake_up_listener(self) -> Any:
+        """An async context manager giving ``async wait(timeout)`` for new appends."""
+
+    # -- lifecycle -----------------------------------------------------------
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @staticmethod
+    def _check_range(stream_id: str, low: int, high: int | None) -> None:
+        check_stream_id(stream_id, InvalidInputError)
+        if (
+            not isinstance(low, int)
+            or low < 1
+            or (high is not None and (not isinstance(high, int) or high < 1))
+        ):
+            raise InvalidInputError(
+                stream_id, f"invalid version range {low}..{high}: versions start at 1"
+            )

@@ -1,0 +1,169 @@
+"""Checks every append passes before anything is written, shared by all stores.
+
+Validation also serializes: the JSON text produced here is what the Postgres
+store sends, so an event is encoded exactly once and an event that cannot be
+encoded is rejected before the first byte reaches the database.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+from uuid import UUID
+
+from ._errors import InvalidAppendError, InvalidInputError
+from ._model import ExpectedVersion, NewEvent
+
+MAX_STREAM_ID_LENGTH = 255
+MAX_TYPE_LENGTH = 255
+DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
+
+# PostgreSQL text and jsonb cannot hold U+0000.  json.dumps writes it as the
+# six characters \u0000; an even number of backslashes before them means the
+# backslash itself was escaped and the text is harmless.
+_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+class SupportsNewEvent(Protocol):
+    """Typed events (``eventstore.Event``) convert themselves for the store."""
+
+    def to_new_event(self) -> NewEvent: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedEvent:
+    """A validated event with its JSON already encoded."""
+
+    event_id: UUID
+    type: str
+    schema_version: int
+    data_json: str
+    metadata_json: str
+
+
+def check_stream_id(
+    stream_id: object, error: type[InvalidInputError] = InvalidAppendError
+) -> str:
+    if not isinstance(stream_id, str):
+        raise error(repr(stream_id), "the stream id must be a string")
+    if not stream_id or stream_id.isspace():
+        raise error(stream_id, "the stream id is empty")
+    if len(stream_id) > MAX_STREAM_ID_LENGTH:
+        raise error(
+            stream_id[:40] + "...",
+            f"the stream id is {len(stream_id)} characters long, the limit is "
+            f"{MAX_STREAM_ID_LENGTH}",
+        )
+    if "\x00" in stream_id:
+        raise error(stream_id.replace("\x00", "\\x00"), "the stream id has a NUL")
+    return stream_id
+
+
+def check_expected_version(stream_id: str, expected: object) -> ExpectedVersion | int:
+    if isinstance(expected, ExpectedVersion):
+        return expected
+    # bool is an int subclass; True as "version 1" is always a bug.
+    if isinstance(expected, int) and not isinstance(expected, bool) and expected >= 0:
+        return expected
+    raise InvalidAppendError(
+        stream_id,
+        f"invalid expected version {expected!r}: use ANY, NO_STREAM, STREAM_EXISTS "
+        "or a version number >= 0",
+    )
+
+
+def _encode(stream_id: str, what: str, index: int, event_type: str, value: object) -> str:
+    if not isinstance(value, Mapping):
+        raise InvalidAppendError(
+            stream_id,
+            f"event {index} ({event_type!r}): {what} must be a JSON object (a dict), "
+            f"got {type(value).__name__}",
+        )
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as error:
+        raise InvalidAppendError(
+            stream_id, f"event {index} ({event_type!r}): {what} is not JSON-serializable: {error}"
+        ) from error
+    if "\\u0000" in text and _JSON_NUL.search(text):
+        raise InvalidAppendError(
+            stream_id, f"event {index} ({event_type!r}): {what} contains a NUL character"
+        )
+    return text
+
+
+def prepare_batch(
+    stream_id: str,
+    events: Iterable[NewEvent | SupportsNewEvent],
+    max_event_bytes: int,
+) -> list[PreparedEvent]:
+    """Validate and encode a batch; raise ``InvalidAppendError`` naming the culprit."""
+    if isinstance(events, (NewEvent, str, bytes, Mapping)) or hasattr(events, "to_new_event"):
+        raise InvalidAppendError(stream_id, "events must be a list of events, not a single one")
+    prepared: list[PreparedEvent] = []
+    seen_ids: set[UUID] = set()
+    for index, candidate in enumerate(events):
+        event = candidate if isinstance(candidate, NewEvent) else _convert(stream_id, index, candidate)
+        if not isinstance(event.type, str) or not event.type or len(event.type) > MAX_TYPE_LENGTH:
+            raise InvalidAppendError(
+                stream_id,
+                f"event {index}: the type must be a non-empty string of at most "
+                f"{MAX_TYPE_LENGTH} characters, got {event.type!r}",
+            )
+        version = event.schema_version
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise InvalidAppendError(
+                stream_id,
+                f"event {index} ({event.type!r}): schema_version must be an int >= 1, "
+                f"got {version!r}",
+            )
+        event_id = _event_id(stream_id, index, event)
+        if event_id in seen_ids:
+            raise InvalidAppendError(
+                stream_id, f"event {index} ({event.type!r}): event id {event_id} appears twice"
+            )
+        seen_ids.add(event_id)
+        data_json = _encode(stream_id, "data", index, event.type, event.data)
+        metadata_json = _encode(stream_id, "metadata", index, event.type, event.metadata or {})
+        size = len(data_json.encode()) + len(metadata_json.encode())
+        if size > max_event_bytes:
+            raise InvalidAppendError(
+                stream_id,
+                f"event {index} ({event.type!r}) is {size} bytes of JSON, "
+                f"the limit is {max_event_bytes}",
+            )
+        prepared.append(PreparedEvent(event_id, event.type, version, data_json, metadata_json))
+    if not prepared:
+        raise InvalidAppendError(stream_id, "no events to append")
+    return prepared
+
+
+def _convert(stream_id: str, index: int, candidate: Any) -> NewEvent:
+    to_new_event = getattr(candidate, "to_new_event", None)
+    if to_new_event is None:
+        raise InvalidAppendError(
+            stream_id,
+            f"event {index} is a {type(candidate).__name__}, expected a NewEvent "
+            "or an eventstore.Event",
+        )
+    event = to_new_event()
+    if not isinstance(event, NewEvent):
+        raise InvalidAppendError(stream_id, f"event {index}: to_new_event() must return NewEvent")
+    return event
+
+
+def _event_id(stream_id: str, index: int, event: NewEvent) -> UUID:
+    if event.event_id is None:
+        return uuid.uuid4()
+    if isinstance(event.event_id, UUID):
+        return event.event_id
+    try:
+        return UUID(str(event.event_id))
+    except ValueError as error:
+        raise InvalidAppendError(
+            stream_id, f"event {index} ({event.type!r}): invalid event id {event.event_id!r}"
+        ) from error

@@ -1,0 +1,110 @@
+"""The registry of steps and the loop that runs them on every read."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, TypeVar
+
+from upcasters._errors import MissingUpcasterError, UpcasterConflictError, UpcastStepError
+from upcasters._upcaster import Migration, Upcaster, UpcastResult
+from upcasters._validate import find_problems
+
+__all__ = ["UpcasterChain"]
+
+M = TypeVar("M", bound=Migration)
+
+
+class UpcasterChain:
+    """Steps keyed by the ``(event_type, from_version)`` they read.
+
+    Register everything at start-up, call :meth:`validate` once, then :meth:`upcast` on
+    every read. Upcasting never mutates the caller's data.
+    """
+
+    __slots__ = ("_steps",)
+
+    def __init__(self, upcasters: Iterable[Upcaster] = ()) -> None:
+        self._steps: dict[tuple[str, int], Upcaster] = {}
+        for upcaster in upcasters:
+            self.register(upcaster)
+
+    def register(self, upcaster: Upcaster) -> None:
+        key = (upcaster.event_type, upcaster.from_version)
+        existing = self._steps.get(key)
+        if existing is not None:
+            raise UpcasterConflictError(
+                upcaster.event_type, upcaster.from_version, existing.step, upcaster.step
+            )
+        self._steps[key] = upcaster
+
+    def upcaster(
+        self, event_type: str, *, from_version: int, new_type: str | None = None
+    ) -> Callable[[M], M]:
+        """Decorator form of :meth:`register`; returns the function unchanged."""
+
+        def decorate(migrate: M) -> M:
+            self.register(Upcaster(event_type, from_version, migrate, new_type))
+            return migrate
+
+        return decorate
+
+    def has_steps(self, event_type: str, schema_version: int) -> bool:
+        """Whether :meth:`upcast` would change anything for this stored pair."""
+        return (event_type, schema_version) in self._steps
+
+    def upcast(self, event_type: str, schema_version: int, data: Mapping[str, Any]) -> UpcastResult:
+        """Bring stored data to the newest version the steps reach.
+
+        When no step reads ``(event_type, schema_version)`` the result holds ``data``
+        itself (or a shallow ``dict`` of a non-dict mapping), not a copy: this is the path
+        of nearly every event read. The caller must then treat the result's data as its
+        own input.
+        """
+        upcaster = self._steps.get((event_type, schema_version))
+        if upcaster is None:
+            return UpcastResult(
+                event_type, schema_version, data if isinstance(data, dict) else dict(data)
+            )
+
+        # One deep copy, here, is enough to keep the caller's data untouched. After it,
+        # nothing a step can reach through its argument is shared with the caller: step 1
+        # owns the copy, and each step's return value becomes the next step's to mutate.
+        # The only other objects a step could hand on are its own (module-level
+        # constants, closures), and the Upcaster contract forbids returning those.
+        # Copying before every step instead would cost one deep copy per version on each
+        # old event during a replay and protect nothing more of the caller's.
+        current: dict[str, Any] = copy.deepcopy(data if isinstance(data, dict) else dict(data))
+        # Terminates: every step adds one to the version, so no key is visited twice.
+        while upcaster is not None:
+            try:
+                result = upcaster.migrate(current)
+            except Exception as exc:
+                raise UpcastStepError(event_type, schema_version, upcaster.step, exc) from exc
+            if not isinstance(result, dict):
+                cause = TypeError(f"migrate returned {type(result).__name__}, expected dict")
+                raise UpcastStepError(event_type, schema_version, upcaster.step, cause) from cause
+            current = result
+            key = (upcaster.to_type, upcaster.to_version)
+            upcaster = self._steps.get(key)
+        return UpcastResult(key[0], key[1], current)
+
+    def validate(self, current_versions: Mapping[str, int]) -> None:
+        """Raise :class:`MissingUpcasterError` listing every gap, dead end and stray step.
+
+        ``current_versions`` maps each event type the application knows to its current
+        schema version. See :func:`upcasters._validate.find_problems` for the rules.
+        """
+        problems = find_problems(self._steps, current_versions)
+        if problems:
+            raise MissingUpcasterError(problems)
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    def __iter__(self) -> Iterator[Upcaster]:
+        """Registered steps ordered by ``(event_type, from_version)``, for listings."""
+        return iter(sorted(self._steps.values(), key=lambda s: (s.event_type, s.from_version)))
+
+    def __repr__(self) -> str:
+        return f"<UpcasterChain with {len(self._steps)} steps>"
