@@ -89,6 +89,3 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield f"unix://{server.socket_file}"
     server.shutdown()
 
-
-def fresh_stream(prefix: str = "test") -> str:
-    return f"{prefix}-{uuid.uuid4().hex}"

@@ -168,7 +168,10 @@ def test_step_descriptions() -> None:
 def test_bad_upcaster_definitions_fail_where_they_are_written(args: tuple[Any, ...]) -> None:
     with pytest.raises((ValueError, TypeError)):
         Upcaster(*args)
-    with pytest.raises(ValueError):
+
+
+def test_empty_new_type_is_rejected() -> None:
+    with pytest.raises(ValueError, match="new_type of T v1"):
         Upcaster("T", 1, cents, new_type="")
 
 
