@@ -20,8 +20,8 @@ from ._errors import (
     StreamNotFoundError,
     StreamOrderConflict,
     UnknownEventTypeError,
-    UpcastError,
     UpcasterChainError,
+    UpcastError,
 )
 from ._events import Event
 from ._memory import InMemoryEventStore

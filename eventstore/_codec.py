@@ -20,8 +20,8 @@ from ._errors import (
     EventCodecError,
     EventValidationError,
     UnknownEventTypeError,
-    UpcastError,
     UpcasterChainError,
+    UpcastError,
 )
 from ._events import Event
 from ._model import NewEvent, RecordedEvent
@@ -46,7 +46,7 @@ class EventCodec:
             if known is not None and known is not cls:
                 raise EventCodecError(
                     f"event type {cls.event_type!r} is registered twice: by "
-                    f"{known.__module__}.{known.__qualname__} and {cls.__module__}.{cls.__qualname__}"
+                    f"{_qualified(known)} and {_qualified(cls)}"
                 )
             self._classes[cls.event_type] = cls
         self.validate()
@@ -152,3 +152,7 @@ def _brief(error: ValidationError) -> str:
     ]
     more = error.error_count() - len(parts)
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"

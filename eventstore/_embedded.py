@@ -20,22 +20,23 @@ _servers: dict[Path, Any] = {}
 
 async def embedded_dsn(data_dir: str | os.PathLike[str] | None = None) -> str:
     """Start (or reuse) the embedded PostgreSQL in ``data_dir`` and return its DSN."""
-    path = Path(data_dir if data_dir is not None else DEFAULT_DATA_DIR).resolve()
-    server = _servers.get(path)
-    if server is None:
-        server = await asyncio.to_thread(_start, path)
-        _servers[path] = server
+    server = await asyncio.to_thread(_start, Path(data_dir or DEFAULT_DATA_DIR))
     return str(server.get_uri())
 
 
 def _start(path: Path) -> Any:
+    path = path.resolve()
+    if path in _servers:
+        return _servers[path]
     with warnings.catch_warnings():
         # platformdirs warns about XDG_RUNTIME_DIR on servers; nothing to act on.
         warnings.simplefilter("ignore")
         import pgserver  # imported late: it is only needed without a DATABASE_URL
 
     path.mkdir(parents=True, exist_ok=True)
-    return pgserver.get_server(path)
+    server = pgserver.get_server(path)  # type: ignore[attr-defined]
+    _servers[path] = server
+    return server
 
 
 _URL_PASSWORD = re.compile(r"(://[^:/@]*:)([^@]*)(@)")

@@ -9,10 +9,10 @@ translated at the boundary and kept as ``__cause__``.
     ChronikError
      ├── EventStoreError
      │    ├── StoreUnavailableError      the database cannot be reached (DSN masked)
-     │    ├── InvalidInputError          a bad argument (also ValueError); nothing was written
+     │    ├── InvalidInputError          a bad argument (a ValueError); nothing written
      │    │    └── InvalidAppendError    bad input to append
      │    ├── ConcurrencyError           expected version did not match (retryable)
-     │    │    └── StreamOrderConflict   an older transaction tried to append after a newer one (retryable)
+     │    │    └── StreamOrderConflict   an older transaction appended after a newer one (retryable)
      │    ├── DuplicateEventError        some, not all, event ids of a batch already exist
      │    └── StreamNotFoundError        the stream has no events
      ├── EventCodecError

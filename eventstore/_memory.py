@@ -162,9 +162,9 @@ class InMemoryEventStore(EventStore):
     async def _wake_up_listener(
         self,
     ) -> AsyncIterator[Callable[[float], Coroutine[Any, Any, None]]]:
-        async def wait(timeout: float) -> None:
+        async def wait(seconds: float) -> None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._appended.wait(), timeout)
+                await asyncio.wait_for(self._appended.wait(), seconds)
 
         yield wait
 

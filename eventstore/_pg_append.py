@@ -183,7 +183,9 @@ async def _already_appended(
         # The streams row is the lock; this only trips if someone wrote events
         # without it.  Report it as the conflict it is.
         actual = await _stream_version(connection, statements, stream_id)
-        raise ConcurrencyError(stream_id, "(a version taken by a concurrent writer)", actual) from error
+        raise ConcurrencyError(
+            stream_id, "(a version taken by a concurrent writer)", actual
+        ) from error
     raise DuplicateEventError(
         stream_id,
         tuple(str(event.event_id) for event in batch),

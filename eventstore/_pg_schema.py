@@ -7,6 +7,8 @@ neither race on ``CREATE`` nor apply a step twice.
 
 from __future__ import annotations
 
+from typing import Any
+
 from psycopg import AsyncConnection, sql
 
 # Each step is a list of statements; ``{schema}`` is replaced by the quoted
@@ -81,7 +83,7 @@ def notify_channel(schema: str) -> str:
     return f"chronik_events.{schema}"
 
 
-async def migrate(connection: AsyncConnection[object], schema: str) -> int:
+async def migrate(connection: AsyncConnection[Any], schema: str) -> int:
     """Create or upgrade the schema; return how many steps were applied."""
     schema_id = sql.Identifier(schema)
     channel = sql.Literal(notify_channel(schema))
@@ -102,12 +104,12 @@ async def migrate(connection: AsyncConnection[object], schema: str) -> int:
         cursor = await connection.execute(
             sql.SQL("SELECT coalesce(max(version), 0) FROM {}.migrations").format(schema_id)
         )
-        row = await cursor.fetchone()
+        row: Any = await cursor.fetchone()
         current = int(row[0]) if row else 0
         for number, statements in enumerate(_MIGRATIONS[current:], start=current + 1):
             for statement in statements:
                 await connection.execute(
-                    sql.SQL(statement).format(schema=schema_id, channel=channel)  # type: ignore[arg-type]
+                    sql.SQL(statement).format(schema=schema_id, channel=channel)
                 )
             await connection.execute(
                 sql.SQL("INSERT INTO {}.migrations (version) VALUES (%s)").format(schema_id),

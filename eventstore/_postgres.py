@@ -163,6 +163,7 @@ class PostgresEventStore(EventStore):
     ) -> int:
         if as_of is not None and at_position is not None:
             raise ValueError("give as_of or at_position, not both")
+        params: tuple[Any, ...]
         if as_of is not None:
             if as_of.tzinfo is None:
                 raise ValueError(f"as_of must be timezone-aware, got {as_of.isoformat()}")
@@ -247,8 +248,8 @@ class PostgresEventStore(EventStore):
                 )
             )
 
-            async def wait(timeout: float) -> None:
-                async for _ in listener.notifies(timeout=timeout, stop_after=1):
+            async def wait(seconds: float) -> None:
+                async for _ in listener.notifies(timeout=seconds, stop_after=1):
                     pass
 
             yield wait

@@ -107,7 +107,11 @@ def prepare_batch(
     prepared: list[PreparedEvent] = []
     seen_ids: set[UUID] = set()
     for index, candidate in enumerate(events):
-        event = candidate if isinstance(candidate, NewEvent) else _convert(stream_id, index, candidate)
+        event = (
+            candidate
+            if isinstance(candidate, NewEvent)
+            else _convert(stream_id, index, candidate)
+        )
         if not isinstance(event.type, str) or not event.type or len(event.type) > MAX_TYPE_LENGTH:
             raise InvalidAppendError(
                 stream_id,
