@@ -25,7 +25,15 @@ from ._model import (
     version_matches,
 )
 from ._store import EventStore
-from ._validation import DEFAULT_MAX_EVENT_BYTES, PreparedEvent
+from ._validation import (
+    DEFAULT_MAX_EVENT_BYTES,
+    FEED,
+    PreparedEvent,
+    check_after,
+    check_limit,
+    check_prefix,
+    check_stream_cut,
+)
 
 
 class InMemoryEventStore(EventStore):
@@ -128,6 +136,9 @@ class InMemoryEventStore(EventStore):
         as_of: datetime | None = None,
         at_position: Position | None = None,
     ) -> int:
+        # Checked like the Postgres store does: a bad id or a naive as_of used to
+        # return 0 here (or raise TypeError) where Postgres raised.
+        stream_id = check_stream_cut(stream_id, as_of, at_position)
         version = 0
         for event in self._streams.get(stream_id, []):
             if as_of is not None and event.recorded_at > as_of:
@@ -140,6 +151,9 @@ class InMemoryEventStore(EventStore):
     async def list_streams(
         self, prefix: str | None = None, *, limit: int | None = None
     ) -> AsyncIterator[StreamInfo]:
+        # A negative limit sliced names off the end here but meant "none" in Postgres.
+        limit = check_limit(limit, prefix if isinstance(prefix, str) else FEED)
+        prefix = check_prefix(prefix)
         names = sorted(s for s in self._streams if prefix is None or s.startswith(prefix))
         for stream_id in names[:limit]:
             events = self._streams[stream_id]
@@ -150,6 +164,8 @@ class InMemoryEventStore(EventStore):
     async def read_all(
         self, after: Position | None = None, limit: int | None = None
     ) -> AsyncIterator[RecordedEvent]:
+        limit = check_limit(limit, FEED)
+        after = check_after(after)
         start = 0 if after is None else _first_index_after(self._feed, after)
         end = len(self._feed) if limit is None else start + limit
         for event in self._feed[start:end]:

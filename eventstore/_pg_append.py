@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from psycopg import AsyncConnection, errors, sql
+from psycopg import AsyncConnection, errors, pq, sql
 
 from ._errors import ConcurrencyError, DuplicateEventError, StreamOrderConflict
 from ._model import AppendResult, ExpectedVersion, Position, version_matches
@@ -141,6 +141,16 @@ async def append_batch(
         "metadata": [event.metadata_json for event in batch],
     }
     statement = statements.statement_for(expected)
+    if (
+        not own_transaction
+        and not connection.autocommit
+        and connection.info.transaction_status == pq.TransactionStatus.IDLE
+    ):
+        # On an idle non-autocommit connection psycopg's transaction() starts a
+        # transaction of its own and COMMITS it at the end of the block, so the
+        # caller's later rollback() would not undo the append.  Open the caller's
+        # implicit transaction first; our block then becomes a savepoint in it.
+        await connection.execute("SELECT 1")
     for _attempt in range(MAX_ORDER_RETRIES):
         try:
             if own_transaction:

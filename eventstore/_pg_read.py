@@ -35,17 +35,22 @@ _STREAM_BACKWARD = """
      WHERE stream_id = %s AND version >= %s AND version <= %s
      ORDER BY version DESC LIMIT %s
 """
+# ORDER BY names the table's columns through the alias ``e``: a bare
+# ``transaction_id`` there means the *output* column of that name, which is the
+# ``::text::bigint`` cast in the select list, and sorting by an expression keeps
+# the planner off the (transaction_id, global_position) index: every feed page
+# became a scan and sort of all later events, and head() a Seq Scan of the table.
 _FEED = """
-    SELECT {columns} FROM {events}
-     WHERE (transaction_id, global_position) > (%s::text::xid8, %s)
-       AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-     ORDER BY transaction_id, global_position
+    SELECT {columns} FROM {events} AS e
+     WHERE (e.transaction_id, e.global_position) > (%s::text::xid8, %s)
+       AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+     ORDER BY e.transaction_id, e.global_position
      LIMIT %s
 """
 _HEAD = """
-    SELECT transaction_id::text::bigint, global_position FROM {events}
-     WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-     ORDER BY transaction_id DESC, global_position DESC
+    SELECT transaction_id::text::bigint, global_position FROM {events} AS e
+     WHERE e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+     ORDER BY e.transaction_id DESC, e.global_position DESC
      LIMIT 1
 """
 _VERSION = "SELECT version FROM {streams} WHERE stream_id = %s"

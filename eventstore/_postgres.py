@@ -20,7 +20,15 @@ from ._pg_append import AppendStatements, append_batch
 from ._pg_read import ReadStatements, recorded_event_rows, stream_info_rows
 from ._pg_schema import migrate, notify_channel
 from ._store import DEFAULT_PAGE_SIZE, EventStore
-from ._validation import DEFAULT_MAX_EVENT_BYTES, PreparedEvent
+from ._validation import (
+    DEFAULT_MAX_EVENT_BYTES,
+    FEED,
+    PreparedEvent,
+    check_after,
+    check_limit,
+    check_prefix,
+    check_stream_cut,
+)
 
 _LAST_STREAM_VERSION = 2**62
 DEFAULT_SCHEMA = "chronik"
@@ -161,12 +169,10 @@ class PostgresEventStore(EventStore):
         as_of: datetime | None = None,
         at_position: Position | None = None,
     ) -> int:
-        if as_of is not None and at_position is not None:
-            raise ValueError("give as_of or at_position, not both")
+        # Shared checks: a non-str id reached the driver as "operator does not exist".
+        stream_id = check_stream_cut(stream_id, as_of, at_position)
         params: tuple[Any, ...]
         if as_of is not None:
-            if as_of.tzinfo is None:
-                raise ValueError(f"as_of must be timezone-aware, got {as_of.isoformat()}")
             query, params = self._reads.version_as_of, (stream_id, as_of)
         elif at_position is not None:
             query = self._reads.version_at_position
@@ -181,6 +187,8 @@ class PostgresEventStore(EventStore):
     async def list_streams(
         self, prefix: str | None = None, *, limit: int | None = None
     ) -> AsyncIterator[StreamInfo]:
+        limit = check_limit(limit, prefix if isinstance(prefix, str) else FEED)
+        prefix = check_prefix(prefix)
         after, prefix, remaining = "", prefix or "", limit
         while remaining is None or remaining > 0:
             size = DEFAULT_PAGE_SIZE if remaining is None else min(remaining, DEFAULT_PAGE_SIZE)
@@ -198,7 +206,8 @@ class PostgresEventStore(EventStore):
     async def read_all(
         self, after: Position | None = None, limit: int | None = None
     ) -> AsyncIterator[RecordedEvent]:
-        position = after or Position(0, 0)
+        limit = check_limit(limit, FEED)
+        position = check_after(after) or Position(0, 0)
         remaining = limit
         while remaining is None or remaining > 0:
             size = DEFAULT_PAGE_SIZE if remaining is None else min(remaining, DEFAULT_PAGE_SIZE)

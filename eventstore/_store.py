@@ -178,11 +178,17 @@ class EventStore(abc.ABC):
     @staticmethod
     def _check_range(stream_id: str, low: int, high: int | None) -> None:
         check_stream_id(stream_id, InvalidInputError)
+        # bool is an int subclass; reading "from version True" is always a bug
+        # (append already refuses True as an expected version).
         if (
-            not isinstance(low, int)
+            not _is_version(low)
             or low < 1
-            or (high is not None and (not isinstance(high, int) or high < 1))
+            or (high is not None and (not _is_version(high) or high < 1))
         ):
             raise InvalidInputError(
                 stream_id, f"invalid version range {low}..{high}: versions start at 1"
             )
+
+
+def _is_version(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -12,15 +12,18 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
 from ._errors import InvalidAppendError, InvalidInputError
-from ._model import ExpectedVersion, NewEvent
+from ._model import ExpectedVersion, NewEvent, Position
 
 MAX_STREAM_ID_LENGTH = 255
 MAX_TYPE_LENGTH = 255
 DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
+# What InvalidInputError names when a feed argument (not a stream's) is bad.
+FEED = "(the global feed)"
 
 # PostgreSQL text and jsonb cannot hold U+0000.  json.dumps writes it as the
 # six characters \u0000; an even number of backslashes before them means the
@@ -60,7 +63,59 @@ def check_stream_id(
         )
     if "\x00" in stream_id:
         raise error(stream_id.replace("\x00", "\\x00"), "the stream id has a NUL")
+    if not _is_utf8(stream_id):
+        # A lone surrogate cannot be sent to PostgreSQL (UnicodeEncodeError deep in
+        # the driver); the in-memory store must refuse it the same way.
+        raise error(ascii(stream_id), "the stream id has a lone surrogate (not valid UTF-8)")
     return stream_id
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_limit(limit: object, about: str) -> int | None:
+    """``None`` or an int >= 0; a negative limit used to mean different things per store."""
+    if limit is None or (isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0):
+        return limit
+    raise InvalidInputError(about, f"invalid limit {limit!r}: use None or an int >= 0")
+
+
+def check_after(after: object) -> Position | None:
+    if after is None or isinstance(after, Position):
+        return after
+    raise InvalidInputError(
+        FEED, f"invalid feed position {after!r}: use a Position (Position.parse(text))"
+    )
+
+
+def check_prefix(prefix: object) -> str | None:
+    if prefix is None or isinstance(prefix, str):
+        return prefix
+    raise InvalidInputError(repr(prefix), "the stream id prefix must be a string")
+
+
+def check_stream_cut(stream_id: object, as_of: object, at_position: object) -> str:
+    """The arguments of ``stream_version``, checked alike for every store."""
+    checked = check_stream_id(stream_id, InvalidInputError)
+    if as_of is not None and at_position is not None:
+        raise InvalidInputError(checked, "give as_of or at_position, not both")
+    if as_of is not None:
+        if not isinstance(as_of, datetime):
+            raise InvalidInputError(checked, f"as_of must be a datetime, got {as_of!r}")
+        if as_of.utcoffset() is None:
+            raise InvalidInputError(
+                checked, f"as_of must be timezone-aware, got {as_of.isoformat()}"
+            )
+    if at_position is not None and not isinstance(at_position, Position):
+        raise InvalidInputError(
+            checked, f"at_position must be a Position, got {at_position!r}"
+        )
+    return checked
 
 
 def check_expected_version(stream_id: str, expected: object) -> ExpectedVersion | int:
@@ -93,6 +148,14 @@ def _encode(stream_id: str, what: str, index: int, event_type: str, value: objec
         raise InvalidAppendError(
             stream_id, f"event {index} ({event_type!r}): {what} contains a NUL character"
         )
+    if not _is_utf8(text):
+        # ensure_ascii=False lets a lone surrogate through; it would fail later as a
+        # bare UnicodeEncodeError (Postgres) or be stored (in memory).
+        raise InvalidAppendError(
+            stream_id,
+            f"event {index} ({event_type!r}): {what} contains a lone surrogate "
+            "(not valid UTF-8)",
+        )
     return text
 
 
@@ -104,6 +167,11 @@ def prepare_batch(
     """Validate and encode a batch; raise ``InvalidAppendError`` naming the culprit."""
     if isinstance(events, (NewEvent, str, bytes, Mapping)) or hasattr(events, "to_new_event"):
         raise InvalidAppendError(stream_id, "events must be a list of events, not a single one")
+    if not isinstance(events, Iterable):
+        # Without this, None or a number escaped as a bare TypeError.
+        raise InvalidAppendError(
+            stream_id, f"events must be a list of events, got {type(events).__name__}"
+        )
     prepared: list[PreparedEvent] = []
     seen_ids: set[UUID] = set()
     for index, candidate in enumerate(events):
@@ -117,6 +185,12 @@ def prepare_batch(
                 stream_id,
                 f"event {index}: the type must be a non-empty string of at most "
                 f"{MAX_TYPE_LENGTH} characters, got {event.type!r}",
+            )
+        if "\x00" in event.type or not _is_utf8(event.type):
+            # Postgres text cannot hold either; the in-memory store used to accept both.
+            problem = "a NUL character" if "\x00" in event.type else "a lone surrogate"
+            raise InvalidAppendError(
+                stream_id, f"event {index}: the type {event.type!a} contains {problem}"
             )
         version = event.schema_version
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:

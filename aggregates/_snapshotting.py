@@ -1,0 +1,109 @@
+"""The Repository's use of a snapshot store: what to trust, what to write, what to count.
+
+A snapshot is an optimisation, never the truth.  One is used only when its
+aggregate type and state fingerprint match the current class and its state
+validates; otherwise the load rebuilds from events and the caller writes a fresh
+one.  A failing snapshot store slows loads down and is counted and logged, but
+never fails a load or a save.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, TypeVar
+
+from snapshots import Snapshot, SnapshotError, SnapshotStore
+
+from ._aggregate import Aggregate
+from ._errors import InvalidStateError
+
+A = TypeVar("A", bound=Aggregate[Any])
+
+logger = logging.getLogger("chronik.aggregates")
+
+
+class SnapshotKeeper:
+    """Reads and writes snapshots for a Repository and keeps its counters."""
+
+    def __init__(self, store: SnapshotStore) -> None:
+        self.store = store
+        self.write_failures = 0
+        self.ignored = 0
+
+    async def load(
+        self, aggregate_type: type[A], aggregate_id: str, max_version: int | None
+    ) -> tuple[A | None, bool]:
+        """The aggregate from its newest usable snapshot (or None) and whether a
+        fresh snapshot should replace what was found."""
+        stream_id = aggregate_type.stream_id_for(aggregate_id)
+        try:
+            snapshot = await self.store.load(stream_id, max_version=max_version)
+        except SnapshotError as error:
+            self._ignore(stream_id, None, f"the snapshot store failed: {error}")
+            return None, False
+        if snapshot is None:
+            return None, False
+        if snapshot.aggregate_type != aggregate_type.type_name:
+            self._ignore(
+                stream_id, snapshot.version, f"it is of aggregate type {snapshot.aggregate_type!r}"
+            )
+            return None, True
+        if snapshot.fingerprint != aggregate_type.state_fingerprint():
+            # Expected after every change of the state model: info, not a warning.
+            self.ignored += 1
+            logger.info(
+                "ignoring snapshot of %s at version %d: its state schema fingerprint differs "
+                "from %s's; rebuilding from events",
+                stream_id,
+                snapshot.version,
+                aggregate_type.__qualname__,
+            )
+            return None, True
+        try:
+            aggregate = aggregate_type.from_state(aggregate_id, snapshot.version, snapshot.state)
+        except InvalidStateError as error:
+            self._ignore(stream_id, snapshot.version, str(error))
+            return None, True
+        return aggregate, False
+
+    async def write(self, aggregate: Aggregate[Any]) -> Snapshot:
+        snapshot = Snapshot(
+            stream_id=aggregate.stream_id,
+            aggregate_type=aggregate.type_name,
+            version=aggregate.version,
+            fingerprint=aggregate.state_fingerprint(),
+            state=aggregate.state_dict(),
+        )
+        await self.store.save(snapshot)
+        return snapshot
+
+    async def write_quietly(self, aggregate: Aggregate[Any], why: str) -> None:
+        """Write a snapshot; a failure is counted and logged, never raised.
+
+        The events this snapshot summarises are already committed: failing the
+        command now would report a failure for something that happened.
+        """
+        if aggregate._pending:
+            # Changed since the save (another task recorded more): this state is not
+            # the state of any stored version, so it must not become a snapshot.
+            return
+        try:
+            await self.write(aggregate)
+        except Exception as error:
+            self.write_failures += 1
+            logger.warning(
+                "snapshot of %s at version %d (%s) failed; the events are saved, loads "
+                "replay more of them until a snapshot succeeds: %s",
+                aggregate.stream_id,
+                aggregate.version,
+                why,
+                error,
+                exc_info=error,
+            )
+
+    def _ignore(self, stream_id: str, version: int | None, reason: str) -> None:
+        self.ignored += 1
+        at = "" if version is None else f" at version {version}"
+        logger.warning(
+            "ignoring snapshot of %s%s, rebuilding from events: %s", stream_id, at, reason
+        )

@@ -1,0 +1,187 @@
+"""Measurement method and the shape of one result row.
+
+Method: every implementation of a case (chronik, raw psycopg, the
+``eventsourcing`` peer) runs ``warmup`` untimed rounds, then ``repetitions``
+timed rounds *interleaved* (chronik, raw, peer, then the next round in a
+rotated order), so a slow minute on a shared machine hits all of them rather
+than whichever happened to run then.  A round returns one number in the case's
+unit; the row reports the median and the min-max of those numbers.
+
+Ratios always read "speed relative to the other": >= 1.00 means chronik is at
+least as fast.  For throughput cases (higher is better) that is chronik/other,
+for latency cases (lower is better) other/chronik.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Kind = Literal["throughput", "latency"]
+Status = Literal["ok", "not available", "failed"]
+Round = Callable[[], Awaitable[float]]
+"""One timed round of one implementation; returns a value in the case's unit."""
+
+IMPLEMENTATIONS = ("chronik", "raw", "eventsourcing")
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """The values of the timed rounds of one implementation."""
+
+    samples: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def low(self) -> float:
+        return min(self.samples)
+
+    @property
+    def high(self) -> float:
+        return max(self.samples)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "median": self.median,
+            "min": self.low,
+            "max": self.high,
+            "samples": list(self.samples),
+        }
+
+
+@dataclass(slots=True)
+class CaseResult:
+    """One row of the table and one entry of ``cases`` in the JSON."""
+
+    name: str
+    unit: str
+    kind: Kind
+    group: str
+    description: str = ""
+    raw_does: str = ""
+    chronik: Measurement | None = None
+    raw: Measurement | None = None
+    eventsourcing: Measurement | None = None
+    target: float | None = None
+    """Minimum acceptable ``ratio_raw`` (in the ratio's own orientation)."""
+    target_text: str = ""
+    status: Status = "ok"
+    reason: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    repetitions: int = 0
+    warmup: int = 0
+
+    def ratio(self, other: Measurement | None) -> float | None:
+        if self.chronik is None or other is None:
+            return None
+        mine, theirs = self.chronik.median, other.median
+        if mine <= 0 or theirs <= 0:
+            return None
+        return mine / theirs if self.kind == "throughput" else theirs / mine
+
+    @property
+    def ratio_raw(self) -> float | None:
+        return self.ratio(self.raw)
+
+    @property
+    def ratio_eventsourcing(self) -> float | None:
+        return self.ratio(self.eventsourcing)
+
+    @property
+    def meets_target(self) -> bool | None:
+        ratio = self.ratio_raw
+        if self.target is None or ratio is None:
+            return None
+        return ratio >= self.target
+
+    def to_json(self) -> dict[str, Any]:
+        def median(m: Measurement | None) -> float | None:
+            return None if m is None else m.median
+
+        row: dict[str, Any] = {
+            "name": self.name,
+            "group": self.group,
+            "status": self.status,
+            "reason": self.reason or None,
+            "unit": self.unit,
+            "kind": self.kind,
+            "higher_is_better": self.kind == "throughput",
+            "chronik": median(self.chronik),
+            "raw": median(self.raw),
+            "eventsourcing": median(self.eventsourcing),
+            "ratio_raw": self.ratio_raw,
+            "ratio_eventsourcing": self.ratio_eventsourcing,
+            "min": None if self.chronik is None else self.chronik.low,
+            "max": None if self.chronik is None else self.chronik.high,
+            "repetitions": self.repetitions,
+            "warmup": self.warmup,
+            "target_ratio_raw": self.target,
+            "target": self.target_text or None,
+            "meets_target": self.meets_target,
+            "description": self.description,
+            "raw_does": self.raw_does,
+            "detail": {
+                name: measurement.to_json()
+                for name, measurement in (
+                    ("chronik", self.chronik),
+                    ("raw", self.raw),
+                    ("eventsourcing", self.eventsourcing),
+                )
+                if measurement is not None
+            },
+        }
+        # Case-specific facts (``skipped``, sizes, ...) sit beside the standard keys.
+        clash = row.keys() & self.extra.keys()
+        if clash:
+            raise ValueError(f"case {self.name}: extra keys {sorted(clash)} clash with the row")
+        row.update(self.extra)
+        return row
+
+
+async def measure(
+    rounds: dict[str, Round], *, repetitions: int, warmup: int
+) -> dict[str, Measurement]:
+    """Warm up each implementation, then time them in interleaved, rotated rounds."""
+    names = list(rounds)
+    for _ in range(warmup):
+        for name in names:
+            await rounds[name]()
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for repetition in range(repetitions):
+        shift = repetition % len(names)
+        for name in names[shift:] + names[:shift]:
+            value = await rounds[name]()
+            if not value > 0:
+                raise RuntimeError(f"{name}: a round measured {value!r}, expected a positive number")
+            samples[name].append(value)
+    return {name: Measurement(tuple(values)) for name, values in samples.items()}
+
+
+class Stopwatch:
+    """``with watch.running(): ...`` accumulates elapsed seconds (excluding setup)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+def per_second(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else 0.0
+
+
+def milliseconds(seconds: float, operations: int = 1) -> float:
+    return seconds * 1000.0 / operations

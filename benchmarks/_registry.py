@@ -1,0 +1,15 @@
+"""Every case, in the order the default run takes them."""
+
+from __future__ import annotations
+
+from . import _aggregates, _append, _feed, _projection, _scaling, _upcast
+from ._cases import Case
+
+ALL_CASES: tuple[Case, ...] = (
+    *_append.CASES,
+    *_feed.CASES,
+    *_aggregates.CASES,
+    *_upcast.CASES,
+    *_projection.CASES,
+    *_scaling.CASES,
+)

@@ -1,0 +1,17 @@
+"""Wiring and the ``chronik`` command: config, app discovery, embedded defaults, the demo."""
+
+from ._app import App
+from ._config import Config
+from ._errors import CommandError, ExitCode, NotFoundError, UnavailableError, UsageError
+from .cli import main
+
+__all__ = [
+    "App",
+    "CommandError",
+    "Config",
+    "ExitCode",
+    "NotFoundError",
+    "UnavailableError",
+    "UsageError",
+    "main",
+]

@@ -1,0 +1,8 @@
+"""``python -m chronik``: the same as the ``chronik`` command."""
+
+import sys
+
+from chronik.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

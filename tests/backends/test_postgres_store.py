@@ -1,0 +1,340 @@
+"""The EventStore contract on PostgreSQL, plus what only the Postgres store does."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import psycopg
+import pytest
+from contracts.event_store import (
+    EventStoreContract,
+    MakeStore,
+    collect,
+    new_events,
+    new_stream,
+)
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from eventstore import (
+    NO_STREAM,
+    ConcurrencyError,
+    DuplicateEventError,
+    EventStore,
+    PostgresEventStore,
+    StoreUnavailableError,
+    describe_dsn,
+    mask_password,
+)
+from eventstore._pg_schema import LATEST_VERSION
+
+
+class TestPostgresEventStore(EventStoreContract):
+    @pytest.fixture
+    async def store(self, pg_store: PostgresEventStore) -> EventStore:
+        return pg_store
+
+    @pytest.fixture
+    async def make_store(self, pg_dsn: str) -> AsyncIterator[MakeStore]:
+        stores: list[EventStore] = []
+
+        async def make(**options: int) -> EventStore:
+            schema = f"t_{uuid.uuid4().hex[:12]}"
+            store = await PostgresEventStore.connect(pg_dsn, schema=schema, pool_size=4,
+                                                     **options)
+            stores.append(store)
+            return store
+
+        yield make
+        for store in stores:
+            await store.close()
+
+
+@pytest.fixture
+async def own_store(pg_dsn: str) -> AsyncIterator[PostgresEventStore]:
+    """A store in a fresh schema, closed after the test (the shared one stays open)."""
+    store = await PostgresEventStore.connect(
+        pg_dsn, schema=f"t_{uuid.uuid4().hex[:12]}", pool_size=6
+    )
+    yield store
+    await store.close()
+
+
+async def _orders_table(store: PostgresEventStore) -> sql.Composed:
+    table = sql.Identifier(store.schema, "orders")
+    async with store.connection() as connection:
+        await connection.execute(
+            sql.SQL("CREATE TABLE {} (id text PRIMARY KEY)").format(table)
+        )
+    return table
+
+
+async def _order_ids(store: PostgresEventStore, table: sql.Composed) -> list[str]:
+    async with store.connection() as connection:
+        cursor = await connection.execute(sql.SQL("SELECT id FROM {} ORDER BY id").format(table))
+        return [row[0] for row in await cursor.fetchall()]
+
+
+# -- appends inside the caller's transaction --------------------------------------
+
+
+async def test_an_append_commits_with_the_callers_own_rows(own_store: PostgresEventStore) -> None:
+    store = own_store
+    orders = await _orders_table(store)
+    stream = new_stream("order")
+    async with store.connection() as connection, connection.transaction():
+        await connection.execute(sql.SQL("INSERT INTO {} VALUES ('o-1')").format(orders))
+        result = await store.append(stream, new_events(2), NO_STREAM, connection=connection)
+        assert result.version == 2
+        # Not visible to anyone else before the commit.
+        assert await store.stream_version(stream) == 0
+        assert await collect(store.read_all()) == []
+        assert await _order_ids(store, orders) == []
+    assert await _order_ids(store, orders) == ["o-1"]
+    feed = await collect(store.read_all())
+    assert [e.position for e in feed] == list(result.positions)
+    assert await store.stream_version(stream) == 2
+
+
+async def test_a_rolled_back_transaction_leaves_no_events(own_store: PostgresEventStore) -> None:
+    store = own_store
+    orders = await _orders_table(store)
+    stream = new_stream("order")
+    batch = new_events(2)
+
+    class Abort(Exception):
+        pass
+
+    with pytest.raises(Abort):
+        async with store.connection() as connection, connection.transaction():
+            await connection.execute(sql.SQL("INSERT INTO {} VALUES ('o-1')").format(orders))
+            await store.append(stream, batch, connection=connection)
+            raise Abort
+    assert await store.stream_version(stream) == 0
+    assert await collect(store.read_all()) == []
+    assert await _order_ids(store, orders) == []
+    # The ids were never taken: the same batch appends normally now.
+    assert (await store.append(stream, batch, NO_STREAM)).version == 2
+
+
+async def test_a_rejected_append_leaves_the_callers_transaction_usable(
+    own_store: PostgresEventStore,
+) -> None:
+    store = own_store
+    orders = await _orders_table(store)
+    stream, other = new_stream("order"), new_stream("order")
+    earlier = new_events(2)
+    await store.append(stream, earlier)
+    async with store.connection() as connection, connection.transaction():
+        with pytest.raises(ConcurrencyError):
+            await store.append(stream, new_events(1), NO_STREAM, connection=connection)
+        with pytest.raises(DuplicateEventError):
+            await store.append(other, earlier, connection=connection)
+        with pytest.raises(DuplicateEventError):
+            await store.append(stream, [earlier[0], *new_events(1)], connection=connection)
+        # A re-append of the original batch is still the original result.
+        replay = await store.append(stream, earlier, connection=connection)
+        assert replay.version == 2
+        await connection.execute(sql.SQL("INSERT INTO {} VALUES ('o-2')").format(orders))
+        result = await store.append(other, new_events(1), connection=connection)
+    assert await _order_ids(store, orders) == ["o-2"]
+    assert await store.stream_version(stream) == 2
+    assert await store.stream_version(other) == 1
+    feed = await collect(store.read_all())
+    assert [e.stream_id for e in feed] == [stream, stream, other]
+    assert feed[-1].position == result.positions[0]
+
+
+async def test_several_appends_in_one_transaction_share_its_id(
+    own_store: PostgresEventStore, pg_dsn: str
+) -> None:
+    store = own_store
+    one, two = new_stream(), new_stream()
+    # A plain (non-autocommit) connection of the caller's own, not the store's pool.
+    async with await psycopg.AsyncConnection.connect(pg_dsn) as connection:
+        first = await store.append(one, new_events(2), connection=connection)
+        second = await store.append(two, new_events(1), connection=connection)
+        third = await store.append(one, new_events(1), 2, connection=connection)
+        await connection.commit()
+    positions = [*first.positions, *second.positions, *third.positions]
+    assert len({p.transaction_id for p in positions}) == 1
+    feed = await collect(store.read_all())
+    assert [e.position for e in feed] == positions
+    assert [(e.stream_id, e.version) for e in feed] == [(one, 1), (one, 2), (two, 1), (one, 3)]
+
+
+# -- the database clock, plans, open transactions ---------------------------------
+
+
+async def test_recorded_at_is_the_database_clock(pg_store: PostgresEventStore) -> None:
+    stream = new_stream()
+    async with pg_store.connection() as connection:
+        before = await (await connection.execute("SELECT clock_timestamp()")).fetchone()
+        await pg_store.append(stream, new_events(3))
+        after = await (await connection.execute("SELECT clock_timestamp()")).fetchone()
+    assert before is not None and after is not None
+    times = [e.recorded_at for e in await collect(pg_store.read_stream(stream))]
+    assert all(before[0] <= t <= after[0] for t in times)
+    assert all(t.utcoffset() is not None for t in times)
+
+
+async def test_store_connections_never_use_generic_plans(pg_store: PostgresEventStore) -> None:
+    # A generic plan built while a table was small keeps seq-scanning once it is large.
+    async with pg_store.connection() as connection:
+        row = await (await connection.execute("SHOW plan_cache_mode")).fetchone()
+        assert row == ("force_custom_plan",)
+        assert connection.autocommit
+
+
+async def test_open_transactions_hold_the_feed_back(own_store: PostgresEventStore) -> None:
+    store = own_store
+    early, late = new_stream(), new_stream()
+    head = await store.head()
+    async with store.connection() as connection:
+        await connection.execute("BEGIN")
+        held = await store.append(early, new_events(1), connection=connection)
+        backend = connection.info.backend_pid
+        committed = await store.append(late, new_events(2))
+        # The later commit is invisible to the feed while the older transaction runs:
+        # the feed never hands out a position that something older could land behind.
+        assert await collect(store.read_all(head)) == []
+        assert await store.head() == head
+        assert await store.stream_version(late) == 2
+        open_now = await store.open_transactions()
+        mine = [t for t in open_now if t.pid == backend]
+        assert [t.transaction_id for t in mine] == [held.positions[0].transaction_id]
+        assert mine[0].started_at is not None and mine[0].started_at.utcoffset() is not None
+        assert [t.transaction_id for t in open_now] == sorted(t.transaction_id for t in open_now)
+        await connection.execute("COMMIT")
+    assert backend not in [t.pid for t in await store.open_transactions()]
+    feed = await collect(store.read_all(head))
+    assert [e.position for e in feed] == [*held.positions, *committed.positions]
+    assert held.positions[0] < committed.positions[0]
+    assert held.positions[0].global_position < committed.positions[0].global_position
+
+
+# -- errors that must not leak the password ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://alice:s3cret-Pa55@127.0.0.1:1/ledger_db",
+        "host=127.0.0.1 port=1 dbname=ledger_db user=alice password=s3cret-Pa55",
+    ],
+)
+async def test_an_unreachable_database_names_host_and_database_not_password(dsn: str) -> None:
+    with pytest.raises(StoreUnavailableError) as caught:
+        await PostgresEventStore.connect(dsn, connect_timeout=3)
+    error = caught.value
+    text = f"{error} {error!r} {error.args} {error.target} {error.reason}"
+    assert "127.0.0.1" in str(error)
+    assert "ledger_db" in str(error)
+    assert "s3cret-Pa55" not in text
+    # The driver's exception may quote the DSN: it must not ride along as the cause.
+    assert error.__cause__ is None and error.__suppress_context__
+
+
+async def test_a_missing_database_is_named_without_the_password(pg_dsn: str) -> None:
+    dsn = make_conninfo(pg_dsn, dbname="no_such_db_here", password="hunter2-secret")
+    with pytest.raises(StoreUnavailableError) as caught:
+        await PostgresEventStore.connect(dsn, connect_timeout=3)
+    text = f"{caught.value} {caught.value!r}"
+    assert "no_such_db_here" in str(caught.value)
+    assert "hunter2-secret" not in text
+
+
+async def test_repr_and_describe_never_show_the_password() -> None:
+    dsn = "postgresql://alice:s3cret-Pa55@db.example:5433/ledger_db"
+    assert "s3cret-Pa55" not in describe_dsn(dsn)
+    assert "ledger_db" in describe_dsn(dsn) and "db.example" in describe_dsn(dsn)
+    assert mask_password(f"failed for {dsn}", dsn) == (
+        "failed for postgresql://alice:***@db.example:5433/ledger_db"
+    )
+
+
+# -- schema migrations --------------------------------------------------------------
+
+
+async def _migration_rows(store: PostgresEventStore) -> list[int]:
+    async with store.connection() as connection:
+        cursor = await connection.execute(
+            sql.SQL("SELECT version FROM {} ORDER BY version").format(
+                sql.Identifier(store.schema, "migrations")
+            )
+        )
+        return [row[0] for row in await cursor.fetchall()]
+
+
+async def test_migrating_again_changes_nothing(own_store: PostgresEventStore, pg_dsn: str) -> None:
+    stream = new_stream()
+    await own_store.append(stream, new_events(2))
+    assert await own_store.migrate() == 0
+    async with await PostgresEventStore.connect(pg_dsn, schema=own_store.schema) as again:
+        assert await again.stream_version(stream) == 2
+        assert await again.migrate() == 0
+    assert await _migration_rows(own_store) == list(range(1, LATEST_VERSION + 1))
+
+
+async def test_concurrent_start_ups_migrate_once(pg_dsn: str) -> None:
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    stores = await asyncio.gather(
+        *(PostgresEventStore.connect(pg_dsn, schema=schema, pool_size=2) for _ in range(6))
+    )
+    try:
+        assert await _migration_rows(stores[0]) == list(range(1, LATEST_VERSION + 1))
+        stream = new_stream()
+        for index, store in enumerate(stores):
+            assert (await store.append(stream, new_events(1), index)).version == index + 1
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_a_store_without_create_schema_uses_the_existing_one(
+    own_store: PostgresEventStore, pg_dsn: str
+) -> None:
+    stream = new_stream()
+    await own_store.append(stream, new_events(1))
+    async with await PostgresEventStore.connect(
+        pg_dsn, schema=own_store.schema, create_schema=False
+    ) as plain:
+        assert await plain.stream_version(stream) == 1
+        assert (plain.schema, plain.dsn) == (own_store.schema, pg_dsn)
+
+
+# -- append-only --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE {} SET data = '{{}}'::jsonb",
+        "UPDATE {} SET version = version + 100",
+        "DELETE FROM {}",
+        "TRUNCATE {}",
+    ],
+)
+async def test_events_are_append_only(own_store: PostgresEventStore, statement: str) -> None:
+    stream = new_stream()
+    await own_store.append(stream, new_events(2))
+    before = await collect(own_store.read_all())
+    events = sql.Identifier(own_store.schema, "events")
+    async with own_store.connection() as connection:
+        with pytest.raises(psycopg.errors.RestrictViolation, match="append-only"):
+            await connection.execute(sql.SQL(statement).format(events))
+    assert await collect(own_store.read_all()) == before
+
+
+async def test_a_non_autocommit_callers_rollback_undoes_the_append(
+    own_store: PostgresEventStore, pg_dsn: str
+) -> None:
+    stream = new_stream()
+    async with await psycopg.AsyncConnection.connect(pg_dsn) as connection:
+        # The append is the first statement: nothing has begun the caller's transaction.
+        await own_store.append(stream, new_events(2), connection=connection)
+        await connection.rollback()
+    assert await own_store.stream_version(stream) == 0
+    assert await collect(own_store.read_all()) == []
