@@ -223,8 +223,13 @@ class Aggregate(Generic[S]):
         try:
             model = cls.state_type.model_validate(state)
         except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "(root)"
             raise InvalidStateError(
-                cls.type_name, aggregate_id, version, f"{error.error_count()} validation error(s)"
+                cls.type_name,
+                aggregate_id,
+                version,
+                f"{error.error_count()} validation error(s), first {where}: {first['msg']}",
             ) from error
         return cls(aggregate_id, state=typing.cast(S, model), version=version)
 
@@ -266,8 +271,11 @@ class Aggregate(Generic[S]):
     def _pending_with_ids(self) -> list[tuple[Event, UUID]]:
         return list(self._pending)
 
-    def _mark_saved(self, count: int) -> None:
-        del self._pending[:count]
+    def _mark_saved(self, saved: list[tuple[Event, UUID]]) -> None:
+        # Only if they are still the oldest pending events: two tasks saving one
+        # aggregate object at once must not drop events the other one recorded.
+        if self._pending[: len(saved)] == saved:
+            del self._pending[: len(saved)]
 
     def __repr__(self) -> str:
         pending = f", {len(self._pending)} pending" if self._pending else ""

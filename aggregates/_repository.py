@@ -225,15 +225,11 @@ class Repository:
         result = await self.store.append(
             aggregate.stream_id, batch, saved_version if saved_version else NO_STREAM
         )
-        aggregate._mark_saved(len(pending))
-        if (
-            self._snapshots is not None
-            and self.snapshot_policy is not None
-            and self.snapshot_policy.should_snapshot(
-                aggregate.type_name, saved_version, result.version
+        aggregate._mark_saved(pending)
+        if self._snapshots is not None and self.snapshot_policy is not None:
+            await self._snapshots.after_save(
+                aggregate, self.snapshot_policy, saved_version, result.version
             )
-        ):
-            await self._snapshots.write_quietly(aggregate, "after save")
         return result
 
     async def create(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any, TypeVar
 
-from snapshots import Snapshot, SnapshotError, SnapshotStore
+from snapshots import Snapshot, SnapshotError, SnapshotPolicy, SnapshotStore
 
 from ._aggregate import Aggregate
 from ._errors import InvalidStateError
@@ -77,6 +77,18 @@ class SnapshotKeeper:
         await self.store.save(snapshot)
         return snapshot
 
+    async def after_save(
+        self, aggregate: Aggregate[Any], policy: SnapshotPolicy, old_version: int, new_version: int
+    ) -> None:
+        """Ask the policy and maybe write a snapshot; nothing here can fail the save."""
+        try:
+            wanted = policy.should_snapshot(aggregate.type_name, old_version, new_version)
+        except Exception as error:
+            self._count_failure(aggregate, "asking the snapshot policy", error)
+            return
+        if wanted:
+            await self.write_quietly(aggregate, "after save")
+
     async def write_quietly(self, aggregate: Aggregate[Any], why: str) -> None:
         """Write a snapshot; a failure is counted and logged, never raised.
 
@@ -90,16 +102,19 @@ class SnapshotKeeper:
         try:
             await self.write(aggregate)
         except Exception as error:
-            self.write_failures += 1
-            logger.warning(
-                "snapshot of %s at version %d (%s) failed; the events are saved, loads "
-                "replay more of them until a snapshot succeeds: %s",
-                aggregate.stream_id,
-                aggregate.version,
-                why,
-                error,
-                exc_info=error,
-            )
+            self._count_failure(aggregate, why, error)
+
+    def _count_failure(self, aggregate: Aggregate[Any], why: str, error: Exception) -> None:
+        self.write_failures += 1
+        logger.warning(
+            "snapshot of %s at version %d (%s) failed; the events are saved, loads "
+            "replay more of them until a snapshot succeeds: %s",
+            aggregate.stream_id,
+            aggregate.version,
+            why,
+            error,
+            exc_info=error,
+        )
 
     def _ignore(self, stream_id: str, version: int | None, reason: str) -> None:
         self.ignored += 1

@@ -30,9 +30,10 @@ import contextlib
 import time
 import uuid
 from collections import Counter
-from typing import Any
+from collections.abc import AsyncGenerator
+from typing import Any, cast
 
-from eventstore import NewEvent, Position, PostgresEventStore
+from eventstore import NewEvent, Position, PostgresEventStore, RecordedEvent
 
 from . import _peer as peer
 from ._cases import Case, peer_application, peer_note
@@ -114,22 +115,17 @@ async def _sequential_case(
         target=target,
         target_text=f">= {target:.1f}x raw",
         extra={"events_per_round": transactions * per_transaction},
-        **measured,
-    )
+    ).record(measured)
     peer_note(result)
     return [result]
 
 
 async def append_1(context: BenchContext) -> list[CaseResult]:
-    return await _sequential_case(
-        context, "append_1", 1, context.size(1000, 20), target=0.6
-    )
+    return await _sequential_case(context, "append_1", 1, context.size(1000, 20), target=0.6)
 
 
 async def append_10(context: BenchContext) -> list[CaseResult]:
-    return await _sequential_case(
-        context, "append_10", 10, context.size(200, 3), target=0.7
-    )
+    return await _sequential_case(context, "append_10", 10, context.size(200, 3), target=0.7)
 
 
 # -- four writers --------------------------------------------------------------
@@ -215,7 +211,9 @@ async def _live_check(store: PostgresEventStore, per_writer: int) -> dict[str, i
     seen: Counter[tuple[str, int]] = Counter()
 
     async def follow() -> None:
-        async with contextlib.aclosing(store.subscribe(after=after, poll_interval=0.05)) as feed:
+        # subscribe() is an async generator: close it (and its LISTEN connection) here.
+        live = cast(AsyncGenerator[RecordedEvent, None], store.subscribe(after, poll_interval=0.05))
+        async with contextlib.aclosing(live) as feed:
             async for recorded in feed:
                 if recorded.stream_id.startswith(prefix):
                     seen[(recorded.stream_id, recorded.version)] += 1
@@ -224,11 +222,9 @@ async def _live_check(store: PostgresEventStore, per_writer: int) -> dict[str, i
 
     follower = asyncio.create_task(follow())
     await _chronik_writers(store, per_writer, _Written(), prefix)
-    try:
-        # A follower that misses an event never gets there; that is what we count.
+    # A follower that misses an event never gets there; that is what we count.
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(follower, timeout=30)
-    except TimeoutError:
-        pass
     return {
         "expected_live": expected,
         "skipped_live": expected - len(seen),
@@ -270,8 +266,7 @@ async def append_4_writers(context: BenchContext) -> list[CaseResult]:
         target=0.6,
         target_text=">= 0.6x raw, 0 skipped",
         extra={**check, **live, "per_writer": per_writer},
-        **measured,
-    )
+    ).record(measured)
     peer_note(result)
     return [result]
 

@@ -64,9 +64,7 @@ def _select(arguments: argparse.Namespace) -> list[Case]:
     known = {case.name: case for case in ALL_CASES}
     unknown = [name for name in arguments.only if name not in known]
     if unknown:
-        raise SystemExit(
-            f"unknown case(s): {', '.join(unknown)}; known: {', '.join(known)}"
-        )
+        raise SystemExit(f"unknown case(s): {', '.join(unknown)}; known: {', '.join(known)}")
     return [known[name] for name in dict.fromkeys(arguments.only)]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +73,10 @@ class BenchContext:
             "POSTGRES_SCHEMA": schema,
         }
 
+    def push_async(self, callback: Callable[[], Awaitable[Any]]) -> None:
+        """Await ``callback`` when the run ends (last registered, first run)."""
+        self._stack.push_async_callback(callback)
+
     def on_close(self, callback: Any) -> None:
         """Run a plain (sync) callback when the run ends, e.g. closing the peer's pool."""
         self._stack.callback(callback)
@@ -116,9 +120,7 @@ async def server_settings(dsn: str) -> dict[str, str]:
     async with await AsyncConnection.connect(dsn, autocommit=True) as connection:
         for name in names:
             try:
-                cursor = await connection.execute(
-                    sql.SQL("SHOW {}").format(sql.Identifier(name))
-                )
+                cursor = await connection.execute(sql.SQL("SHOW {}").format(sql.Identifier(name)))
                 row = await cursor.fetchone()
             except psycopg.Error as error:
                 settings[name] = f"(unreadable: {type(error).__name__})"

@@ -111,8 +111,7 @@ async def feed_read(context: BenchContext) -> list[CaseResult]:
         target=0.8,
         target_text=">= 0.8x raw",
         extra={"events": events},
-        **measured,
-    )
+    ).record(measured)
     peer_note(result)
     return [result]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -72,11 +72,23 @@ class CaseResult:
     target: float | None = None
     """Minimum acceptable ``ratio_raw`` (in the ratio's own orientation)."""
     target_text: str = ""
+    target_value: float | None = None
+    """An absolute target for chronik's median instead (at most this, for latency)."""
     status: Status = "ok"
     reason: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     repetitions: int = 0
     warmup: int = 0
+
+    def record(self, measured: Mapping[str, Measurement]) -> CaseResult:
+        """Attach the measurements of ``measure`` (keys: chronik, raw, eventsourcing)."""
+        unknown = measured.keys() - set(IMPLEMENTATIONS)
+        if unknown:
+            raise ValueError(f"case {self.name}: unknown implementations {sorted(unknown)}")
+        self.chronik = measured.get("chronik")
+        self.raw = measured.get("raw")
+        self.eventsourcing = measured.get("eventsourcing")
+        return self
 
     def ratio(self, other: Measurement | None) -> float | None:
         if self.chronik is None or other is None:
@@ -96,6 +108,10 @@ class CaseResult:
 
     @property
     def meets_target(self) -> bool | None:
+        if self.target_value is not None and self.chronik is not None:
+            if self.kind == "latency":
+                return self.chronik.median <= self.target_value
+            return self.chronik.median >= self.target_value
         ratio = self.ratio_raw
         if self.target is None or ratio is None:
             return None
@@ -123,6 +139,7 @@ class CaseResult:
             "repetitions": self.repetitions,
             "warmup": self.warmup,
             "target_ratio_raw": self.target,
+            "target_value": self.target_value,
             "target": self.target_text or None,
             "meets_target": self.meets_target,
             "description": self.description,
@@ -159,7 +176,7 @@ async def measure(
         for name in names[shift:] + names[:shift]:
             value = await rounds[name]()
             if not value > 0:
-                raise RuntimeError(f"{name}: a round measured {value!r}, expected a positive number")
+                raise RuntimeError(f"{name}: a round measured {value!r}, not a positive number")
             samples[name].append(value)
     return {name: Measurement(tuple(values)) for name, values in samples.items()}
 

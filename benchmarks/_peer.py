@@ -14,6 +14,7 @@ one trivial event carries ``{"amount": int}``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -28,10 +29,10 @@ else:
 
     class Account(Aggregate):
         def __init__(self) -> None:
-            self.balance = 0
+            self.balance: int | Decimal = 0
 
         @event("Deposited")
-        def deposit(self, amount: int) -> None:
+        def deposit(self, amount: int | Decimal) -> None:
             self.balance += amount
 
 
@@ -40,19 +41,23 @@ def unavailable() -> str | None:
     return _UNAVAILABLE
 
 
-def make_application(env: dict[str, str], *, snapshot_every: int | None = None) -> Application:
+def make_application(env: dict[str, str], *, snapshot_every: int | None = None) -> Application[Any]:
     from eventsourcing.application import Application
 
     if snapshot_every is None:
         return Application(env=env)
+    interval: int = snapshot_every
 
-    class SnapshottingApplication(Application):
-        snapshotting_intervals = {Account: snapshot_every}  # noqa: RUF012
+    class SnapshottingApplication(Application[Any]):
+        # The same name as the plain application: it names the tables, so both
+        # read the same events (one with snapshots, one without).
+        name = "Application"
+        snapshotting_intervals = {Account: interval}
 
     return SnapshottingApplication(env=env)
 
 
-def new_account(app: Application, deposits: int = 0, per_save: int = 100) -> Any:
+def new_account(app: Application[Any], deposits: int = 0, per_save: int = 100) -> Any:
     """A saved account with ``1 + deposits`` events, saved ``per_save`` events at a time."""
     account = Account()
     pending = 1
@@ -66,7 +71,7 @@ def new_account(app: Application, deposits: int = 0, per_save: int = 100) -> Any
     return account
 
 
-def append(app: Application, account: Any, transactions: int, per_transaction: int) -> int:
+def append(app: Application[Any], account: Any, transactions: int, per_transaction: int) -> int:
     """``transactions`` saves of ``per_transaction`` events each; returns the event count."""
     for _ in range(transactions):
         for amount in range(per_transaction):
@@ -75,7 +80,7 @@ def append(app: Application, account: Any, transactions: int, per_transaction: i
     return transactions * per_transaction
 
 
-def read_feed(app: Application, page: int = 1000) -> int:
+def read_feed(app: Application[Any], page: int = 1000) -> int:
     """Read the whole notification log, decoding each item into its domain event."""
     count, start = 0, 1
     recorder: Any = app.recorder
@@ -89,7 +94,7 @@ def read_feed(app: Application, page: int = 1000) -> int:
         start = notifications[-1].id + 1
 
 
-def load(app: Application, ids: Iterable[Any]) -> int:
+def load(app: Application[Any], ids: Iterable[Any]) -> int:
     loaded = 0
     for aggregate_id in ids:
         app.repository.get(aggregate_id)

@@ -98,12 +98,17 @@ class RawEvents:
         await connection.execute(self.insert(len(events)), params)
 
     def select_stream(self) -> sql.Composed:
-        return sql.SQL(
-            "SELECT {} FROM {} WHERE stream_id = %s ORDER BY version"
-        ).format(sql.SQL(SELECT_COLUMNS), self.table)
+        return sql.SQL("SELECT {} FROM {} WHERE stream_id = %s ORDER BY version").format(
+            sql.SQL(SELECT_COLUMNS), self.table
+        )
 
-    async def seed(self, connection: AsyncConnection[Any], stream_prefix: str,
-                   streams: int, events_per_stream: int) -> None:
+    async def seed(
+        self,
+        connection: AsyncConnection[Any],
+        stream_prefix: str,
+        streams: int,
+        events_per_stream: int,
+    ) -> None:
         """Bulk rows generated on the server: only for growing the table, never timed."""
         await connection.execute(
             sql.SQL(

@@ -42,7 +42,7 @@ def benchmark_server(dsn: str | None, data_dir: Path | None) -> Iterator[Server]
     # Short path: the server's unix socket lives in the data directory.
     path = Path(tempfile.mkdtemp(prefix="chronik-bench-")) if data_dir is None else data_dir
     path.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(path, cleanup_mode="stop")
+    server = pgserver.get_server(path, cleanup_mode="stop")  # type: ignore[attr-defined]
     where = "a temporary directory" if temporary else str(path)
     try:
         yield Server(server.get_uri(), f"embedded pgserver in {where}", embedded=True)

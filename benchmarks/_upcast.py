@@ -137,8 +137,7 @@ async def upcast_overhead(context: BenchContext) -> list[CaseResult]:
             "decode_only_overhead_pct": _overhead(decode["with"], decode["without"]),
             "eventsourcing_note": "not measured in this case",
         },
-        **measured,
-    )
+    ).record(measured)
     return [result]
 
 
@@ -146,6 +145,4 @@ def _overhead(with_chain: Measurement, without: Measurement) -> float:
     return round((with_chain.median / without.median - 1) * 100, 1)
 
 
-CASES = (
-    Case("upcast_overhead", GROUP, upcast_overhead, summary="replay through a 2-step chain"),
-)
+CASES = (Case("upcast_overhead", GROUP, upcast_overhead, summary="replay through a 2-step chain"),)

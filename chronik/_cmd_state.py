@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from aggregates import Repository
+
 from ._context import Context
-from ._errors import UnavailableError
+from ._output import print_fields, print_json
 from ._parsing import feed_position, positive_int, timestamp
 
 
@@ -30,7 +32,67 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 
 async def run_state(ctx: Context, args: argparse.Namespace) -> int:
-    raise UnavailableError(
-        "'chronik state' needs the aggregates package, which has not landed yet",
-        "use 'chronik history STREAM' meanwhile",
+    kind = ctx.app().aggregate(args.aggregate_type)
+    repository = await ctx.repository()
+    aggregate = await repository.load(
+        kind,
+        args.aggregate_id,
+        at_version=args.at_version,
+        as_of=args.as_of,
+        at_position=args.at_position,
     )
+    store = repository.store
+    snapshot_version = await _snapshot_used(repository, aggregate.stream_id, aggregate.version)
+    recorded_at = None
+    async for event in store.read_stream(aggregate.stream_id, aggregate.version, aggregate.version):
+        recorded_at = event.recorded_at
+    latest = await store.stream_version(aggregate.stream_id)
+    state = aggregate.state_dict()
+    if args.json:
+        print_json(
+            {
+                "type": aggregate.type_name,
+                "id": aggregate.id,
+                "stream_id": aggregate.stream_id,
+                "version": aggregate.version,
+                "latest_version": latest,
+                "recorded_at": recorded_at,
+                "snapshot_version": snapshot_version,
+                "state": state,
+            },
+            ctx.out,
+        )
+        return 0
+    when = _requested(args)
+    ctx.out.write(
+        f"{aggregate.type_name} {aggregate.id!r} {when}: version {aggregate.version} "
+        f"of {latest}, last event recorded {recorded_at.isoformat() if recorded_at else '-'}\n"
+    )
+    if snapshot_version is None:
+        ctx.out.write(f"(replayed all {aggregate.version} events: no usable snapshot)\n")
+    else:
+        ctx.out.write(
+            f"(from the snapshot at version {snapshot_version}, then "
+            f"{aggregate.version - snapshot_version} events replayed)\n"
+        )
+    print_fields(list(state.items()), ctx.out)
+    return 0
+
+
+async def _snapshot_used(repository: Repository, stream_id: str, version: int) -> int | None:
+    """The version of the snapshot the load started from, or None when it used none."""
+    snapshots = repository.snapshots
+    if snapshots is None or repository.snapshots_ignored:
+        return None
+    found = await snapshots.load(stream_id, max_version=version)
+    return found.version if found is not None else None
+
+
+def _requested(args: argparse.Namespace) -> str:
+    if args.at_version is not None:
+        return f"at version {args.at_version}"
+    if args.as_of is not None:
+        return f"as of {args.as_of.isoformat()}"
+    if args.at_position is not None:
+        return f"at feed position {args.at_position}"
+    return "now"

@@ -49,6 +49,26 @@ LEGACY_LEDGER: list[NewEvent] = [
 Step = Callable[[Any], None]
 
 
+def call(method: str, *args: Any, **kwargs: Any) -> Step:
+    """A step that runs one command on the aggregate."""
+
+    def step(aggregate: Any) -> None:
+        getattr(aggregate, method)(*args, **kwargs)
+
+    step.__qualname__ = f"{method}{args}"
+    return step
+
+
+def pay_total(order: Any) -> None:
+    order.pay(order.total)
+
+
+def empty_and_close(ledger: Any) -> None:
+    if ledger.balance:
+        ledger.withdraw(ledger.balance, description="final transfer")
+    ledger.close()
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """What to do to one aggregate in one round: a list of commands."""
@@ -70,9 +90,9 @@ def ledger_rounds(rng: random.Random, rounds: int) -> Iterator[list[Plan]]:
         for ledger_id, owner, currency in [*OWNERS, BUSY]:
             steps: list[Step] = []
             if number == 0:
-                steps.append(lambda a, o=owner, c=currency: a.open(o, c))
+                steps.append(call("open", owner, currency))
                 opening = _money(rng, 500, 3000)
-                steps.append(lambda a, m=opening: a.deposit(m))
+                steps.append(call("deposit", opening))
                 balances[ledger_id] = opening
             busy = ledger_id == BUSY[0]
             frozen = ledger_id == "dana" and rounds // 2 < number <= rounds // 2 + 2
@@ -80,26 +100,23 @@ def ledger_rounds(rng: random.Random, rounds: int) -> Iterator[list[Plan]]:
             for _ in range(0 if frozen else moves):
                 if rng.random() < 0.55:
                     amount = _money(rng, 20, 400)
-                    steps.append(lambda a, m=amount: a.deposit(m))
+                    steps.append(call("deposit", amount))
                     balances[ledger_id] += amount
                 else:
                     amount = min(_money(rng, 5, 250), balances[ledger_id])
                     if amount > 0:
                         memo = rng.choice(MEMOS)
-                        steps.append(lambda a, m=amount, d=memo: a.withdraw(m, description=d))
+                        steps.append(call("withdraw", amount, description=memo))
                         balances[ledger_id] -= amount
             if ledger_id == "dana" and number == rounds // 2:
-                steps.append(lambda a: a.freeze("suspicious card activity"))
+                steps.append(call("freeze", "suspicious card activity"))
             if ledger_id == "dana" and number == rounds // 2 + 2:
-                steps.insert(0, lambda a: a.unfreeze("customer confirmed"))
+                steps.insert(0, call("unfreeze", "customer confirmed"))
             if steps:
                 plans.append(Plan(Ledger, ledger_id, tuple(steps)))
         if number == rounds - 1:
             # June moves abroad: empty the account and close it.
-            plans.append(Plan(Ledger, "june", (
-                lambda a: a.withdraw(a.balance, description="final transfer") if a.balance else None,
-                lambda a: a.close(),
-            )))
+            plans.append(Plan(Ledger, "june", (empty_and_close,)))
         yield plans
 
 
@@ -114,21 +131,21 @@ def order_plans(rng: random.Random, count: int) -> list[list[Plan]]:
         customer = rng.choice(customers)
         items = rng.sample(CATALOGUE, rng.randint(1, 3))
         lines = [(sku, rng.randint(1, 3), price) for sku, price in items]
-        steps: list[Step] = [lambda a, c=customer, li=lines: a.place(c, li)]
+        steps: list[Step] = [call("place", customer, lines)]
         if rng.random() < 0.4:
             sku, price = rng.choice(CATALOGUE)
-            steps.append(lambda a, s=sku, p=price: a.add_item(s, 1, p))
+            steps.append(call("add_item", sku, 1, price))
         if rng.random() < 0.2 and len(lines) > 1:
-            steps.append(lambda a, s=lines[0][0]: a.remove_item(s))
+            steps.append(call("remove_item", lines[0][0]))
         placed.append(Plan(Order, order_id, tuple(steps)))
         fate = rng.random()
         if fate < 0.75:
-            paid.append(Plan(Order, order_id, (lambda a: a.pay(a.total),)))
+            paid.append(Plan(Order, order_id, (pay_total,)))
             if fate < 0.6:
                 carrier = rng.choice(CARRIERS)
-                finished.append(Plan(Order, order_id, (lambda a, c=carrier: a.ship(c),)))
+                finished.append(Plan(Order, order_id, (call("ship", carrier),)))
             elif fate < 0.68:
-                finished.append(Plan(Order, order_id, (lambda a: a.cancel("out of stock"),)))
+                finished.append(Plan(Order, order_id, (call("cancel", "out of stock"),)))
         elif fate < 0.88:
-            finished.append(Plan(Order, order_id, (lambda a: a.cancel("customer changed mind"),)))
+            finished.append(Plan(Order, order_id, (call("cancel", "customer changed mind"),)))
     return [placed, paid, finished]

@@ -86,7 +86,8 @@ def classify(error: BaseException) -> tuple[ExitCode, str]:
     if isinstance(error, StoreUnavailableError):
         # Its text names host and database; the password was masked at the boundary.
         return ExitCode.UNAVAILABLE, (
-            f"{_one_line(error)}; check --database-url / DATABASE_URL and that the server is running"
+            f"{_one_line(error)}; "
+            "check --database-url / DATABASE_URL and that the server is running"
         )
     if isinstance(error, StreamNotFoundError):
         return ExitCode.NOT_FOUND, f"{error}; run 'chronik streams' to list the streams"
@@ -95,8 +96,14 @@ def classify(error: BaseException) -> tuple[ExitCode, str]:
     if isinstance(error, InvalidInputError):
         return ExitCode.USAGE, str(error)
     if isinstance(error, ChronikError) and isinstance(error, LookupError):
-        # The packages below name their own not-found errors (aggregate, projection,
-        # dead letter); all of them are LookupErrors of the chronik tree.
+        # The packages below name their own not-found errors (aggregate, time travel
+        # target, projection, dead letter); all of them are LookupErrors of the tree.
+        stream_id = getattr(error, "stream_id", None)
+        if isinstance(stream_id, str):
+            return ExitCode.NOT_FOUND, (
+                f"{_one_line(error)}; run 'chronik history {stream_id}' to see its "
+                "versions, times and positions"
+            )
         return ExitCode.NOT_FOUND, _one_line(error)
     if isinstance(error, psycopg.OperationalError):
         return ExitCode.UNAVAILABLE, (
@@ -106,7 +113,8 @@ def classify(error: BaseException) -> tuple[ExitCode, str]:
     if isinstance(error, ChronikError):
         return ExitCode.FAILURE, _one_line(error)
     return ExitCode.FAILURE, (
-        f"unexpected {type(error).__name__}: {_one_line(error)} (run with --debug for the traceback)"
+        f"unexpected {type(error).__name__}: {_one_line(error)} "
+        "(run with --debug for the traceback)"
     )
 
 

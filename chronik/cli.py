@@ -60,6 +60,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _report("interrupted")
         return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away ('chronik streams | head'): stop quietly, and keep
+        # Python from complaining again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return ExitCode.FAILURE
     except Exception as error:
         code, message = classify(_unwrap(error))
         if config.debug:

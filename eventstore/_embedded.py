@@ -40,6 +40,12 @@ def _start(path: Path) -> Any:
 
 
 _URL_PASSWORD = re.compile(r"(://[^:/@]*:)([^@]*)(@)")
+# key=value DSNs: password=secret or password='se cret'.
+_KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+
+
+def _mask_patterns(text: str) -> str:
+    return _KEYWORD_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***\3", text))
 
 
 def describe_dsn(dsn: str) -> str:
@@ -47,8 +53,11 @@ def describe_dsn(dsn: str) -> str:
     try:
         parts = conninfo_to_dict(dsn)
     except Exception:
-        # An unparseable DSN is still masked as best we can, never echoed raw.
-        return _URL_PASSWORD.sub(r"\1***\3", dsn).split("?")[0]
+        # An unparseable DSN is still masked as best we can, never echoed raw;
+        # the URL pattern alone let "host=x password=secret dbname" through.
+        if "://" in dsn:
+            return _mask_patterns(dsn).split("?")[0]
+        return "an unparseable connection string"
     host = parts.get("host") or "localhost"
     port = parts.get("port") or "5432"
     database = parts.get("dbname") or parts.get("user") or "postgres"
@@ -62,7 +71,7 @@ def mask_password(text: str, dsn: str) -> str:
         password = conninfo_to_dict(dsn).get("password")
     except Exception:
         password = None
-    masked = _URL_PASSWORD.sub(r"\1***\3", text)
+    masked = _mask_patterns(text)
     if password:
         masked = masked.replace(str(password), "***")
     return masked

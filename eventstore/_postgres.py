@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
 from ._embedded import describe_dsn, embedded_dsn, mask_password
@@ -47,11 +48,17 @@ class OpenTransaction:
     age_seconds: float | None
 
 
-def _connection_options() -> dict[str, Any]:
+def _connection_options(dsn: str) -> dict[str, Any]:
     # force_custom_plan: a generic plan built while the table was small keeps
     # seq-scanning once it is large (measured 1.6 -> 5.8 ms per call at 18k
     # rows).  Planning each of our simple statements costs microseconds.
-    return {"autocommit": True, "options": "-c plan_cache_mode=force_custom_plan"}
+    # The keyword replaces the DSN's own ``options`` (e.g. a statement_timeout
+    # the operator set), so keep those and add ours after them.
+    own = conninfo_to_dict(dsn).get("options")
+    options = f"{own} -c plan_cache_mode=force_custom_plan" if own else (
+        "-c plan_cache_mode=force_custom_plan"
+    )
+    return {"autocommit": True, "options": options}
 
 
 class PostgresEventStore(EventStore):
@@ -94,8 +101,14 @@ class PostgresEventStore(EventStore):
             dsn = await embedded_dsn(data_dir)
         target = describe_dsn(dsn)
         try:
+            options = _connection_options(dsn)
+        except psycopg.ProgrammingError as error:
+            # The parser's message quotes the DSN, password included.
+            reason = "invalid connection string: " + mask_password(str(error).strip(), dsn)
+            raise StoreUnavailableError(target, reason) from None
+        try:
             async with await AsyncConnection.connect(
-                dsn, connect_timeout=max(1, int(connect_timeout)), **_connection_options()
+                dsn, connect_timeout=max(1, int(connect_timeout)), **options
             ) as connection:
                 if create_schema:
                     await migrate(connection, schema)
@@ -105,7 +118,7 @@ class PostgresEventStore(EventStore):
             dsn,
             min_size=1,
             max_size=pool_size,
-            kwargs=_connection_options(),
+            kwargs=options,
             open=False,
             timeout=connect_timeout,
             name=f"chronik-{schema}",
@@ -150,17 +163,19 @@ class PostgresEventStore(EventStore):
         high = _LAST_STREAM_VERSION if high is None else high
         statement = self._reads.stream_backward if backwards else self._reads.stream_forward
         while low <= high:
+            # One row more than a page tells whether another page follows, so a
+            # stream of exactly N pages costs N queries, not N + 1.
             page = await self._fetch_events(
-                statement, (stream_id, low, high, DEFAULT_PAGE_SIZE)
+                statement, (stream_id, low, high, DEFAULT_PAGE_SIZE + 1)
             )
-            for event in page:
+            for event in page[:DEFAULT_PAGE_SIZE]:
                 yield event
-            if len(page) < DEFAULT_PAGE_SIZE:
+            if len(page) <= DEFAULT_PAGE_SIZE:
                 return
             if backwards:
-                high = page[-1].version - 1
+                high = page[DEFAULT_PAGE_SIZE].version
             else:
-                low = page[-1].version + 1
+                low = page[DEFAULT_PAGE_SIZE].version
 
     async def stream_version(
         self,

@@ -25,8 +25,10 @@ from ._model import (
 )
 from ._validation import (
     DEFAULT_MAX_EVENT_BYTES,
+    FEED,
     PreparedEvent,
     SupportsNewEvent,
+    check_after,
     check_expected_version,
     check_stream_id,
     prepare_batch,
@@ -145,6 +147,19 @@ class EventStore(abc.ABC):
         also polls every ``poll_interval`` seconds, so a lost signal costs latency,
         never an event.
         """
+        # page_size 0 read nothing and never waited: a silent busy loop.  A bad
+        # poll_interval failed only at the first wait, after the catch-up.
+        if not _is_version(page_size) or page_size < 1:
+            raise InvalidInputError(FEED, f"invalid page_size {page_size!r}: use an int >= 1")
+        if (
+            not isinstance(poll_interval, (int, float))
+            or isinstance(poll_interval, bool)
+            or not poll_interval > 0
+        ):
+            raise InvalidInputError(
+                FEED, f"invalid poll_interval {poll_interval!r}: use a number of seconds > 0"
+            )
+        after = check_after(after)
         async with self._wake_up_listener() as wait_for_append:
             while True:
                 got = 0

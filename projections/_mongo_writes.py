@@ -52,9 +52,7 @@ class MongoOp:
 
 def check_collection(name: object) -> str:
     if not isinstance(name, str) or not _COLLECTION.match(name):
-        raise ValueError(
-            f"collection name must be 1-60 letters, digits, '_' or '-', got {name!r}"
-        )
+        raise ValueError(f"collection name must be 1-60 letters, digits, '_' or '-', got {name!r}")
     return name
 
 

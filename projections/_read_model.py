@@ -89,6 +89,10 @@ class ReadModel(abc.ABC, Generic[W]):
     async def drop_slot(self, name: str, slot: str) -> None:
         """Delete an inactive slot: its data, checkpoint and dead letters."""
 
+    @abc.abstractmethod
+    async def drop_projection(self, name: str) -> None:
+        """Delete everything of a projection, active slot included (scratch models, tests)."""
+
     # -- writing -------------------------------------------------------------
 
     @abc.abstractmethod
@@ -119,9 +123,7 @@ class ReadModel(abc.ABC, Generic[W]):
         """The slot's parked events, oldest position first."""
 
     @abc.abstractmethod
-    async def commit_replay(
-        self, name: str, slot: str, dead_letter: DeadLetter, writes: W
-    ) -> None:
+    async def commit_replay(self, name: str, slot: str, dead_letter: DeadLetter, writes: W) -> None:
         """Apply a replayed dead letter's writes and unpark it, atomically and at most once.
 
         For a blocking dead letter the checkpoint must still be at

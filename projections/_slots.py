@@ -22,16 +22,17 @@ from eventstore import START, Position
 
 from ._errors import ProjectionDefinitionError, ProjectionSupersededError
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 _SLOT = re.compile(r"^v([1-9][0-9]*)g([1-9][0-9]*)$")
 
 
 def check_name(name: object) -> str:
-    """A projection name: letters, digits, ``_ . -``; it becomes part of keys and collections."""
+    """A projection name: letters, digits, ``_`` and ``-``; it becomes part of keys and
+    collection names, where ``:`` and ``.`` separate it from the slot."""
     if not isinstance(name, str) or not _NAME.match(name):
         raise ProjectionDefinitionError(
             str(name),
-            "a projection name is 1-100 letters, digits, '_', '.' or '-', "
+            "a projection name is 1-100 letters, digits, '_' or '-', "
             "starting with a letter or digit",
         )
     return name
@@ -97,7 +98,9 @@ class ProjectionMeta:
         return self.slots.get(self.active) if self.active is not None else None
 
     def next_generation(self, version: int) -> int:
-        return 1 + max((s.generation for s in self.slots.values() if s.version == version), default=0)
+        return 1 + max(
+            (s.generation for s in self.slots.values() if s.version == version), default=0
+        )
 
 
 class SlotChoice(enum.Enum):

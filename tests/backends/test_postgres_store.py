@@ -338,3 +338,30 @@ async def test_a_non_autocommit_callers_rollback_undoes_the_append(
         await connection.rollback()
     assert await own_store.stream_version(stream) == 0
     assert await collect(own_store.read_all()) == []
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://alice:s3cret-Pa55@[::1/ledger_db",
+        "host=db.example password=s3cret-Pa55 dbname",
+        "host=db.example password='s3cret-Pa55' port=notaport dbname=ledger_db",
+    ],
+)
+async def test_a_malformed_dsn_never_echoes_the_password(dsn: str) -> None:
+    with pytest.raises(StoreUnavailableError) as caught:
+        await PostgresEventStore.connect(dsn, connect_timeout=2)
+    error = caught.value
+    assert "s3cret-Pa55" not in f"{error} {error!r} {error.args}"
+    assert error.__cause__ is None and error.__suppress_context__
+    assert "s3cret-Pa55" not in describe_dsn(dsn)
+
+
+async def test_the_dsns_own_options_are_kept(pg_dsn: str) -> None:
+    dsn = make_conninfo(pg_dsn, options="-c statement_timeout=4321")
+    async with await PostgresEventStore.connect(dsn, schema=f"t_{uuid.uuid4().hex[:12]}",
+                                                pool_size=1) as store, store.connection() as c:
+        assert await (await c.execute("SHOW statement_timeout")).fetchone() == ("4321ms",)
+        assert await (await c.execute("SHOW plan_cache_mode")).fetchone() == (
+            "force_custom_plan",
+        )

@@ -808,3 +808,20 @@ class EventStoreContract:
             stream, 2, result.positions[0]
         )
 
+
+    @pytest.mark.parametrize(
+        "arguments",
+        [{"page_size": 0}, {"page_size": -1}, {"page_size": True}, {"page_size": "5"},
+         {"poll_interval": 0}, {"poll_interval": -1.0}, {"poll_interval": math.nan},
+         {"poll_interval": "1"}, {"after": "1:2"}],
+    )
+    async def test_subscribe_rejects_bad_arguments(
+        self, store: EventStore, arguments: dict[str, Any]
+    ) -> None:
+        subscription = store.subscribe(**arguments)
+        try:
+            with pytest.raises(InvalidInputError):
+                # page_size=0 used to spin forever here: bound it.
+                await asyncio.wait_for(anext(subscription), HANG_GUARD)
+        finally:
+            await subscription.aclose()

@@ -49,11 +49,15 @@ async def test_round_trip_and_not_found(repo: Repository) -> None:
 
 async def test_time_travel_by_version(repo: Repository) -> None:
     ledger_id = new_id()
-    await repo.create(Ledger, ledger_id, lambda l: l.open("ann", "EUR"))
+    await repo.create(Ledger, ledger_id, lambda led: led.open("ann", "EUR"))
     for amount in (1, 2, 4, 8):
-        await repo.update(Ledger, ledger_id, lambda l, a=amount: l.deposit(a))  # type: ignore[misc]
+        await repo.update(Ledger, ledger_id, lambda led, a=amount: led.deposit(a))  # type: ignore[misc]
     assert [(await repo.load(Ledger, ledger_id, at_version=v)).balance for v in range(1, 6)] == [
-        0, 1, 3, 7, 15
+        0,
+        1,
+        3,
+        7,
+        15,
     ]
     with pytest.raises(TimeTravelError, match=r"at version 6.*stream is at version 5"):
         await repo.load(Ledger, ledger_id, at_version=6)
@@ -63,9 +67,9 @@ async def test_time_travel_by_database_timestamp(
     repo: Repository, pg_store: PostgresEventStore
 ) -> None:
     ledger_id = new_id()
-    await repo.create(Ledger, ledger_id, lambda l: l.open("ann", "EUR"))
+    await repo.create(Ledger, ledger_id, lambda led: led.open("ann", "EUR"))
     for amount in (5, 6, 7):
-        await repo.update(Ledger, ledger_id, lambda l, a=amount: l.deposit(a))  # type: ignore[misc]
+        await repo.update(Ledger, ledger_id, lambda led, a=amount: led.deposit(a))  # type: ignore[misc]
     events = await stored(pg_store, f"ledger-{ledger_id}")
     for event in events:
         # Several events may share a timestamp; as_of takes all recorded at or before it.
@@ -84,8 +88,8 @@ async def test_time_travel_by_position_is_a_consistent_cut(
     repo: Repository, pg_store: PostgresEventStore
 ) -> None:
     a, b = new_id(), new_id()
-    await repo.create(Ledger, a, lambda l: l.open("ann", "EUR"))
-    await repo.create(Ledger, b, lambda l: l.open("bob", "EUR"))
+    await repo.create(Ledger, a, lambda led: led.open("ann", "EUR"))
+    await repo.create(Ledger, b, lambda led: led.open("bob", "EUR"))
     cuts: list[Position] = []
     for step in range(4):
         for ledger_id, amount in ((a, 1 + step), (b, 10 * (step + 1))):
@@ -125,7 +129,7 @@ async def test_two_repositories_updating_one_ledger_lose_no_deposit(
     other_store = await make_pg_store(schema=pg_store.schema, pool_size=4)
     repos = [Repository(pg_store, [Ledger]), Repository(other_store, [Ledger])]
     ledger_id = new_id()
-    await repos[0].create(Ledger, ledger_id, lambda l: l.open("ann", "EUR"))
+    await repos[0].create(Ledger, ledger_id, lambda led: led.open("ann", "EUR"))
     workers_per_repo, deposits_per_worker = 4, 8
     start = asyncio.Event()
 
@@ -134,7 +138,7 @@ async def test_two_repositories_updating_one_ledger_lose_no_deposit(
         made = []
         for i in range(deposits_per_worker):
             amount = D(f"{worker + 1}.{i:02d}")
-            await repo.update(Ledger, ledger_id, lambda l: l.deposit(amount), retries=50)
+            await repo.update(Ledger, ledger_id, lambda led, a=amount: led.deposit(a), retries=50)
             made.append(amount)
         return made
 
@@ -161,7 +165,7 @@ async def test_two_repositories_updating_one_ledger_lose_no_deposit(
 
 async def test_a_stale_writer_conflicts_on_postgres(repo: Repository) -> None:
     ledger_id = new_id()
-    await repo.create(Ledger, ledger_id, lambda l: l.open("ann", "EUR"))
+    await repo.create(Ledger, ledger_id, lambda led: led.open("ann", "EUR"))
     stale, fresh = await repo.load(Ledger, ledger_id), await repo.load(Ledger, ledger_id)
     fresh.deposit(1)
     await repo.save(fresh)

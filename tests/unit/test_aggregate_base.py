@@ -117,9 +117,11 @@ def test_two_apply_methods_for_one_event_fail_at_class_creation() -> None:
 def test_a_type_name_that_would_break_stream_ids_is_refused(name: str) -> None:
     with pytest.raises(AggregateDefinitionError, match="type_name"):
         types.new_class(
-            "Bad", (Aggregate[CounterState],), exec_body=lambda ns: ns.update(
+            "Bad",
+            (Aggregate[CounterState],),
+            exec_body=lambda ns: ns.update(
                 type_name=name, _added=applies(Added)(lambda self, event: None)
-            )
+            ),
         )
 
 
@@ -261,11 +263,15 @@ def test_fingerprint_is_stable_across_processes() -> None:
 
 
 def _counter_like(state: type[BaseModel], *, type_name: str = "counter", version: int = 1) -> str:
-    namespace = {"type_name": type_name, "state_version": version, "_added": applies(Added)(
-        lambda self, event: None
-    )}
+    namespace = {
+        "type_name": type_name,
+        "state_version": version,
+        "_added": applies(Added)(lambda self, event: None),
+    }
     cls = types.new_class(
-        "Counter", (Aggregate[state],), exec_body=lambda ns: ns.update(namespace)  # type: ignore[valid-type]
+        "Counter",
+        (Aggregate[state],),
+        exec_body=lambda ns: ns.update(namespace),  # type: ignore[valid-type]
     )
     return cls.state_fingerprint()  # type: ignore[attr-defined,no-any-return]
 

@@ -76,9 +76,9 @@ def test_open_needs_an_owner(owner: object) -> None:
 
 
 def test_open_refuses_a_negative_overdraft_limit() -> None:
-    scenario(Ledger).when(
-        lambda ledger: ledger.open("ann", "EUR", overdraft_limit=-1)
-    ).then_raises(InvalidAmount, match="overdraft")
+    scenario(Ledger).when(lambda ledger: ledger.open("ann", "EUR", overdraft_limit=-1)).then_raises(
+        InvalidAmount, match="overdraft"
+    )
 
 
 @pytest.mark.parametrize(
@@ -110,8 +110,13 @@ def test_deposit_records_the_amount_in_the_ledger_currency() -> None:
 
 @pytest.mark.parametrize("amount", [5, "5", "5.00", D("5")])
 def test_ints_and_decimal_strings_are_accepted(amount: object) -> None:
-    ledger = scenario(Ledger).given(OPENED).when(lambda ledger: ledger.deposit(amount)).then(  # type: ignore[arg-type]
-        eur(str(D(amount)))  # type: ignore[arg-type]
+    ledger = (
+        scenario(Ledger)
+        .given(OPENED)
+        .when(lambda ledger: ledger.deposit(amount))
+        .then(  # type: ignore[arg-type]
+            eur(str(D(amount)))  # type: ignore[arg-type]
+        )
     )
     assert ledger.balance == 5
 
@@ -191,7 +196,11 @@ def test_no_overdraft_without_a_limit() -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [lambda ledger: ledger.deposit(1), lambda ledger: ledger.withdraw(1), lambda ledger: ledger.close()],
+    [
+        lambda ledger: ledger.deposit(1),
+        lambda ledger: ledger.withdraw(1),
+        lambda ledger: ledger.close(),
+    ],
 )
 def test_a_frozen_ledger_takes_no_money_and_cannot_close(command: object) -> None:
     scenario(Ledger).given(OPENED, eur("5"), Frozen(reason="audit")).when(command).then_raises(  # type: ignore[arg-type]
@@ -287,7 +296,9 @@ def test_each_release_1_step_gives_the_current_shape() -> None:
         from eventstore import Position, RecordedEvent
 
         return codec.decode(
-            RecordedEvent("ledger-x", 1, Position(1, 1), uuid4(), type_, 1, data, {}, datetime.now(UTC))
+            RecordedEvent(
+                "ledger-x", 1, Position(1, 1), uuid4(), type_, 1, data, {}, datetime.now(UTC)
+            )
         )
 
     assert current("ledger.AccountOpened", {"holder": "ann", "currency": "EUR"}) == Opened(

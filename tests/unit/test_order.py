@@ -89,7 +89,7 @@ def test_add_a_new_item_and_more_of_an_existing_one() -> None:
         .when(lambda o: o.add_item("apple", 2, "0.50"))
         .then(ItemAdded(line=line("apple", 2, "0.50")))
     )
-    assert {l.sku: l.quantity for l in order.lines} == {"apple": 5, "pear": 1, "plum": 2}
+    assert {led.sku: led.quantity for led in order.lines} == {"apple": 5, "pear": 1, "plum": 2}
     assert order.total == D("6.75")
 
 
@@ -113,7 +113,7 @@ def test_remove_some_or_all_units() -> None:
         .when(lambda o: o.remove_item("pear"))
         .then(ItemRemoved(sku="pear", quantity=1))
     )
-    assert [l.sku for l in order.lines] == ["apple"]
+    assert [led.sku for led in order.lines] == ["apple"]
 
 
 @pytest.mark.parametrize(("sku", "quantity"), [("kiwi", None), ("apple", 4), ("apple", 0)])
@@ -124,7 +124,12 @@ def test_removing_what_is_not_there_is_refused(sku: str, quantity: int | None) -
 
 
 def test_pay_exactly_the_total() -> None:
-    order = scenario(Order).given(PLACED).when(lambda o: o.pay("3.750")).then(OrderPaid(amount=D("3.750")))
+    order = (
+        scenario(Order)
+        .given(PLACED)
+        .when(lambda o: o.pay("3.750"))
+        .then(OrderPaid(amount=D("3.750")))
+    )
     assert order.status is OrderStatus.PAID
 
 

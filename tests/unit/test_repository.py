@@ -78,9 +78,11 @@ def repo(store: FaultyStore) -> Repository:
 
 
 async def open_ledger(repo: Repository, ledger_id: str, *deposits: int) -> Ledger:
-    ledger = await repo.create(Ledger, ledger_id, lambda l: l.open("ann", "EUR", overdraft_limit=5))
+    ledger = await repo.create(
+        Ledger, ledger_id, lambda led: led.open("ann", "EUR", overdraft_limit=5)
+    )
     for amount in deposits:
-        await repo.update(Ledger, ledger_id, lambda l, a=amount: l.deposit(a))  # type: ignore[misc]
+        await repo.update(Ledger, ledger_id, lambda led, a=amount: led.deposit(a))  # type: ignore[misc]
     return ledger
 
 
@@ -172,12 +174,12 @@ async def test_create_refuses_an_existing_id(repo: Repository) -> None:
     ledger_id = new_id()
     await open_ledger(repo, ledger_id)
     with pytest.raises(ConcurrencyError):
-        await repo.create(Ledger, ledger_id, lambda l: l.open("bob", "USD"))
+        await repo.create(Ledger, ledger_id, lambda led: led.open("bob", "USD"))
 
 
 async def test_create_that_records_nothing_is_refused(repo: Repository) -> None:
     with pytest.raises(InvalidInputError, match="recorded no events"):
-        await repo.create(Ledger, new_id(), lambda l: None)
+        await repo.create(Ledger, new_id(), lambda led: None)
 
 
 # -- update with retries --------------------------------------------------------
@@ -200,7 +202,7 @@ async def test_update_retries_a_conflict_and_loses_no_deposit(
     ledger_id = new_id()
     await open_ledger(repo, ledger_id)
     store.before_append.append(interfere(repo, ledger_id, 100))
-    ledger = await repo.update(Ledger, ledger_id, lambda l: l.deposit(1))
+    ledger = await repo.update(Ledger, ledger_id, lambda led: led.deposit(1))
     assert repo.retried_conflicts == 1
     assert ledger.balance == 101
     assert (await repo.load(Ledger, ledger_id)).balance == 101
@@ -214,7 +216,7 @@ async def test_update_retries_a_stream_order_conflict(repo: Repository, store: F
         raise StreamOrderConflict(stream_id, 1, 1)
 
     store.before_append.append(order_conflict)
-    await repo.update(Ledger, ledger_id, lambda l: l.deposit(3))
+    await repo.update(Ledger, ledger_id, lambda led: led.deposit(3))
     assert repo.retried_conflicts == 1
     assert (await repo.load(Ledger, ledger_id)).balance == 3
 
@@ -224,7 +226,7 @@ async def test_update_gives_up_after_the_retries(repo: Repository, store: Faulty
     await open_ledger(repo, ledger_id)
     store.before_append.extend(interfere(repo, ledger_id, 1) for _ in range(3))
     with pytest.raises(ConcurrencyError) as caught:
-        await repo.update(Ledger, ledger_id, lambda l: l.deposit(50), retries=2)
+        await repo.update(Ledger, ledger_id, lambda led: led.deposit(50), retries=2)
     assert "gave up after 3 attempts" in "".join(caught.value.__notes__)
     assert (await repo.load(Ledger, ledger_id)).balance == 3  # the rivals' deposits only
 
@@ -234,7 +236,7 @@ async def test_update_raises_a_domain_error_at_once(repo: Repository, store: Fau
     await open_ledger(repo, ledger_id)
     before = store.appends
     with pytest.raises(InsufficientFunds):
-        await repo.update(Ledger, ledger_id, lambda l: l.withdraw(6))
+        await repo.update(Ledger, ledger_id, lambda led: led.withdraw(6))
     assert store.appends == before
 
 
@@ -252,7 +254,7 @@ async def test_update_refuses_an_async_decide(repo: Repository) -> None:
 @pytest.mark.parametrize("retries", [-1, True, 1.5])
 async def test_update_checks_retries(repo: Repository, retries: Any) -> None:
     with pytest.raises(InvalidInputError, match="retries"):
-        await repo.update(Ledger, "x", lambda l: None, retries=retries)
+        await repo.update(Ledger, "x", lambda led: None, retries=retries)
 
 
 # -- time travel ----------------------------------------------------------------
@@ -291,7 +293,7 @@ async def test_load_as_of_a_time() -> None:
     start = datetime(2024, 1, 1, tzinfo=UTC)
     at = [start + timedelta(minutes=m, seconds=s) for m, s in ((1, 0), (2, 30), (3, 0), (9, 0))]
     assert [(await repo.load(Ledger, ledger_id, as_of=t)).balance for t in at] == [0, 10, 30, 30]
-    with pytest.raises(TimeTravelError, match="did not exist yet.*first event was recorded at"):
+    with pytest.raises(TimeTravelError, match=r"did not exist yet.*first event was recorded at"):
         await repo.load(Ledger, ledger_id, as_of=start)
     with pytest.raises(AggregateNotFoundError):
         await repo.load(Ledger, "missing", as_of=start)
@@ -303,15 +305,16 @@ async def test_load_at_a_position_is_a_consistent_cut(repo: Repository, store: F
     await open_ledger(repo, b)
     cut = None
     for step in range(3):
-        await repo.update(Ledger, a, lambda l: l.deposit(1))
+        await repo.update(Ledger, a, lambda led: led.deposit(1))
         ledger = await repo.load(Ledger, b)
         ledger.deposit(10)
         result = await repo.save(ledger)
         if step == 1:
             cut = result.positions[-1]
     assert cut is not None
-    left, right = await repo.load(Ledger, a, at_position=cut), await repo.load(
-        Ledger, b, at_position=cut
+    left, right = (
+        await repo.load(Ledger, a, at_position=cut),
+        await repo.load(Ledger, b, at_position=cut),
     )
     assert (left.balance, right.balance) == (2, 20)
 
@@ -388,3 +391,21 @@ async def test_release_1_events_load_through_the_repository(
     await repo.save(ledger)
     assert (await repo.load(Ledger, ledger_id)).balance == D("0.3")
     assert isinstance(Opened, type)
+
+
+async def test_events_recorded_while_a_save_is_in_flight_stay_pending(
+    repo: Repository, store: FaultyStore
+) -> None:
+    ledger = await open_ledger(repo, new_id())
+    ledger.deposit(1)
+
+    async def record_meanwhile(stream_id: str) -> None:
+        ledger.deposit(2)  # another task, same object, during the append's await
+
+    store.before_append.append(record_meanwhile)
+    result = await repo.save(ledger)
+    assert result.version == 2
+    assert ledger.pending_events == (Deposited(amount=D(2), currency="EUR"),)
+    assert ledger.saved_version == 2
+    await repo.save(ledger)
+    assert (await repo.load(Ledger, ledger.id)).balance == 3

@@ -1,0 +1,587 @@
+"""The MongoDB read model (PyMongo's ``AsyncMongoClient``; Motor clients work too).
+
+Layout in one database, with an optional collection prefix::
+
+    _projections                 one document per projection: active slot, slots and
+                                 their checkpoints (one document, so a swap and a
+                                 checkpoint move are single-document atomic updates)
+    _projection_dead_letters     parked events, ``_id`` "<name>/<slot>/<position>"
+    <name>.<slot>.<collection>   a slot's data
+
+Why a batch commit is exactly-once in effect:
+
+* With transactions (replica sets, sharded clusters): the checkpoint check, the
+  writes, the dead letters and the checkpoint move are one transaction.  Two
+  writers racing on one slot both update the projection document, so one of them
+  aborts with a write conflict and finds the checkpoint moved on retry.
+* Without (a standalone server, mongomock): every write is guarded by the
+  document's ``_last_position``: it applies only if the document has not yet seen
+  an event at or after this one, and records the event's position.  Upserts that
+  fail the guard hit the ``_id`` unique index instead of inserting a twin, and are
+  skipped as "already applied".  So replaying a batch after a crash between its
+  writes and its checkpoint re-applies nothing twice, and the checkpoint itself
+  moves with a compare-and-set.  Readers may see a batch's writes a moment before
+  its checkpoint; they never see an event counted twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bson.errors import BSONError
+from pymongo import DeleteOne, ReplaceOne, UpdateOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
+
+from eventstore import START, Position
+
+from ._dead_letters import DeadLetter
+from ._errors import (
+    CheckpointConflictError,
+    DeadLetterNotFoundError,
+    ProjectionError,
+    ProjectionNotReadyError,
+    ReadModelError,
+    SlotNotActiveError,
+    WriteRejectedError,
+)
+from ._mongo_writes import LAST_POSITION, REPLAYED, MongoOp, MongoWrites, OpKind, check_collection
+from ._read_model import CommitBatch, FailedWrite, ReadModel
+from ._slots import (
+    ProjectionMeta,
+    SlotInfo,
+    SlotState,
+    check_name,
+    parse_position_key,
+    parse_slot_id,
+    position_key,
+    slot_id,
+)
+
+DEFAULT_DATABASE = "chronik"
+_DUPLICATE_KEY = 11000
+_TRANSACTION_RETRIES = 5
+
+
+class MongoView:
+    """A reader's handle on one projection's active slot, resolved once."""
+
+    def __init__(self, database: Any, name: str, slot: str, namespace: str) -> None:
+        self.database = database
+        self.name = name
+        self.slot = slot
+        self.namespace = namespace
+
+    def collection(self, name: str) -> Any:
+        """The active slot's collection ``name`` (an async collection of the client)."""
+        return self.database[self.namespace + check_collection(name)]
+
+
+class MongoReadModel(ReadModel[MongoWrites]):
+    """Projections' slots, checkpoints, data and dead letters in one MongoDB database.
+
+    ``transactions``: None detects them (replica set or mongos); False uses the
+    per-document guards only.  ``bulk_writes=False`` sends one request per write, for
+    test doubles without ``bulk_write`` (mongomock with PyMongo >= 4.9).
+    """
+
+    writes_type = MongoWrites
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        database: str = DEFAULT_DATABASE,
+        prefix: str = "",
+        transactions: bool | None = None,
+        bulk_writes: bool = True,
+        close_client: bool = False,
+    ) -> None:
+        self.client = client
+        self.database = client[database]
+        self.prefix = prefix
+        self.scope = f"mongo:{database}:{prefix}"
+        self._meta = self.database[f"{prefix}_projections"]
+        self._dead = self.database[f"{prefix}_projection_dead_letters"]
+        self._transactions = transactions
+        self._bulk = bulk_writes
+        self._close_client = close_client
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        *,
+        database: str = DEFAULT_DATABASE,
+        prefix: str = "",
+        transactions: bool | None = None,
+    ) -> MongoReadModel:
+        """A read model on a new ``AsyncMongoClient`` for ``url`` (closed with the model)."""
+        from pymongo import AsyncMongoClient
+
+        client: Any = AsyncMongoClient(url)
+        try:
+            await client.admin.command("ping")
+        except PyMongoError as error:
+            await client.close()
+            raise ReadModelError("(connect)", f"cannot reach MongoDB: {error}") from error
+        return cls(
+            client, database=database, prefix=prefix, transactions=transactions, close_client=True
+        )
+
+    async def close(self) -> None:
+        if self._close_client:
+            result = self.client.close()
+            if inspect.isawaitable(result):
+                await result
+
+    def namespace(self, name: str, slot: str) -> str:
+        """The collection-name prefix of a slot's data."""
+        return f"{self.prefix}{name}.{slot}."
+
+    @contextlib.contextmanager
+    def _translate(self, name: str) -> Any:
+        try:
+            yield
+        except PyMongoError as error:
+            raise ReadModelError(name, f"MongoDB failed: {error}") from error
+
+    async def uses_transactions(self) -> bool:
+        if self._transactions is None:
+            try:
+                hello = await self.database.command("hello")
+            except NotImplementedError:  # mongomock: no server, no transactions
+                hello = {}
+            except OperationFailure:
+                hello = {}
+            self._transactions = bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
+        return self._transactions
+
+    # -- reading -------------------------------------------------------------
+
+    async def view(self, name: str) -> MongoView:
+        """The active slot of ``name`` for reading; ``ProjectionNotReadyError`` if none."""
+        check_name(name)
+        with self._translate(name):
+            doc = await self._meta.find_one({"_id": name}, {"active": 1})
+        slot = doc.get("active") if doc else None
+        if slot is None:
+            raise ProjectionNotReadyError(name, "no version of this projection is active yet")
+        return MongoView(self.database, name, slot, self.namespace(name, slot))
+
+    async def meta(self, name: str) -> ProjectionMeta:
+        check_name(name)
+        with self._translate(name):
+            doc = await self._meta.find_one({"_id": name})
+        if doc is None:
+            return ProjectionMeta(name)
+        slots = {sid: _slot_info(sid, record) for sid, record in (doc.get("slots") or {}).items()}
+        return ProjectionMeta(name, doc.get("active"), slots)
+
+    async def projection_names(self) -> list[str]:
+        with self._translate("(all)"):
+            return sorted([doc["_id"] async for doc in self._meta.find({}, {"_id": 1})])
+
+    # -- slots ---------------------------------------------------------------
+
+    async def create_slot(
+        self, name: str, version: int, from_position: Position = START
+    ) -> SlotInfo:
+        check_name(name)
+        with self._translate(name):
+            while True:
+                meta = await self.meta(name)
+                generation = meta.next_generation(version)
+                now = datetime.now(UTC)
+                info = SlotInfo(
+                    slot_id(version, generation),
+                    version,
+                    generation,
+                    SlotState.BUILDING,
+                    from_position,
+                    from_position,
+                    created_at=now,
+                    updated_at=now,
+                )
+                record = info.registry_record() | {
+                    "position": position_key(from_position),
+                    "updated_at": now.isoformat(),
+                    "events": 0,
+                }
+                try:
+                    await self._meta.update_one(
+                        {"_id": name, f"slots.{info.slot}": {"$exists": False}},
+                        {"$set": {f"slots.{info.slot}": record}},
+                        upsert=True,
+                    )
+                except DuplicateKeyError:
+                    continue  # another writer created that generation first
+                await self._drop_collections(name, info.slot)
+                return info
+
+    async def set_slot_state(self, name: str, slot: str, state: SlotState) -> None:
+        if state is SlotState.ACTIVE:
+            raise ValueError("slots become active through activate(), which checks they caught up")
+        with self._translate(name):
+            result = await self._meta.update_one(
+                {"_id": name, f"slots.{slot}": {"$exists": True}, "active": {"$ne": slot}},
+                {"$set": {f"slots.{slot}.state": str(state)}},
+            )
+        if result.matched_count == 0:
+            raise ProjectionError(name, f"slot {slot} does not exist or is active")
+
+    async def activate(self, name: str, slot: str) -> bool:
+        with self._translate(name):
+            doc = await self._meta.find_one({"_id": name})
+            slots = (doc or {}).get("slots") or {}
+            if slot not in slots:
+                raise ProjectionError(name, f"there is no slot {slot}")
+            current = doc.get("active") if doc else None
+            if current == slot:
+                return True
+            mine = slots[slot]["position"]
+            match: dict[str, Any] = {"_id": name, "active": current, f"slots.{slot}.position": mine}
+            change: dict[str, Any] = {"active": slot, f"slots.{slot}.state": str(SlotState.ACTIVE)}
+            if current is not None and current in slots:
+                theirs = slots[current]["position"]
+                if mine < theirs:
+                    return False
+                match[f"slots.{current}.position"] = theirs
+                change[f"slots.{current}.state"] = str(SlotState.RETIRED)
+            result = await self._meta.update_one(match, {"$set": change})
+        return bool(result.matched_count)
+
+    async def drop_slot(self, name: str, slot: str) -> None:
+        parse_slot_id(name, slot)
+        with self._translate(name):
+            doc = await self._meta.find_one({"_id": name}, {"active": 1})
+            if doc and doc.get("active") == slot:
+                raise ProjectionError(name, f"slot {slot} is active and cannot be dropped")
+            await self._drop_collections(name, slot)
+            await self._dead.delete_many({"projection": name, "slot": slot})
+            await self._meta.update_one({"_id": name}, {"$unset": {f"slots.{slot}": ""}})
+
+    async def drop_projection(self, name: str) -> None:
+        check_name(name)
+        with self._translate(name):
+            # Names cannot contain ".", so "<name>." starts no other projection's collections.
+            namespace = f"{self.prefix}{name}."
+            for collection in await self.database.list_collection_names():
+                if collection.startswith(namespace):
+                    await self.database.drop_collection(collection)
+            await self._dead.delete_many({"projection": name})
+            await self._meta.delete_one({"_id": name})
+
+    async def _drop_collections(self, name: str, slot: str) -> None:
+        for collection in await self._slot_collections(name, slot):
+            await self.database.drop_collection(collection)
+
+    async def _slot_collections(self, name: str, slot: str) -> list[str]:
+        namespace = self.namespace(name, slot)
+        names = await self.database.list_collection_names()
+        return sorted(n for n in names if n.startswith(namespace))
+
+    # -- writing -------------------------------------------------------------
+
+    def new_writes(self, name: str, slot: str) -> MongoWrites:
+        return MongoWrites(self.namespace(name, slot))
+
+    async def commit(
+        self, name: str, slot: str, batch: CommitBatch[MongoWrites], *, require_active: bool
+    ) -> list[FailedWrite]:
+        with self._translate(name):
+            if await self.uses_transactions():
+                for attempt in range(_TRANSACTION_RETRIES):
+                    try:
+                        async with self._transaction() as session:
+                            await self._commit(name, slot, batch, require_active, session)
+                        return []
+                    except PyMongoError as error:
+                        transient = getattr(error, "has_error_label", None)
+                        if transient is None or not transient("TransientTransactionError"):
+                            raise
+                        if attempt == _TRANSACTION_RETRIES - 1:
+                            raise
+                return []
+            await self._commit(name, slot, batch, require_active, None)
+            return []
+
+    async def _commit(
+        self,
+        name: str,
+        slot: str,
+        batch: CommitBatch[MongoWrites],
+        require_active: bool,
+        session: Any,
+    ) -> None:
+        previous, new = position_key(batch.previous), position_key(batch.position)
+        doc = await self._meta.find_one(
+            {"_id": name}, {"active": 1, f"slots.{slot}.position": 1}, session=session
+        )
+        active = doc.get("active") if doc else None
+        if require_active and active != slot:
+            raise SlotNotActiveError(name, slot, active)
+        found = ((doc or {}).get("slots") or {}).get(slot, {}).get("position")
+        if found != previous:
+            if found == new:
+                return  # this very batch was committed before
+            raise CheckpointConflictError(
+                name, slot, batch.previous, parse_position_key(found) if found else None
+            )
+        guarded = session is None
+        for collection, ops in batch.writes.ops.items():
+            target = self.database[batch.writes.namespace + collection]
+            await self._apply(name, target, ops, guarded=guarded, session=session)
+        for letter in batch.dead_letters:
+            await self._dead.replace_one(
+                {"_id": _dead_id(name, slot, letter.position)},
+                _dead_record(letter),
+                upsert=True,
+                session=session,
+            )
+        if batch.resolved:
+            await self._dead.delete_many(
+                {"_id": {"$in": [_dead_id(name, slot, p) for p in batch.resolved]}},
+                session=session,
+            )
+        match: dict[str, Any] = {"_id": name, f"slots.{slot}.position": previous}
+        if require_active:
+            match["active"] = slot
+        change: dict[str, Any] = {
+            f"slots.{slot}.position": new,
+            f"slots.{slot}.updated_at": datetime.now(UTC).isoformat(),
+        }
+        if batch.event_time is not None:
+            change[f"slots.{slot}.event_time"] = batch.event_time.isoformat()
+        result = await self._meta.update_one(
+            match, {"$set": change, "$inc": {f"slots.{slot}.events": batch.events}}, session=session
+        )
+        if result.matched_count == 0:
+            # Without a transaction the guarded writes above stay, harmlessly: each
+            # document refuses them again when the rightful writer gets there.
+            latest = await self.meta(name)
+            info = latest.slots.get(slot)
+            if session is None and info is not None and info.position == batch.position:
+                return
+            raise CheckpointConflictError(
+                name, slot, batch.previous, info.position if info else None
+            )
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Any]:
+        # PyMongo's async API returns the session and an awaitable transaction
+        # context; Motor the reverse.  Accept both.
+        session = self.client.start_session()
+        if inspect.isawaitable(session):
+            session = await session
+        async with session:
+            context = session.start_transaction()
+            if inspect.isawaitable(context):
+                context = await context
+            async with context:
+                yield session
+
+    async def _apply(
+        self, name: str, target: Any, ops: list[MongoOp], *, guarded: bool, session: Any
+    ) -> None:
+        requests = [_request(op, guarded=guarded) for op in ops]
+        start = 0
+        while start < len(requests):
+            if self._bulk:
+                try:
+                    await target.bulk_write(
+                        [r.bulk() for r in requests[start:]], ordered=True, session=session
+                    )
+                    return
+                except BulkWriteError as error:
+                    failure = error.details["writeErrors"][0]
+                    index = start + int(failure["index"])
+                    if not (guarded and failure.get("code") == _DUPLICATE_KEY):
+                        raise WriteRejectedError(
+                            name, str(failure.get("errmsg")), ops[index].event_index
+                        ) from error
+                    start = index + 1  # the guard refused it: already applied
+                except (BSONError, TypeError, ValueError) as error:
+                    raise WriteRejectedError(
+                        name, f"cannot encode a write: {error}", None
+                    ) from error
+            else:
+                for index in range(start, len(requests)):
+                    try:
+                        await requests[index].send(target, session)
+                    except DuplicateKeyError:
+                        if not guarded:
+                            raise
+                    except (BSONError, TypeError, ValueError, OperationFailure) as error:
+                        raise WriteRejectedError(
+                            name, str(error), ops[index].event_index
+                        ) from error
+                return
+
+    # -- dead letters --------------------------------------------------------
+
+    async def park(self, name: str, slot: str, dead_letters: list[DeadLetter]) -> None:
+        with self._translate(name):
+            for letter in dead_letters:
+                await self._dead.replace_one(
+                    {"_id": _dead_id(name, slot, letter.position)},
+                    _dead_record(letter),
+                    upsert=True,
+                )
+
+    async def dead_letters(self, name: str, slot: str) -> list[DeadLetter]:
+        with self._translate(name):
+            docs = [d async for d in self._dead.find({"projection": name, "slot": slot})]
+        letters = [DeadLetter.from_json(d["record"]) for d in docs]
+        return sorted(letters, key=lambda d: d.position)
+
+    async def commit_replay(
+        self, name: str, slot: str, dead_letter: DeadLetter, writes: MongoWrites
+    ) -> None:
+        dead_id = _dead_id(name, slot, dead_letter.position)
+        key = position_key(dead_letter.position)
+        with self._translate(name):
+            if await self._dead.find_one({"_id": dead_id}, {"_id": 1}) is None:
+                raise DeadLetterNotFoundError(name, dead_letter.position)
+            if dead_letter.blocking:
+                info = (await self.meta(name)).slots.get(slot)
+                before = dead_letter.checkpoint_before or START
+                if info is None or info.position != before:
+                    raise CheckpointConflictError(
+                        name, slot, before, info.position if info else None
+                    )
+            for collection, ops in writes.ops.items():
+                target = self.database[writes.namespace + collection]
+                for op in ops:
+                    try:
+                        await _replay_request(op, key).send(target, None)
+                    except DuplicateKeyError:
+                        pass  # this replay already reached that document
+                    except (BSONError, TypeError, ValueError, OperationFailure) as error:
+                        raise WriteRejectedError(name, str(error), 0) from error
+            if dead_letter.blocking:
+                await self._meta.update_one(
+                    {"_id": name, f"slots.{slot}.position": position_key(before)},
+                    {
+                        "$set": {
+                            f"slots.{slot}.position": key,
+                            f"slots.{slot}.event_time": dead_letter.event.recorded_at.isoformat(),
+                            f"slots.{slot}.updated_at": datetime.now(UTC).isoformat(),
+                        },
+                        "$inc": {f"slots.{slot}.events": 1},
+                    },
+                )
+            await self._dead.delete_one({"_id": dead_id})
+
+    # -- inspection ----------------------------------------------------------
+
+    async def snapshot(self, name: str, slot: str | None = None) -> dict[str, Any]:
+        if slot is None:
+            slot = (await self.view(name)).slot
+        namespace = self.namespace(name, slot)
+        result: dict[str, Any] = {}
+        with self._translate(name):
+            for collection in await self._slot_collections(name, slot):
+                relative = collection[len(namespace) :]
+                async for doc in self.database[collection].find({}):
+                    doc_id = doc.pop("_id")
+                    doc.pop(LAST_POSITION, None)
+                    doc.pop(REPLAYED, None)
+                    result[f"{relative}/{doc_id}"] = doc
+        return dict(sorted(result.items()))
+
+    def __repr__(self) -> str:
+        return f"MongoReadModel(database={self.database.name!r}, prefix={self.prefix!r})"
+
+
+def _dead_id(name: str, slot: str, position: Position) -> str:
+    return f"{name}/{slot}/{position}"
+
+
+def _dead_record(letter: DeadLetter) -> dict[str, Any]:
+    return {
+        "projection": letter.projection,
+        "slot": letter.slot,
+        "position": position_key(letter.position),
+        # JSON text: event data may hold keys MongoDB will not store as field names.
+        "record": letter.to_json(),
+    }
+
+
+def _with_position(body: dict[str, Any], key: str) -> dict[str, Any]:
+    update = {op: dict(fields) for op, fields in body.items()}
+    update.setdefault("$set", {})[LAST_POSITION] = key
+    return update
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One write, sent in a bulk or on its own."""
+
+    kind: OpKind
+    match: dict[str, Any]
+    body: dict[str, Any]
+    upsert: bool
+
+    def bulk(self) -> Any:
+        if self.kind is OpKind.DELETE:
+            return DeleteOne(self.match)
+        if self.kind is OpKind.REPLACE:
+            return ReplaceOne(self.match, self.body, upsert=self.upsert)
+        return UpdateOne(self.match, self.body, upsert=self.upsert)
+
+    async def send(self, target: Any, session: Any) -> None:
+        if self.kind is OpKind.DELETE:
+            await target.delete_one(self.match, session=session)
+        elif self.kind is OpKind.REPLACE:
+            await target.replace_one(self.match, self.body, upsert=self.upsert, session=session)
+        else:
+            await target.update_one(self.match, self.body, upsert=self.upsert, session=session)
+
+
+def _request(op: MongoOp, *, guarded: bool) -> _Request:
+    key = position_key(op.position)
+    match: dict[str, Any] = {"_id": op.doc_id}
+    if guarded:
+        match[LAST_POSITION] = {"$lt": key}
+    if op.kind is OpKind.DELETE:
+        return _Request(op.kind, match, {}, False)
+    if op.kind is OpKind.REPLACE:
+        return _Request(op.kind, match, {**op.body, LAST_POSITION: key}, True)
+    return _Request(op.kind, match, _with_position(op.body, key), op.kind is OpKind.UPSERT)
+
+
+def _replay_request(op: MongoOp, key: str) -> _Request:
+    # A replayed event is older than what the documents have seen, so the position
+    # guard does not fit; each replay is marked on the documents it reached instead.
+    match = {"_id": op.doc_id, REPLAYED: {"$ne": key}}
+    if op.kind is OpKind.DELETE:
+        return _Request(op.kind, match, {}, False)
+    if op.kind is OpKind.REPLACE:
+        return _Request(op.kind, match, {**op.body, LAST_POSITION: key, REPLAYED: [key]}, True)
+    update = {operator: dict(fields) for operator, fields in op.body.items()}
+    update.setdefault("$addToSet", {})[REPLAYED] = key
+    return _Request(op.kind, match, update, op.kind is OpKind.UPSERT)
+
+
+def _slot_info(slot: str, record: dict[str, Any]) -> SlotInfo:
+    def when(field: str) -> datetime | None:
+        value = record.get(field)
+        return datetime.fromisoformat(value) if value else None
+
+    return SlotInfo(
+        slot=slot,
+        version=int(record["version"]),
+        generation=int(record["generation"]),
+        state=SlotState(record["state"]),
+        position=parse_position_key(record["position"]) if record.get("position") else START,
+        from_position=Position.parse(record.get("from_position") or str(START)),
+        created_at=when("created_at"),
+        updated_at=when("updated_at"),
+        event_time=when("event_time"),
+        events=int(record.get("events") or 0),
+    )

@@ -1,0 +1,134 @@
+"""Status of a projection: where it is, how far behind, and what holds the feed back.
+
+Lag is measured against the feed a runner can see.  The gap-safe feed hides
+events of transactions newer than the oldest one still open, so one long-open
+writing transaction holds every projection back; the status then names it
+(backend pid, age, when its current query started) and counts the committed
+events waiting behind it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg import sql
+
+from eventstore import EventStore, OpenTransaction, Position, PostgresEventStore
+
+from ._projection import Projection
+from ._read_model import ReadModel
+from ._slots import SlotInfo, SlotState, check_name
+
+_COUNT_AFTER = """
+    SELECT count(*) FROM {events}
+     WHERE (transaction_id, global_position) > (%s::text::xid8, %s)
+       AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+"""
+_HELD_BACK = """
+    SELECT count(*) FROM {events}
+     WHERE transaction_id >= pg_snapshot_xmin(pg_current_snapshot())
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionStatus:
+    """One projection as the read model and the event store see it now."""
+
+    name: str
+    active_slot: str | None
+    active_version: int | None
+    checkpoint: Position | None
+    head: Position | None
+    #: Visible events after the checkpoint.
+    lag_events: int
+    #: Age of the oldest visible event not yet projected (0 when caught up).
+    lag_seconds: float
+    dead_letters: int
+    #: Position of the event a stop-policy projection stopped at, if it did.
+    stopped_at: Position | None
+    #: Committed events the feed does not show yet because of ``held_back_by``.
+    held_back_events: int
+    #: The open transaction holding the feed back, when events wait behind it.
+    held_back_by: OpenTransaction | None
+    slots: tuple[SlotInfo, ...]
+
+    @property
+    def building(self) -> tuple[SlotInfo, ...]:
+        """Shadow slots being built (a new version or a rebuild)."""
+        return tuple(s for s in self.slots if s.state is SlotState.BUILDING)
+
+
+async def count_after(store: EventStore, after: Position | None) -> int:
+    """How many visible feed events come after ``after``."""
+    position = after or Position(0, 0)
+    if isinstance(store, PostgresEventStore):
+        query = sql.SQL(_COUNT_AFTER).format(events=sql.Identifier(store.schema, "events"))
+        async with store.connection() as connection:
+            cursor = await connection.execute(
+                query, (str(position.transaction_id), position.global_position)
+            )
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+    count = 0
+    async for _ in store.read_all(position):
+        count += 1
+    return count
+
+
+async def held_back(store: EventStore) -> tuple[int, OpenTransaction | None]:
+    """Committed events hidden from the feed, and the open transaction hiding them."""
+    if not isinstance(store, PostgresEventStore):
+        return 0, None
+    query = sql.SQL(_HELD_BACK).format(events=sql.Identifier(store.schema, "events"))
+    async with store.connection() as connection:
+        cursor = await connection.execute(query)
+        row = await cursor.fetchone()
+    waiting = int(row[0]) if row else 0
+    if waiting == 0:
+        return 0, None
+    # The feed horizon is the oldest running transaction id: the first one listed.
+    transactions = await store.open_transactions()
+    return waiting, transactions[0] if transactions else None
+
+
+async def status(
+    projection: Projection[Any] | str,
+    read_model: ReadModel[Any],
+    store: EventStore,
+) -> ProjectionStatus:
+    """Checkpoint, lag (events and seconds), dead letters and what holds the feed back."""
+    name = projection if isinstance(projection, str) else projection.name
+    check_name(name)
+    meta = await read_model.meta(name)
+    active = meta.active_slot
+    checkpoint = active.position if active is not None else None
+    head = await store.head()
+    lag_events = await count_after(store, checkpoint)
+    lag_seconds = 0.0
+    if lag_events:
+        async for oldest in store.read_all(checkpoint, limit=1):
+            lag_seconds = max(0.0, (datetime.now(UTC) - oldest.recorded_at).total_seconds())
+    letters = await read_model.dead_letters(name, active.slot) if active is not None else []
+    stopped = next((d.position for d in letters if d.blocking), None)
+    waiting, blocker = await held_back(store)
+    return ProjectionStatus(
+        name=name,
+        active_slot=active.slot if active is not None else None,
+        active_version=active.version if active is not None else None,
+        checkpoint=checkpoint,
+        head=head,
+        lag_events=lag_events,
+        lag_seconds=lag_seconds,
+        dead_letters=len(letters),
+        stopped_at=stopped,
+        held_back_events=waiting,
+        held_back_by=blocker,
+        slots=tuple(sorted(meta.slots.values(), key=lambda s: (s.version, s.generation))),
+    )
+
+
+async def status_all(read_model: ReadModel[Any], store: EventStore) -> list[ProjectionStatus]:
+    """``status`` of every projection the read model holds."""
+    return [await status(name, read_model, store) for name in await read_model.projection_names()]
