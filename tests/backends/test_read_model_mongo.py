@@ -70,7 +70,9 @@ async def test_snapshots_hide_the_guard_fields(read_model: MongoReadModel) -> No
     writes = read_model.new_writes("things", slot)
     writes.begin_event(0, pos(1))
     writes.upsert("kv", "a", {"$set": {"v": "x"}})
-    await read_model.commit("things", slot, CommitBatch(START, pos(1), writes, 1), require_active=True)
+    await read_model.commit(
+        "things", slot, CommitBatch(START, pos(1), writes, 1), require_active=True
+    )
     assert await read_model.snapshot("things") == {"kv/a": {"v": "x"}}
     raw = await (await read_model.view("things")).collection("kv").find_one({"_id": "a"})
     assert raw["_last_position"] > "0"
@@ -86,7 +88,9 @@ async def test_two_updates_of_one_document_in_one_event_merge(read_model: MongoR
         writes.upsert("kv", "a", {"$inc": {"n": 5}})
     with pytest.raises(ValueError, match="written twice"):
         writes.delete("kv", "a")
-    await read_model.commit("things", slot, CommitBatch(START, pos(1), writes, 1), require_active=True)
+    await read_model.commit(
+        "things", slot, CommitBatch(START, pos(1), writes, 1), require_active=True
+    )
     assert await read_model.snapshot("things") == {"kv/a": {"n": 1, "v": "y", "m": 2}}
 
 

@@ -154,9 +154,13 @@ class ReadModelContract(Generic[W]):
         self, read_model: ReadModel[W]
     ) -> None:
         old = await self.active_slot(read_model)
-        await read_model.commit(self.name, old, self.batch(read_model, old, 1, 5), require_active=True)
+        await read_model.commit(
+            self.name, old, self.batch(read_model, old, 1, 5), require_active=True
+        )
         new = (await read_model.create_slot(self.name, 2)).slot
-        await read_model.commit(self.name, new, self.batch(read_model, new, 1, 3), require_active=False)
+        await read_model.commit(
+            self.name, new, self.batch(read_model, new, 1, 3), require_active=False
+        )
         assert not await read_model.activate(self.name, new)
         assert (await read_model.meta(self.name)).active == old
 
@@ -173,10 +177,15 @@ class ReadModelContract(Generic[W]):
         self, read_model: ReadModel[W]
     ) -> None:
         old = await self.active_slot(read_model)
-        await read_model.commit(self.name, old, self.batch(read_model, old, 1, 2), require_active=True)
+        await read_model.commit(
+            self.name, old, self.batch(read_model, old, 1, 2), require_active=True
+        )
         new = (await read_model.create_slot(self.name, 2)).slot
         await read_model.commit(
-            self.name, new, self.batch(read_model, new, 1, 2, adds={"extra": 5}), require_active=False
+            self.name,
+            new,
+            self.batch(read_model, new, 1, 2, adds={"extra": 5}),
+            require_active=False,
         )
         assert await read_model.activate(self.name, new)
         assert self.value(await read_model.snapshot(self.name, old), "count")[1] == 2
@@ -226,7 +235,9 @@ class ReadModelContract(Generic[W]):
         self, read_model: ReadModel[W]
     ) -> None:
         slot = await self.active_slot(read_model)
-        await read_model.commit(self.name, slot, self.batch(read_model, slot, 1, 3), require_active=True)
+        await read_model.commit(
+            self.name, slot, self.batch(read_model, slot, 1, 3), require_active=True
+        )
         stale = self.batch(read_model, slot, 2, 5, previous=pos(1))
         with pytest.raises(CheckpointConflictError) as caught:
             await read_model.commit(self.name, slot, stale, require_active=True)
@@ -315,7 +326,9 @@ class ReadModelContract(Generic[W]):
 
     async def test_a_conflicting_commit_parks_nothing(self, read_model: ReadModel[W]) -> None:
         slot = await self.active_slot(read_model)
-        await read_model.commit(self.name, slot, self.batch(read_model, slot, 1, 2), require_active=True)
+        await read_model.commit(
+            self.name, slot, self.batch(read_model, slot, 1, 2), require_active=True
+        )
         stale = self.batch(read_model, slot, 2, 3, previous=pos(1))
         stale.dead_letters.append(letter(self.name, slot, 3))
         with pytest.raises(CheckpointConflictError):

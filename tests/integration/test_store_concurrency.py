@@ -36,8 +36,9 @@ HANG_GUARD = 60.0
 
 
 def events(count: int, **data: Any) -> list[NewEvent]:
-    return [NewEvent("conc.Happened", {"i": i, **data}, event_id=uuid.uuid4())
-            for i in range(count)]
+    return [
+        NewEvent("conc.Happened", {"i": i, **data}, event_id=uuid.uuid4()) for i in range(count)
+    ]
 
 
 async def collect(source: AsyncIterator[RecordedEvent]) -> list[RecordedEvent]:
@@ -101,8 +102,9 @@ async def own_path_writer(
         committed.add(target, batch, await store.append(target, batch, ANY))
 
 
-def thread_writer(dsn: str, schema: str, name: str, shared: list[str],
-                  committed: Committed) -> None:
+def thread_writer(
+    dsn: str, schema: str, name: str, shared: list[str], committed: Committed
+) -> None:
     """A writer with its own thread, event loop and pool: parallel in Python too."""
 
     async def write() -> None:
@@ -130,9 +132,13 @@ async def transaction_writer(
                 async with store.connection() as connection, connection.transaction():
                     for stream_id in (rng.choice(shared), f"{name}-own"):
                         batch = events(rng.randint(1, 3), writer=name, round=round_)
-                        pending.append((stream_id, batch,
-                                        await store.append(stream_id, batch, ANY,
-                                                           connection=connection)))
+                        pending.append(
+                            (
+                                stream_id,
+                                batch,
+                                await store.append(stream_id, batch, ANY, connection=connection),
+                            )
+                        )
                         await asyncio.sleep(rng.uniform(0, 0.01))
             except StreamOrderConflict:
                 continue  # documented: retry the whole transaction
@@ -144,7 +150,9 @@ async def transaction_writer(
 
 
 async def long_transaction_writer(
-    store: PostgresEventStore, committed: Committed, appended: asyncio.Event,
+    store: PostgresEventStore,
+    committed: Committed,
+    appended: asyncio.Event,
     seen_before_commit: list[Position],
 ) -> None:
     """Takes a low position first and commits only after others committed many events."""
@@ -183,8 +191,10 @@ async def test_writers_and_a_live_reader(store: PostgresEventStore, pg_dsn: str)
     await asyncio.wait_for(long_appended.wait(), HANG_GUARD)
     await asyncio.gather(
         *(own_path_writer(store, f"task-{n}", shared, committed) for n in range(4)),
-        *(asyncio.to_thread(thread_writer, pg_dsn, store.schema, f"thread-{n}", shared,
-                            committed) for n in range(2)),
+        *(
+            asyncio.to_thread(thread_writer, pg_dsn, store.schema, f"thread-{n}", shared, committed)
+            for n in range(2)
+        ),
         *(transaction_writer(store, f"tx-{n}", shared, committed) for n in range(2)),
     )
     await asyncio.wait_for(long_writer, HANG_GUARD)
@@ -211,8 +221,7 @@ async def test_writers_and_a_live_reader(store: PostgresEventStore, pg_dsn: str)
     per_stream: dict[str, list[int]] = defaultdict(list)
     for event in delivered:
         per_stream[event.stream_id].append(event.version)
-    assert all(versions == list(range(1, len(versions) + 1))
-               for versions in per_stream.values())
+    assert all(versions == list(range(1, len(versions) + 1)) for versions in per_stream.values())
     for stream_id, versions in per_stream.items():
         assert await store.stream_version(stream_id) == len(versions)
     assert await collect(store.read_all()) == received
@@ -228,8 +237,7 @@ async def _racing_appends(
         batch = events(1 + n % 3, writer=n)
         return batch, await store.append(stream_id, batch, expected)
 
-    outcomes = await asyncio.gather(*(attempt(n) for n in range(writers)),
-                                    return_exceptions=True)
+    outcomes = await asyncio.gather(*(attempt(n) for n in range(writers)), return_exceptions=True)
     wins = [o for o in outcomes if isinstance(o, tuple)]
     losses = [o for o in outcomes if isinstance(o, ConcurrencyError)]
     assert len(wins) + len(losses) == writers, outcomes
@@ -257,8 +265,9 @@ async def test_one_of_many_writers_expecting_the_same_version_wins(
     assert len(wins) == 1 and len(losses) == 7
     [(batch, result)] = wins
     assert result.version == 3 + len(batch)
-    assert all((e.stream_id, e.expected, e.actual) == (stream_id, 3, result.version)
-               for e in losses)
+    assert all(
+        (e.stream_id, e.expected, e.actual) == (stream_id, 3, result.version) for e in losses
+    )
     assert not any(isinstance(e, StreamOrderConflict) for e in losses)
     stored = await collect(store.read_stream(stream_id, 4))
     assert [e.event_id for e in stored] == [e.event_id for e in batch]
@@ -275,8 +284,9 @@ async def test_one_of_many_writers_creating_a_stream_wins(
     async with store.connection() as locker:
         await locker.execute("BEGIN")
         await locker.execute(
-            sql.SQL("INSERT INTO {} (stream_id, version, last_xid) "
-                    "VALUES (%s, 1, pg_current_xact_id())").format(streams),
+            sql.SQL(
+                "INSERT INTO {} (stream_id, version, last_xid) VALUES (%s, 1, pg_current_xact_id())"
+            ).format(streams),
             (stream_id,),
         )
         race = asyncio.ensure_future(_racing_appends(store, stream_id, NO_STREAM, writers=8))
@@ -297,9 +307,7 @@ async def test_racing_retries_of_one_batch_store_it_once(
 ) -> None:
     stream_id = f"retry-{uuid.uuid4().hex[:8]}"
     batch = events(3)
-    results = await asyncio.gather(
-        *(store.append(stream_id, batch, expected) for _ in range(8))
-    )
+    results = await asyncio.gather(*(store.append(stream_id, batch, expected) for _ in range(8)))
     assert len(set(results)) == 1
     assert results[0].version == 3
     assert [e.event_id for e in await collect(store.read_all())] == [e.event_id for e in batch]
@@ -348,8 +356,7 @@ class _OlderFirstAttempt:
     the race the order guard exists for, made deterministic.
     """
 
-    def __init__(self, connection: AsyncConnection[Any], statement: Any,
-                 interloper: Any) -> None:
+    def __init__(self, connection: AsyncConnection[Any], statement: Any, interloper: Any) -> None:
         self.connection = connection
         self.statement = statement
         self.interloper = interloper
@@ -383,7 +390,12 @@ async def test_the_stores_own_append_retries_past_the_order_guard(
     async with store.connection() as connection:
         wrapped = _OlderFirstAttempt(connection, statements.statement_for(ANY), interloper)
         result = await append_batch(
-            wrapped, statements, stream_id, prepared, ANY, own_transaction=True  # type: ignore[arg-type]
+            wrapped,
+            statements,
+            stream_id,
+            prepared,
+            ANY,
+            own_transaction=True,  # type: ignore[arg-type]
         )
     assert wrapped.attempts == 2  # the first lost to the guard, the retry won
     assert result.version == 4

@@ -62,8 +62,11 @@ async def assert_index_plans(store: PostgresEventStore) -> None:
     for name, index in INDEXES.items():
         plan = await generic_plan(store, getattr(reads, name))
         assert "Seq Scan" not in plan, f"{name}:\n{plan}"
-        assert re.search(rf"(Index|Index Only) Scan( Backward)? using {index}|"
-                         rf"Bitmap Index Scan on {index}", plan), f"{name}:\n{plan}"
+        assert re.search(
+            rf"(Index|Index Only) Scan( Backward)? using {index}|"
+            rf"Bitmap Index Scan on {index}",
+            plan,
+        ), f"{name}:\n{plan}"
         if name in NO_SORT:
             assert "Sort" not in plan, f"{name}:\n{plan}"
 
@@ -76,13 +79,16 @@ async def big_store(pg_dsn: str) -> AsyncIterator[PostgresEventStore]:
     for stream in range(STREAMS):
         await store.append(
             f"big-{stream:04d}",
-            [NewEvent("big.Seeded", {"stream": stream, "n": n, "pad": "x" * 40})
-             for n in range(EVENTS_PER_STREAM)],
+            [
+                NewEvent("big.Seeded", {"stream": stream, "n": n, "pad": "x" * 40})
+                for n in range(EVENTS_PER_STREAM)
+            ],
             NO_STREAM,
         )
     for start in range(0, LONG_STREAM_EVENTS, 250):
-        await store.append(LONG_STREAM, [NewEvent("big.Seeded", {"n": start + n})
-                                         for n in range(250)])
+        await store.append(
+            LONG_STREAM, [NewEvent("big.Seeded", {"n": start + n}) for n in range(250)]
+        )
     yield store
     await store.close()
 
@@ -133,12 +139,12 @@ async def test_reads_use_indexes_on_a_big_analyzed_table(big_store: PostgresEven
 async def test_appends_and_reads_on_a_big_table(big_store: PostgresEventStore) -> None:
     store = big_store
     stream = f"big-{STREAMS // 2:04d}"
-    result = await store.append(stream, [NewEvent("big.More", {"k": k}) for k in range(3)],
-                                EVENTS_PER_STREAM)
+    result = await store.append(
+        stream, [NewEvent("big.More", {"k": k}) for k in range(3)], EVENTS_PER_STREAM
+    )
     assert result.version == EVENTS_PER_STREAM + 3
     tail = await collect(store.read_stream(stream, EVENTS_PER_STREAM - 1))
-    assert [e.version for e in tail] == list(range(EVENTS_PER_STREAM - 1,
-                                                   EVENTS_PER_STREAM + 4))
+    assert [e.version for e in tail] == list(range(EVENTS_PER_STREAM - 1, EVENTS_PER_STREAM + 4))
     assert [e.data.get("k") for e in tail[2:]] == [0, 1, 2]
     assert await store.head() == result.positions[-1]
 
@@ -152,9 +158,10 @@ async def test_appends_and_reads_on_a_big_table(big_store: PostgresEventStore) -
         EVENTS_PER_STREAM + 1
     )
     first = tail[0]
-    assert await store.stream_version(
-        stream, as_of=first.recorded_at - timedelta(microseconds=1)
-    ) <= first.version - 1
+    assert (
+        await store.stream_version(stream, as_of=first.recorded_at - timedelta(microseconds=1))
+        <= first.version - 1
+    )
     assert await store.stream_version(stream, as_of=tail[-1].recorded_at) == result.version
 
 
@@ -176,6 +183,6 @@ async def test_the_whole_feed_of_a_big_table(big_store: PostgresEventStore) -> N
         per_stream[event.stream_id] = event.version
     middle = feed[len(feed) // 2]
     page: list[Any] = await collect(big_store.read_all(middle.position, limit=1500))
-    assert page == feed[len(feed) // 2 + 1:len(feed) // 2 + 1501]
+    assert page == feed[len(feed) // 2 + 1 : len(feed) // 2 + 1501]
     listed = [s async for s in big_store.list_streams("big-00", limit=20)]
     assert [s.stream_id for s in listed] == [f"big-{n:04d}" for n in range(20)]

@@ -59,8 +59,7 @@ def _background_loop() -> asyncio.AbstractEventLoop:
     with _loop_lock:
         if _loop is None:
             _loop = asyncio.new_event_loop()
-            threading.Thread(target=_loop.run_forever, name="store-model-loop",
-                             daemon=True).start()
+            threading.Thread(target=_loop.run_forever, name="store-model-loop", daemon=True).start()
         return _loop
 
 
@@ -119,9 +118,10 @@ def matches(expected: ExpectedVersion | int, current: int) -> bool:
 KINDS = ["any", "no stream", "stream exists", "exact right", "exact wrong", "zero"]
 keys = st.text(alphabet="abcxyz_", min_size=1, max_size=4)
 values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**40), 2**40)
-    | st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
-              max_size=6),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**40), 2**40)
+    | st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=6),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(keys, children, max_size=3),
     max_leaves=6,
 )
@@ -157,14 +157,17 @@ class StoreMachine(RuleBasedStateMachine):
             return current
         if kind == "exact wrong":
             return current + wrong if current + wrong >= 0 else current + abs(wrong)
-        return {"any": ANY, "no stream": NO_STREAM, "stream exists": STREAM_EXISTS,
-                "zero": 0}[kind]
+        return {"any": ANY, "no stream": NO_STREAM, "stream exists": STREAM_EXISTS, "zero": 0}[kind]
 
     def _append(self, stream: int, kind: str, wrong: int, data: list[dict[str, Any]]) -> None:
         stream_id = self.stream_ids[stream]
         expected = self._expected(stream_id, kind, wrong)
-        events = [NewEvent(f"model.E{i}", d, schema_version=1 + i % 2, event_id=uuid.uuid4(),
-                           metadata={"i": i}) for i, d in enumerate(data)]
+        events = [
+            NewEvent(
+                f"model.E{i}", d, schema_version=1 + i % 2, event_id=uuid.uuid4(), metadata={"i": i}
+            )
+            for i, d in enumerate(data)
+        ]
         current = self.model.version(stream_id)
         if matches(expected, current):
             result = run(self.store.append(stream_id, events, expected))
@@ -179,7 +182,9 @@ class StoreMachine(RuleBasedStateMachine):
             with pytest.raises(ConcurrencyError) as caught:
                 run(self.store.append(stream_id, events, expected))
             assert (caught.value.stream_id, caught.value.expected, caught.value.actual) == (
-                stream_id, expected, current
+                stream_id,
+                expected,
+                current,
             )
 
     # Hypothesis picks among rules evenly, so appends get one rule per kind of
@@ -205,8 +210,11 @@ class StoreMachine(RuleBasedStateMachine):
         self._append(stream, "exact wrong", wrong, data)
 
     @precondition(lambda self: self.model.batches)
-    @rule(pick=st.integers(0, 10**6), kind=st.sampled_from(KINDS),
-          wrong=st.integers(-3, 3).filter(bool))
+    @rule(
+        pick=st.integers(0, 10**6),
+        kind=st.sampled_from(KINDS),
+        wrong=st.integers(-3, 3).filter(bool),
+    )
     def re_append_a_batch(self, pick: int, kind: str, wrong: int) -> None:
         batch = self.model.batches[pick % len(self.model.batches)]
         expected = self._expected(batch.stream_id, kind, wrong)
@@ -215,9 +223,12 @@ class StoreMachine(RuleBasedStateMachine):
         )
 
     @precondition(lambda self: self.model.batches)
-    @rule(pick=st.integers(0, 10**6), shape=st.sampled_from(
-        ["old+new", "new+old", "prefix", "suffix", "reversed", "another stream", "two batches"]
-    ))
+    @rule(
+        pick=st.integers(0, 10**6),
+        shape=st.sampled_from(
+            ["old+new", "new+old", "prefix", "suffix", "reversed", "another stream", "two batches"]
+        ),
+    )
     def overlap_a_batch(self, pick: int, shape: str) -> None:
         batch = self.model.batches[pick % len(self.model.batches)]
         old = list(batch.events)
@@ -235,8 +246,11 @@ class StoreMachine(RuleBasedStateMachine):
             stream_id = next(s for s in self.stream_ids if s != batch.stream_id)
             events = old
         else:
-            later = [b for b in self.model.batches if b.stream_id == batch.stream_id
-                     and b.result.version > batch.result.version]
+            later = [
+                b
+                for b in self.model.batches
+                if b.stream_id == batch.stream_id and b.result.version > batch.result.version
+            ]
             if not later:
                 return
             events = [*old, *later[0].events]
@@ -252,13 +266,16 @@ class StoreMachine(RuleBasedStateMachine):
         stream_id = self.stream_ids[stream]
         high = None if span is None else max(1, low + span)
         model = self.model.streams.get(stream_id, [])
-        wanted = model[low - 1:high]
+        wanted = model[low - 1 : high]
         forward = run(_collect(self.store.read_stream(stream_id, low, high)))
         assert [e.event_id for e in forward] == [e.event_id for e in wanted]
         assert [e.version for e in forward] == list(range(low, low + len(wanted)))
         for recorded, sent in zip(forward, wanted, strict=True):
             assert (recorded.type, recorded.data, recorded.schema_version, recorded.metadata) == (
-                sent.type, sent.data, sent.schema_version, sent.metadata
+                sent.type,
+                sent.data,
+                sent.schema_version,
+                sent.metadata,
             )
         backward = run(_collect(self.store.read_stream_backwards(stream_id, high, low)))
         assert backward == forward[::-1]
@@ -285,7 +302,7 @@ class StoreMachine(RuleBasedStateMachine):
         feed = self.model.feed
         start = pick % (len(feed) + 1)
         after = self.start if start == 0 else feed[start - 1][3]
-        wanted = feed[start:] if limit is None else feed[start:start + limit]
+        wanted = feed[start:] if limit is None else feed[start : start + limit]
         got: list[RecordedEvent] = run(_collect(self.store.read_all(after, limit)))
         assert [(e.stream_id, e.version, e.event_id, e.position) for e in got] == [
             (s, v, event.event_id, p) for s, v, event, p in wanted
@@ -293,13 +310,12 @@ class StoreMachine(RuleBasedStateMachine):
         assert run(self.store.head()) == (feed[-1][3] if feed else self.start)
 
 
-
 @pytest.fixture
 def postgres_store(pg_dsn: str) -> Iterator[PostgresEventStore]:
     # One fresh schema per test; each run inside it uses fresh stream ids.
-    store = run(PostgresEventStore.connect(
-        pg_dsn, schema=f"t_{uuid.uuid4().hex[:12]}", pool_size=2
-    ))
+    store = run(
+        PostgresEventStore.connect(pg_dsn, schema=f"t_{uuid.uuid4().hex[:12]}", pool_size=2)
+    )
     yield store
     run(store.close())
 

@@ -139,7 +139,9 @@ class Sleeps:
         self.calls.append(seconds)
 
 
-def counting(fail_on: set[int], *, policy: PoisonPolicy = PoisonPolicy.PARK) -> Projection[RedisWrites]:
+def counting(
+    fail_on: set[int], *, policy: PoisonPolicy = PoisonPolicy.PARK
+) -> Projection[RedisWrites]:
     p = Projection(
         "counting",
         writes=RedisWrites,

@@ -1,0 +1,176 @@
+"""The EventStore contract, bad input: a clear InvalidAppendError and nothing written."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from contracts.event_store_support import (
+    ContractBase,
+    Deposited,
+    MakeStore,
+    Unserializable,
+    collect,
+    feed_after,
+    new_events,
+    new_stream,
+)
+
+from eventstore import (
+    EventStore,
+    InvalidAppendError,
+    NewEvent,
+)
+
+
+class BadInputContract(ContractBase):
+    """Every kind of bad append is refused before anything is written."""
+
+    # -- bad input ------------------------------------------------------------
+
+    @pytest.mark.parametrize(
+        ("stream_id", "problem"),
+        [
+            ("", "empty"),
+            ("   ", "empty"),
+            ("\t\n", "empty"),
+            ("x" * 256, "256 characters"),
+            (123, "must be a string"),
+            (None, "must be a string"),
+            (b"bytes", "must be a string"),
+            ("nul\x00inside", "NUL"),
+        ],
+    )
+    async def test_bad_stream_ids_are_rejected(
+        self, store: EventStore, stream_id: Any, problem: str
+    ) -> None:
+        head = await store.head()
+        with pytest.raises(InvalidAppendError, match=problem):
+            await store.append(stream_id, new_events(1))
+        assert await feed_after(store, head) == []
+
+    async def test_a_stream_id_of_255_characters_is_fine(self, store: EventStore) -> None:
+        stream = new_stream()
+        stream += "x" * (255 - len(stream))
+        assert (await store.append(stream, new_events(1))).version == 1
+        assert [e.stream_id for e in await collect(store.read_stream(stream))] == [stream]
+
+    @pytest.mark.parametrize(
+        ("events", "problem"),
+        [
+            ([], "no events"),
+            ((), "no events"),
+            (iter([]), "no events"),
+            (NewEvent("contract.Single", {}), "single"),
+            (Deposited(account="a", amount=Decimal(1)), "single"),
+            ({"type": "contract.Dict"}, "single"),
+            ("contract.Text", "single"),
+            (None, "list of events"),
+            (42, "list of events"),
+            ([{"type": "contract.Dict", "data": {}}], "expected a NewEvent"),
+        ],
+    )
+    async def test_the_batch_itself_must_be_a_list_of_events(
+        self, store: EventStore, events: Any, problem: str
+    ) -> None:
+        stream = new_stream()
+        await store.append(stream, new_events(1))
+        head = await store.head()
+        with pytest.raises(InvalidAppendError, match=problem):
+            await store.append(stream, events)
+        await self.assert_nothing_written(store, stream, 1, head)
+
+    @pytest.mark.parametrize(
+        ("event", "problem"),
+        [
+            (NewEvent("contract.Bad", {"x": Unserializable()}), "not JSON-serializable"),
+            (NewEvent("contract.Bad", {"x": {1, 2}}), "not JSON-serializable"),
+            (NewEvent("contract.Bad", {"x": datetime.now(UTC)}), "not JSON-serializable"),
+            (NewEvent("contract.Bad", {"x": Decimal("1.5")}), "not JSON-serializable"),
+            (NewEvent("contract.Bad", {"x": math.nan}), "not JSON-serializable"),
+            (NewEvent("contract.Bad", {"x": math.inf}), "not JSON-serializable"),
+            (NewEvent("contract.Bad", {"x": "nul\x00here"}), "NUL"),
+            (NewEvent("contract.Bad", {"nul\x00key": 1}), "NUL"),
+            (NewEvent("contract.Bad", {"x": ["deep", {"y": "\x00"}]}), "NUL"),
+            (NewEvent("contract.Bad", {}, metadata={"m": "\x00"}), "NUL"),
+            (NewEvent("contract.Bad\x00", {}), "NUL"),
+            (NewEvent("contract.Bad", {"x": "\ud800"}), "surrogate"),
+            (NewEvent("contract.Bad\udfff", {}), "surrogate"),
+            (NewEvent("contract.Bad", [1, 2]), "JSON object"),  # type: ignore[arg-type]
+            (NewEvent("contract.Bad", "text"), "JSON object"),  # type: ignore[arg-type]
+            (NewEvent("contract.Bad", None), "JSON object"),  # type: ignore[arg-type]
+            (NewEvent("contract.Bad", {}, metadata=[1]), "JSON object"),  # type: ignore[arg-type]
+            (NewEvent("contract.Bad", {}, schema_version=0), "schema_version"),
+            (NewEvent("contract.Bad", {}, schema_version=-1), "schema_version"),
+            (NewEvent("contract.Bad", {}, schema_version=True), "schema_version"),
+            (NewEvent("contract.Bad", {}, schema_version="1"), "schema_version"),  # type: ignore[arg-type]
+            (NewEvent("", {}), "type must be"),
+            (NewEvent("t" * 256, {}), "type must be"),
+            (NewEvent(7, {}), "type must be"),  # type: ignore[arg-type]
+            (NewEvent("contract.Bad", {}, event_id="not-a-uuid"), "invalid event id"),  # type: ignore[arg-type]
+        ],
+    )
+    async def test_bad_events_are_rejected(
+        self, store: EventStore, event: NewEvent, problem: str
+    ) -> None:
+        stream = new_stream()
+        await store.append(stream, new_events(1))
+        head = await store.head()
+        with pytest.raises(InvalidAppendError, match=problem) as caught:
+            await store.append(stream, [*new_events(1), event])
+        assert caught.value.stream_id == stream
+        assert "event 1" in str(caught.value)
+        await self.assert_nothing_written(store, stream, 1, head)
+
+    async def test_a_nul_in_escaped_text_is_fine(self, store: EventStore) -> None:
+        stream = new_stream()
+        data = {"backslash_u": "\\u0000", "double": "\\\\u0000", "key\\u0000": 1}
+        await store.append(stream, [NewEvent("contract.Text", data)])
+        [recorded] = await collect(store.read_stream(stream))
+        assert recorded.data == data
+
+    @pytest.mark.parametrize("expected", [-1, True, False, "3", None, 1.0, "ANY"])
+    async def test_bad_expected_versions_are_rejected(
+        self, store: EventStore, expected: Any
+    ) -> None:
+        stream = new_stream()
+        await store.append(stream, new_events(1))
+        head = await store.head()
+        with pytest.raises(InvalidAppendError, match="invalid expected version"):
+            await store.append(stream, new_events(1), expected)
+        await self.assert_nothing_written(store, stream, 1, head)
+
+    async def test_duplicate_ids_within_one_batch_are_rejected(self, store: EventStore) -> None:
+        stream = new_stream()
+        [event] = new_events(1)
+        head = await store.head()
+        with pytest.raises(InvalidAppendError, match="appears twice"):
+            await store.append(stream, [event, *new_events(1), event])
+        await self.assert_nothing_written(store, stream, 0, head)
+
+    async def test_events_over_the_size_limit_are_rejected(self, make_store: MakeStore) -> None:
+        store = await make_store(max_event_bytes=100)
+        stream = new_stream()
+        # '{"x":"' + k + '"}' is 8 + k bytes and metadata '{}' is 2: k = 90 fits exactly.
+        fits = NewEvent("contract.Big", {"x": "a" * 90})
+        assert (await store.append(stream, [fits])).version == 1
+        head = await store.head()
+        for data, metadata in (
+            ({"x": "a" * 91}, None),
+            ({"x": "é" * 46}, None),
+            ({"x": "a" * 80}, {"m": "b" * 10}),
+        ):
+            with pytest.raises(InvalidAppendError, match="limit is 100") as caught:
+                await store.append(stream, [NewEvent("contract.Big", data, metadata=metadata)])
+            assert "bytes" in str(caught.value)
+        await self.assert_nothing_written(store, stream, 1, head)
+
+    async def test_the_default_size_limit_is_one_mebibyte(self, store: EventStore) -> None:
+        stream = new_stream()
+        head = await store.head()
+        with pytest.raises(InvalidAppendError, match="limit is 1048576"):
+            await store.append(stream, [NewEvent("contract.Big", {"x": "a" * (1024 * 1024)})])
+        await self.assert_nothing_written(store, stream, 0, head)
