@@ -137,9 +137,6 @@ class _Written:
     def __init__(self) -> None:
         self.streams: dict[str, int] = {}
 
-    def total(self) -> int:
-        return sum(self.streams.values())
-
 
 async def _chronik_writer(store: PostgresEventStore, stream: str, events: int) -> None:
     for version in range(events):

@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--data-dir", type=Path, help="keep the embedded server here (default: a temp dir)"
     )
-    parser.add_argument("--repetitions", type=int, help="timed rounds (default 5, quick 2)")
+    parser.add_argument("--repetitions", type=int, help="timed rounds (default 7, quick 2)")
     parser.add_argument("--warmup", type=int, help="untimed rounds first (default 1)")
     parser.add_argument(
         "--keep-schemas", action="store_true", help="do not drop the bench_* schemas"
@@ -80,7 +80,7 @@ def _check_invariants(result: CaseResult) -> None:
 async def _run(
     cases: Sequence[Case], dsn: str, server: str, arguments: argparse.Namespace
 ) -> tuple[dict[str, Any], list[CaseResult]]:
-    repetitions = arguments.repetitions or (2 if arguments.quick else 5)
+    repetitions = arguments.repetitions or (2 if arguments.quick else 7)
     warmup = 1 if arguments.warmup is None else arguments.warmup
     environment = await record_environment(
         dsn, server=server, quick=arguments.quick, repetitions=repetitions, warmup=warmup

@@ -1,10 +1,296 @@
-"""Projection commands: status, rebuild, replay, dead letters, run."""
+"""Projection commands: ``projections status``, ``rebuild``, ``replay``."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 from typing import Any
+
+from eventstore import START, Position
+from projections import (
+    Projection,
+    ProjectionStatus,
+    SlotInfo,
+    StoreFeedSource,
+    diff,
+    drop_inactive_slots,
+    list_dead_letters,
+    rebuild,
+    replay_into,
+    status,
+)
+
+from ._context import Context
+from ._errors import CommandError, ExitCode
+from ._output import compact, print_json, print_table
+from ._parsing import feed_position, positive_int
+from ._progress import Progress
+from ._projecting import feed_count, slot_progress, stop_on_signals
 
 
 def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
-    pass
+    group = commands.add_parser(
+        "projections", parents=parents, help="projection status (checkpoint, lag, blockers)",
+        description="Inspect the app's projections.",
+    )
+    sub = group.add_subparsers(dest="projections_command", metavar="COMMAND", required=True)
+    state = sub.add_parser(
+        "status", parents=parents, help="checkpoint, lag and what holds the feed back",
+        description="Per projection: active slot and version, checkpoint, lag in events and "
+        "seconds, dead letters, shadow builds; and the open transaction holding the feed "
+        "back, if one does.",
+    )
+    state.add_argument("--json", action="store_true", help="print a JSON list")
+    state.set_defaults(handler=run_status)
+
+    again = commands.add_parser(
+        "rebuild", parents=parents, help="rebuild a projection without downtime",
+        description="Build the projection afresh (current code) in a shadow slot beside the "
+        "live one, then swap readers to it atomically once it has caught up. Readers keep "
+        "using the old slot until the swap.",
+    )
+    again.add_argument("projection", metavar="PROJECTION")
+    again.add_argument("--from", dest="from_position", type=feed_position, metavar="POSITION",
+                       help="skip events at or before this feed position 'TXID:SEQ'")
+    again.add_argument("--drop-old", action="store_true",
+                       help="delete the slots readers no longer use after the swap")
+    again.add_argument("--json", action="store_true", help="print the result as JSON")
+    again.set_defaults(handler=run_rebuild)
+
+    what_if = commands.add_parser(
+        "replay", parents=parents, help="what-if: replay into a scratch read model and diff",
+        description="Run the current handlers from the start into a scratch read model, "
+        "e.g. to check a bug fix before switching; with --diff, stop at the live "
+        "checkpoint and show where the scratch copy differs from the live one.",
+    )
+    what_if.add_argument("projection", metavar="PROJECTION")
+    what_if.add_argument("--into", required=True, metavar="SCRATCH",
+                         help="name of the scratch copy (replaced if it exists)")
+    what_if.add_argument("--diff", action="store_true", help="compare with the live read model")
+    what_if.add_argument("--limit", type=positive_int, default=50, metavar="N",
+                         help="show at most N differing keys (default 50; --json shows all)")
+    what_if.add_argument("--json", action="store_true", help="print the result as JSON")
+    what_if.set_defaults(handler=run_replay)
+
+
+# -- status ---------------------------------------------------------------------
+
+
+async def run_status(ctx: Context, args: argparse.Namespace) -> int:
+    store = await ctx.services.store()
+    rows: list[dict[str, Any]] = []
+    blocker: dict[str, Any] | None = None
+    for projection in ctx.projection_targets():
+        model = await ctx.read_models.live(projection)
+        found = await status(projection, model, store)
+        meta = await model.meta(projection.name)
+        rows.append(_status_row(ctx, projection, found, meta.active_slot))
+        if found.held_back_by is not None:
+            blocker = {"events": found.held_back_events, "transaction": found.held_back_by}
+    if args.json:
+        print_json(rows, ctx.out)
+        return 0
+    print_table(
+        ["projection", "code", "active", "checkpoint", "lag", "lag s", "dead", "state"],
+        [
+            [r["name"], f"v{r['version']}", r["active_slot"] or "-", r["checkpoint"],
+             r["lag_events"], f"{r['lag_seconds']:.1f}", r["dead_letters"], r["state"]]
+            for r in rows
+        ],
+        ctx.out,
+        empty="(the app declares no projections)",
+    )
+    if blocker is not None:
+        held = blocker["transaction"]
+        ctx.out.write(
+            f"\nThe feed is held back: {blocker['events']} committed event(s) wait behind "
+            f"open transaction {held.transaction_id} (backend pid {held.pid}, open for "
+            f"{held.age_seconds or 0:.0f}s, state {held.state}, query started "
+            f"{held.query_started_at}). End or cancel it: SELECT pg_cancel_backend({held.pid});\n"
+        )
+    for row in rows:
+        if not row["persistent"]:
+            ctx.note(
+                f"note: {row['name']} lives in the in-memory MongoDB stand-in; each chronik "
+                "process starts it empty (set MONGO_URL to keep it)"
+            )
+    return 0
+
+
+def _status_row(
+    ctx: Context, projection: Projection[Any], found: ProjectionStatus, active: SlotInfo | None
+) -> dict[str, Any]:
+    return {
+        "name": found.name,
+        "version": projection.version,
+        "backend": ctx.read_models.describe(projection),
+        "persistent": ctx.read_models.is_persistent(projection),
+        "active_slot": active.slot if active else None,
+        "active_version": active.version if active else None,
+        "slot": found.slot,
+        "checkpoint": found.checkpoint,
+        "head": found.head,
+        "lag_events": found.lag_events,
+        "lag_seconds": found.lag_seconds,
+        "dead_letters": found.dead_letters,
+        "stopped_at": found.stopped_at,
+        "held_back_events": found.held_back_events,
+        "held_back_by": found.held_back_by,
+        "building": [s.slot for s in found.building],
+        "state": _describe_state(projection, found, active),
+        "slots": list(found.slots),
+    }
+
+
+def _describe_state(
+    projection: Projection[Any], found: ProjectionStatus, active: SlotInfo | None
+) -> str:
+    if found.stopped_at is not None:
+        return f"stopped at {found.stopped_at} (poison event; see 'chronik deadletters list')"
+    parts = []
+    if active is None:
+        parts.append("never run" if not found.slots else "no active slot")
+    elif active.version < projection.version:
+        parts.append(f"v{active.version} live; v{projection.version} not active yet")
+    elif active.version > projection.version:
+        parts.append(f"v{active.version} live: newer than this code")
+    else:
+        parts.append("live" if found.lag_events == 0 else "behind")
+    if found.building:
+        built = ", ".join(f"{s.slot} at {s.position}" for s in found.building)
+        parts.append(f"building {built}")
+    return "; ".join(parts)
+
+
+# -- rebuild --------------------------------------------------------------------
+
+
+async def run_rebuild(ctx: Context, args: argparse.Namespace) -> int:
+    projection = ctx.app().projection(args.projection)
+    store = await ctx.services.store()
+    model = await ctx.read_models.live(projection)
+    before = set((await model.meta(projection.name)).slots)
+    stop = asyncio.Event()
+    total = await feed_count(store, args.from_position)
+    label = f"rebuilding {projection.name} v{projection.version}"
+    with stop_on_signals(stop), Progress(label, total) as bar:
+        async with slot_progress(model, projection.name, _new_slot(before), bar):
+            try:
+                result = await rebuild(
+                    projection,
+                    model,
+                    StoreFeedSource(store),
+                    from_position=args.from_position,
+                    stop=stop,
+                )
+            except Exception as error:
+                if stop.is_set():
+                    raise CommandError(
+                        f"rebuild of {projection.name!r} was interrupted before its swap; "
+                        "readers still use the old slot",
+                        "run the rebuild again (it starts a fresh slot)",
+                    ) from error
+                raise
+    dropped = await drop_inactive_slots(model, projection.name) if args.drop_old else []
+    if args.json:
+        print_json({**_as_dict(result), "dropped": dropped}, ctx.out)
+        return 0
+    previous = f"readers were on {result.previous_slot}" if result.previous_slot else "first build"
+    ctx.out.write(
+        f"rebuilt {result.name} v{result.version} into slot {result.slot} ({previous}); "
+        f"swapped at feed position {result.position}\n"
+    )
+    if dropped:
+        ctx.out.write(f"dropped old slot(s): {', '.join(dropped)}\n")
+    elif result.previous_slot:
+        ctx.out.write(
+            f"slot {result.previous_slot} is kept for readers still on it; "
+            "rerun with --drop-old to delete it\n"
+        )
+    return 0
+
+
+def _new_slot(before: set[str]) -> Any:
+    def pick(slots: dict[str, SlotInfo]) -> SlotInfo | None:
+        fresh = [s for s in slots.values() if s.slot not in before]
+        return max(fresh, key=lambda s: (s.version, s.generation)) if fresh else None
+
+    return pick
+
+
+def _as_dict(result: Any) -> dict[str, Any]:
+    return {name: getattr(result, name) for name in result.__dataclass_fields__}
+
+
+# -- replay ---------------------------------------------------------------------
+
+
+async def run_replay(ctx: Context, args: argparse.Namespace) -> int:
+    projection = ctx.app().projection(args.projection)
+    store = await ctx.services.store()
+    live = await ctx.read_models.live(projection)
+    scratch = await ctx.read_models.scratch(projection, args.into)
+    live_checkpoint = await live.checkpoint(projection.name)
+    # Compare like with like: stop the scratch copy where the live one is.
+    up_to = live_checkpoint if args.diff and live_checkpoint is not None else None
+    up_to = up_to or await store.head() or START
+    total = await feed_count(store, None) - await feed_count(store, up_to)
+    label = f"replaying {projection.name} v{projection.version} into {args.into}"
+    with Progress(label, total) as bar:
+        async with slot_progress(scratch, projection.name, _any_slot, bar):
+            reached = await replay_into(projection, StoreFeedSource(store), scratch, up_to=up_to)
+    letters = await list_dead_letters(scratch, projection.name)
+    result: dict[str, Any] = {
+        "projection": projection.name,
+        "version": projection.version,
+        "scratch": args.into,
+        "where": ctx.read_models.describe(projection, args.into),
+        "position": reached,
+        "dead_letters": len(letters),
+    }
+    if args.diff:
+        found = await diff(projection.name, live, scratch)
+        result.update(
+            live_checkpoint=found.left_checkpoint,
+            scratch_checkpoint=found.right_checkpoint,
+            identical=found.identical,
+            changed={k: {"live": a, "scratch": b} for k, (a, b) in found.changed.items()},
+            only_live=found.only_left,
+            only_scratch=found.only_right,
+        )
+    if args.json:
+        print_json(result, ctx.out)
+        return ExitCode.OK
+    ctx.out.write(
+        f"replayed {projection.name} v{projection.version} into scratch {args.into!r} up to "
+        f"{reached} ({result['where']}); {len(letters)} event(s) failed and were parked\n"
+    )
+    if args.diff:
+        _print_diff(ctx, result, args.limit, live_checkpoint)
+    return ExitCode.OK
+
+
+def _print_diff(
+    ctx: Context, result: dict[str, Any], limit: int, live_checkpoint: Position | None
+) -> None:
+    if live_checkpoint is None:
+        ctx.out.write("the live read model has no active slot: everything is new\n")
+    if result["identical"]:
+        ctx.out.write(f"identical to the live read model at {result['live_checkpoint']}\n")
+        return
+    rows = [[key, "changed", compact(v["live"]), compact(v["scratch"])]
+            for key, v in sorted(result["changed"].items())]
+    rows += [[key, "only live", compact(v), "-"] for key, v in sorted(result["only_live"].items())]
+    rows += [[key, "only scratch", "-", compact(v)]
+             for key, v in sorted(result["only_scratch"].items())]
+    ctx.out.write(
+        f"{len(rows)} key(s) differ (live at {result['live_checkpoint']}, scratch at "
+        f"{result['scratch_checkpoint']}):\n"
+    )
+    print_table(["key", "difference", "live", "scratch"], rows[:limit], ctx.out)
+    if len(rows) > limit:
+        ctx.out.write(f"... and {len(rows) - limit} more (--limit, or --json for all)\n")
+
+
+def _any_slot(slots: dict[str, SlotInfo]) -> SlotInfo | None:
+    return max(slots.values(), key=lambda s: (s.version, s.generation)) if slots else None

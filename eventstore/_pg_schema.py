@@ -91,9 +91,7 @@ async def migrate(connection: AsyncConnection[Any], schema: str) -> int:
         await connection.execute(
             "SELECT pg_advisory_xact_lock(hashtext('chronik.migrate.' || %s))", (schema,)
         )
-        await connection.execute(
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema_id)
-        )
+        await connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema_id))
         await connection.execute(
             sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {}.migrations ("

@@ -55,8 +55,10 @@ def _connection_options(dsn: str) -> dict[str, Any]:
     # The keyword replaces the DSN's own ``options`` (e.g. a statement_timeout
     # the operator set), so keep those and add ours after them.
     own = conninfo_to_dict(dsn).get("options")
-    options = f"{own} -c plan_cache_mode=force_custom_plan" if own else (
-        "-c plan_cache_mode=force_custom_plan"
+    options = (
+        f"{own} -c plan_cache_mode=force_custom_plan"
+        if own
+        else ("-c plan_cache_mode=force_custom_plan")
     )
     return {"autocommit": True, "options": options}
 
@@ -249,9 +251,7 @@ class PostgresEventStore(EventStore):
             rows = await cursor.fetchall()
         return [OpenTransaction(*row) for row in rows]
 
-    async def _fetch_events(
-        self, statement: Any, params: Sequence[Any]
-    ) -> list[RecordedEvent]:
+    async def _fetch_events(self, statement: Any, params: Sequence[Any]) -> list[RecordedEvent]:
         async with self._pool.connection() as connection:
             cursor = connection.cursor(row_factory=recorded_event_rows)
             await cursor.execute(statement, params)
@@ -285,4 +285,3 @@ class PostgresEventStore(EventStore):
 
     def __repr__(self) -> str:
         return f"PostgresEventStore({describe_dsn(self.dsn)}, schema={self.schema!r})"
-

@@ -48,9 +48,7 @@ class PreparedEvent:
     metadata_json: str
 
 
-def check_stream_id(
-    stream_id: object, error: type[InvalidInputError] = InvalidAppendError
-) -> str:
+def check_stream_id(stream_id: object, error: type[InvalidInputError] = InvalidAppendError) -> str:
     if not isinstance(stream_id, str):
         raise error(repr(stream_id), "the stream id must be a string")
     if not stream_id or stream_id.isspace():
@@ -112,9 +110,7 @@ def check_stream_cut(stream_id: object, as_of: object, at_position: object) -> s
                 checked, f"as_of must be timezone-aware, got {as_of.isoformat()}"
             )
     if at_position is not None and not isinstance(at_position, Position):
-        raise InvalidInputError(
-            checked, f"at_position must be a Position, got {at_position!r}"
-        )
+        raise InvalidInputError(checked, f"at_position must be a Position, got {at_position!r}")
     return checked
 
 
@@ -153,8 +149,7 @@ def _encode(stream_id: str, what: str, index: int, event_type: str, value: objec
         # bare UnicodeEncodeError (Postgres) or be stored (in memory).
         raise InvalidAppendError(
             stream_id,
-            f"event {index} ({event_type!r}): {what} contains a lone surrogate "
-            "(not valid UTF-8)",
+            f"event {index} ({event_type!r}): {what} contains a lone surrogate (not valid UTF-8)",
         )
     return text
 
@@ -176,9 +171,7 @@ def prepare_batch(
     seen_ids: set[UUID] = set()
     for index, candidate in enumerate(events):
         event = (
-            candidate
-            if isinstance(candidate, NewEvent)
-            else _convert(stream_id, index, candidate)
+            candidate if isinstance(candidate, NewEvent) else _convert(stream_id, index, candidate)
         )
         if not isinstance(event.type, str) or not event.type or len(event.type) > MAX_TYPE_LENGTH:
             raise InvalidAppendError(

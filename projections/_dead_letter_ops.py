@@ -64,14 +64,18 @@ async def replay_dead_letters(
     parked with the new error.  The events are applied after later ones: handlers
     whose writes do not commute (a "set" where a later event set the same field)
     should be replayed by a rebuild instead.  A blocking dead letter (the projection
-    stopped at it) moves the checkpoint on; restart its runner afterwards.
+    stopped at it) moves the checkpoint on; restart its runner afterwards.  The
+    default slot is the one of the projection's version: active, or being built.
     """
     name = projection.name
     meta = await read_model.meta(name)
     if slot is None:
-        if meta.active is None:
-            raise ProjectionNotReadyError(name, "no active slot to replay dead letters into")
-        slot = meta.active
+        current = meta.current_slot(projection.version)
+        if current is None:
+            raise ProjectionNotReadyError(
+                name, f"no slot of version {projection.version} to replay dead letters into"
+            )
+        slot = current.slot
     info = meta.slots.get(slot)
     if info is None or info.version != projection.version:
         raise ProjectionDefinitionError(

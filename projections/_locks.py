@@ -33,10 +33,24 @@ def lock_key(name: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+def raise_if_cancelled() -> None:
+    """Re-raise a cancellation a library swallowed.
+
+    On Python 3.11, ``asyncio.wait_for`` (used inside redis-py when a socket
+    timeout is set) drops a cancellation that arrives just as its wait ends; the
+    task then runs on with its cancel request still counted.  Loops call this at
+    safe points so that cancelling a runner stops it.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 async def wait_or_stop(stop: asyncio.Event, seconds: float) -> bool:
     """Sleep up to ``seconds``; True if ``stop`` was set meanwhile."""
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+        async with asyncio.timeout(seconds):
+            await stop.wait()
     return stop.is_set()
 
 

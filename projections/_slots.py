@@ -97,6 +97,19 @@ class ProjectionMeta:
     def active_slot(self) -> SlotInfo | None:
         return self.slots.get(self.active) if self.active is not None else None
 
+    def current_slot(self, version: int | None = None) -> SlotInfo | None:
+        """The slot that matters for ``version`` (default: any): the active one if it is
+        of that version, else the newest slot being built for it."""
+        active = self.active_slot
+        if active is not None and (version is None or active.version == version):
+            return active
+        building = [
+            s
+            for s in self.slots.values()
+            if s.state is SlotState.BUILDING and (version is None or s.version == version)
+        ]
+        return max(building, key=lambda s: (s.version, s.generation)) if building else None
+
     def next_generation(self, version: int) -> int:
         return 1 + max(
             (s.generation for s in self.slots.values() if s.version == version), default=0

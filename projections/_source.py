@@ -108,8 +108,11 @@ class _StoreFeed(EventFeed):
     async def next_batch(self, max_events: int, max_wait: float) -> list[RecordedEvent]:
         if not self._buffer and self._failure is None:
             self._arrived.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancellation that arrives as the wait ends.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), max_wait)
+                async with asyncio.timeout(max_wait):
+                    await self._arrived.wait()
         if not self._buffer and self._failure is not None:
             raise self._failure
         buffer = self._buffer

@@ -37,8 +37,11 @@ class ProjectionStatus:
     """One projection as the read model and the event store see it now."""
 
     name: str
-    active_slot: str | None
-    active_version: int | None
+    #: The slot reported on: the active one, or (none yet) the one being built.
+    slot: str | None
+    version: int | None
+    #: Whether ``slot`` is the one readers use.
+    active: bool
     checkpoint: Position | None
     head: Position | None
     #: Visible events after the checkpoint.
@@ -98,25 +101,31 @@ async def status(
     read_model: ReadModel[Any],
     store: EventStore,
 ) -> ProjectionStatus:
-    """Checkpoint, lag (events and seconds), dead letters and what holds the feed back."""
+    """Checkpoint, lag (events and seconds), dead letters and what holds the feed back.
+
+    Given a projection (not just a name), reports the slot of its version: the
+    active one, or the one being built while an older version is active.
+    """
     name = projection if isinstance(projection, str) else projection.name
     check_name(name)
     meta = await read_model.meta(name)
-    active = meta.active_slot
-    checkpoint = active.position if active is not None else None
+    version = None if isinstance(projection, str) else projection.version
+    current = meta.current_slot(version)
+    checkpoint = current.position if current is not None else None
     head = await store.head()
     lag_events = await count_after(store, checkpoint)
     lag_seconds = 0.0
     if lag_events:
         async for oldest in store.read_all(checkpoint, limit=1):
             lag_seconds = max(0.0, (datetime.now(UTC) - oldest.recorded_at).total_seconds())
-    letters = await read_model.dead_letters(name, active.slot) if active is not None else []
+    letters = await read_model.dead_letters(name, current.slot) if current is not None else []
     stopped = next((d.position for d in letters if d.blocking), None)
     waiting, blocker = await held_back(store)
     return ProjectionStatus(
         name=name,
-        active_slot=active.slot if active is not None else None,
-        active_version=active.version if active is not None else None,
+        slot=current.slot if current is not None else None,
+        version=current.version if current is not None else None,
+        active=current is not None and current.slot == meta.active,
         checkpoint=checkpoint,
         head=head,
         lag_events=lag_events,

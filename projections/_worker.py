@@ -35,7 +35,7 @@ from ._errors import (
     SlotNotActiveError,
     WriteRejectedError,
 )
-from ._locks import LeaderLock, wait_or_stop
+from ._locks import LeaderLock, raise_if_cancelled, wait_or_stop
 from ._projection import PoisonPolicy, Projection
 from ._read_model import CommitBatch, ReadModel
 from ._slots import ProjectionMeta, SlotChoice, SlotInfo, SlotState, choose_slot
@@ -248,6 +248,7 @@ class ProjectionWorker(Generic[W]):
                     if self.mode is not Mode.RUN:
                         return True
                 events = await feed.next_batch(options.batch_size, options.idle_timeout)
+                raise_if_cancelled()
                 if self.lock is not None and loop.time() - checked >= options.lock_check_interval:
                     if not await self.lock.held():
                         raise _LeadershipLost
@@ -258,6 +259,7 @@ class ProjectionWorker(Generic[W]):
                     events = kept
                 if events:
                     position = await self._process(slot, events, position, blocking, not building)
+                    raise_if_cancelled()
         return True
 
     async def _activate(self, slot: str) -> bool:

@@ -1,0 +1,158 @@
+"""Running projections for the command: until caught up, or until a signal; with progress.
+
+The projections package does the work (runner, rebuild, replay); this module adds
+what a person at a terminal needs around it: a stop on SIGINT/SIGTERM, a progress
+bar fed by polling the slot's event count, and "stop once caught up" for ``demo``
+and ``run --until-caught-up``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+from psycopg import sql
+
+from eventstore import START, EventStore, Position, PostgresEventStore
+from projections import Phase, Projection, ProjectionRunner, ReadModel, SlotInfo, SlotState
+
+from ._errors import CommandError
+from ._progress import Progress
+
+Target = tuple[Projection[Any], ReadModel[Any]]
+SlotPicker = Callable[[dict[str, SlotInfo]], SlotInfo | None]
+
+_POLL_SECONDS = 0.2
+_COUNT_AFTER = """
+    SELECT count(*) FROM {events}
+     WHERE (transaction_id, global_position) > (%s::text::xid8, %s)
+       AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+"""
+
+
+async def feed_count(store: EventStore, after: Position | None) -> int:
+    """Visible feed events after ``after`` (the total of a progress bar)."""
+    position = after or START
+    if not isinstance(store, PostgresEventStore):
+        return sum([1 async for _ in store.read_all(position)])
+    query = sql.SQL(_COUNT_AFTER).format(events=sql.Identifier(store.schema, "events"))
+    async with store.connection() as connection:
+        cursor = await connection.execute(
+            query, (str(position.transaction_id), position.global_position)
+        )
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: asyncio.Event) -> Any:
+    """SIGINT and SIGTERM set ``stop``: runners finish their batch and return cleanly."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for number in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(number, stop.set)
+            installed.append(number)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
+            pass
+    try:
+        yield
+    finally:
+        for number in installed:
+            loop.remove_signal_handler(number)
+
+
+@contextlib.asynccontextmanager
+async def slot_progress(
+    read_model: ReadModel[Any], name: str, pick: SlotPicker, bar: Progress
+) -> AsyncIterator[None]:
+    """Advance ``bar`` as the picked slot's event count grows, while the body runs."""
+
+    async def follow() -> None:
+        shown = 0
+        while True:
+            await asyncio.sleep(_POLL_SECONDS)
+            info = pick((await read_model.meta(name)).slots)
+            if info is not None and info.events > shown:
+                bar.advance(info.events - shown)
+                shown = info.events
+
+    task = asyncio.create_task(follow())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+async def run_projections(
+    store: EventStore,
+    runner: ProjectionRunner,
+    targets: Sequence[Target],
+    stop: asyncio.Event,
+    *,
+    until_caught_up: bool,
+    bar: Progress | None = None,
+) -> None:
+    """Run until ``stop`` (a signal), or with ``until_caught_up`` until every projection
+    has reached the feed's head as it was at the start."""
+    watcher = None
+    if until_caught_up:
+        watcher = asyncio.create_task(_stop_when_caught_up(store, runner, targets, stop, bar))
+    try:
+        await runner.run(stop)
+    finally:
+        if watcher is not None:
+            if not watcher.done():
+                watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+    if watcher is not None and not watcher.cancelled() and watcher.exception() is not None:
+        raise watcher.exception()  # type: ignore[misc]
+
+
+async def _stop_when_caught_up(
+    store: EventStore,
+    runner: ProjectionRunner,
+    targets: Sequence[Target],
+    stop: asyncio.Event,
+    bar: Progress | None,
+) -> None:
+    head = await store.head() or START
+    if bar is not None:
+        total = 0
+        for projection, model in targets:
+            info = (await model.meta(projection.name)).current_slot(projection.version)
+            total += await feed_count(store, info.position if info else None)
+        bar.set_total(total)
+    started: dict[str, int] = {}
+    while not stop.is_set():
+        pending = 0
+        done_events = 0
+        states = runner.states
+        for projection, model in targets:
+            state = states[projection.name]
+            if state.phase in (Phase.STOPPED, Phase.RETIRED):
+                continue
+            if state.restarts:
+                stop.set()
+                raise CommandError(
+                    f"projection {projection.name!r} failed: {state.error}",
+                    "fix the cause, then run 'chronik run' again (it resumes from its checkpoint)",
+                )
+            info = (await model.meta(projection.name)).current_slot(projection.version)
+            if info is not None:
+                started.setdefault(projection.name, info.events)
+                done_events += info.events - started[projection.name]
+            if info is None or info.state is not SlotState.ACTIVE or info.position < head:
+                pending += 1
+        if bar is not None:
+            bar.advance(max(done_events - bar.done, 0))
+        if pending == 0:
+            stop.set()
+            return
+        await asyncio.sleep(_POLL_SECONDS)
