@@ -14,7 +14,13 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from upcasters import MissingUpcasterError, UpcasterChain, UpcasterError, UpcastStepError
+from upcasters import (
+    MissingUpcasterError,
+    UpcasterChain,
+    UpcasterError,
+    UpcastResult,
+    UpcastStepError,
+)
 
 from ._errors import (
     EventCodecError,
@@ -80,8 +86,61 @@ class EventCodec:
         """The envelope with type, schema version and data brought to the current version."""
         if not self.upcasters.has_steps(recorded.type, recorded.schema_version):
             return recorded
+        result = self._run_chain(recorded)
+        return dataclasses.replace(
+            recorded,
+            type=result.event_type,
+            schema_version=result.schema_version,
+            data=result.data,
+        )
+
+    def decode(self, recorded: RecordedEvent) -> Event:
+        """The typed, current-version event for a stored one."""
+        cls = self._classes.get(recorded.type)
+        if cls is not None and cls.event_version == recorded.schema_version:
+            data = recorded.data
+        else:
+            cls, data = self._upcast_to_class(recorded)
         try:
-            result = self.upcasters.upcast(recorded.type, recorded.schema_version, recorded.data)
+            return cls.model_validate(data)
+        except ValidationError as error:
+            raise EventValidationError(
+                recorded.stream_id,
+                recorded.version,
+                recorded.type,
+                recorded.schema_version,
+                f"data does not validate into {cls.__qualname__}: {_brief(error)}",
+            ) from error
+
+    def _upcast_to_class(self, recorded: RecordedEvent) -> tuple[type[Event], dict[str, Any]]:
+        if self.upcasters.has_steps(recorded.type, recorded.schema_version):
+            result = self._run_chain(recorded)
+            event_type, version, data = result.event_type, result.schema_version, result.data
+        else:
+            event_type, version, data = recorded.type, recorded.schema_version, recorded.data
+        cls = self._classes.get(event_type)
+        if cls is None:
+            raise UnknownEventTypeError(
+                recorded.stream_id,
+                recorded.version,
+                recorded.type,
+                recorded.schema_version,
+                f"no event class is registered for type {event_type!r}",
+            )
+        if cls.event_version != version:
+            raise UpcastError(
+                recorded.stream_id,
+                recorded.version,
+                recorded.type,
+                recorded.schema_version,
+                f"upcasting ended at v{version}, but {cls.__qualname__} is v{cls.event_version}",
+                "(none)",
+            )
+        return cls, data
+
+    def _run_chain(self, recorded: RecordedEvent) -> UpcastResult:
+        try:
+            return self.upcasters.upcast(recorded.type, recorded.schema_version, recorded.data)
         except UpcastStepError as error:
             raise UpcastError(
                 recorded.stream_id,
@@ -98,50 +157,6 @@ class EventCodec:
                 recorded.type,
                 recorded.schema_version,
                 str(error),
-            ) from error
-        return dataclasses.replace(
-            recorded,
-            type=result.event_type,
-            schema_version=result.schema_version,
-            data=result.data,
-        )
-
-    def decode(self, recorded: RecordedEvent) -> Event:
-        """The typed, current-version event for a stored one."""
-        cls = self._classes.get(recorded.type)
-        if cls is None or cls.event_version != recorded.schema_version:
-            current = self.upcast(recorded)
-            cls = self._classes.get(current.type)
-            if cls is None:
-                raise UnknownEventTypeError(
-                    recorded.stream_id,
-                    recorded.version,
-                    recorded.type,
-                    recorded.schema_version,
-                    f"no event class is registered for type {current.type!r}",
-                )
-            if cls.event_version != current.schema_version:
-                raise UpcastError(
-                    recorded.stream_id,
-                    recorded.version,
-                    recorded.type,
-                    recorded.schema_version,
-                    f"upcasting ended at v{current.schema_version}, but "
-                    f"{cls.__qualname__} is v{cls.event_version}",
-                    "(none)",
-                )
-            data = current.data
-        else:
-            data = recorded.data
-        try:
-            return cls.model_validate(data)
-        except ValidationError as error:
-            raise EventValidationError(
-                recorded.stream_id,
-                recorded.version,
-                recorded.type,
-                recorded.schema_version,
-                f"data does not validate into {cls.__qualname__}: {_brief(error)}",
             ) from error
 
 

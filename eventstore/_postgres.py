@@ -18,7 +18,7 @@ from ._embedded import describe_dsn, embedded_dsn, mask_password
 from ._errors import StoreUnavailableError
 from ._model import AppendResult, ExpectedVersion, Position, RecordedEvent, StreamInfo
 from ._pg_append import AppendStatements, append_batch
-from ._pg_read import ReadStatements, recorded_event_rows, stream_info_rows
+from ._pg_read import ReadStatements, recorded_events, stream_info_rows
 from ._pg_schema import migrate, notify_channel
 from ._store import DEFAULT_PAGE_SIZE, EventStore
 from ._validation import (
@@ -253,9 +253,8 @@ class PostgresEventStore(EventStore):
 
     async def _fetch_events(self, statement: Any, params: Sequence[Any]) -> list[RecordedEvent]:
         async with self._pool.connection() as connection:
-            cursor = connection.cursor(row_factory=recorded_event_rows)
-            await cursor.execute(statement, params)
-            return await cursor.fetchall()
+            cursor = await connection.execute(statement, params)
+            return recorded_events(await cursor.fetchall())
 
     # -- live ------------------------------------------------------------------
 
