@@ -2,6 +2,7 @@
 
 from ._app import App
 from ._config import Config
+from ._demo import SeedReport
 from ._errors import CommandError, ExitCode, NotFoundError, UnavailableError, UsageError
 from .cli import main
 
@@ -11,6 +12,7 @@ __all__ = [
     "Config",
     "ExitCode",
     "NotFoundError",
+    "SeedReport",
     "UnavailableError",
     "UsageError",
     "main",

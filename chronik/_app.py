@@ -47,8 +47,8 @@ class App:
 
         ``upcasters`` are merged with those the aggregate classes declare; they serve
         ``history``, projections and events no aggregate owns (the repository uses the
-        aggregates' own chains).  ``seed``: an async ``seed(context, args)`` that
-        ``chronik demo`` runs for this app.
+        aggregates' own chains).  ``seed``: ``async seed(repository, progress) ->
+        chronik.SeedReport``, what ``chronik demo`` runs for this app.
         """
         self.name = name
         self.aggregates: tuple[type[Any], ...] = tuple(aggregates)

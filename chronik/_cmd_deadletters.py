@@ -15,28 +15,46 @@ from ._parsing import feed_position
 
 def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     group = commands.add_parser(
-        "deadletters", parents=parents, help="list or replay events projections parked",
+        "deadletters",
+        parents=parents,
+        help="list or replay events projections parked",
         description="Events a projection's handlers failed on (after retries) are parked "
         "with the error. List them; fix the handler; replay them.",
     )
     sub = group.add_subparsers(dest="deadletters_command", metavar="COMMAND", required=True)
     listing = sub.add_parser("list", parents=parents, help="list parked events")
-    listing.add_argument("projection", nargs="?", metavar="PROJECTION",
-                         help="only this projection (default: all of the app's)")
-    listing.add_argument("--all-slots", action="store_true",
-                         help="also those of retired slots (old versions)")
-    listing.add_argument("--json", action="store_true",
-                         help="print a JSON list (with tracebacks and the stored events)")
+    listing.add_argument(
+        "projection",
+        nargs="?",
+        metavar="PROJECTION",
+        help="only this projection (default: all of the app's)",
+    )
+    listing.add_argument(
+        "--all-slots", action="store_true", help="also those of retired slots (old versions)"
+    )
+    listing.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON list (with tracebacks and the stored events)",
+    )
     listing.set_defaults(handler=run_list)
 
     replay = sub.add_parser(
-        "replay", parents=parents, help="run parked events through the handlers again",
+        "replay",
+        parents=parents,
+        help="run parked events through the handlers again",
         description="Apply parked events with the current handlers, oldest first; each "
         "success is applied and unparked atomically. Failures stay parked with the new error.",
     )
     replay.add_argument("projection", metavar="PROJECTION")
-    replay.add_argument("--position", dest="positions", action="append", type=feed_position,
-                        metavar="P", help="only the dead letter at this position (repeatable)")
+    replay.add_argument(
+        "--position",
+        dest="positions",
+        action="append",
+        type=feed_position,
+        metavar="P",
+        help="only the dead letter at this position (repeatable)",
+    )
     replay.add_argument("--json", action="store_true", help="print the result as JSON")
     replay.set_defaults(handler=run_replay)
 
@@ -52,9 +70,19 @@ async def run_list(ctx: Context, args: argparse.Namespace) -> int:
         return ExitCode.OK
     print_table(
         ["projection", "slot", "position", "stream", "version", "type", "tries", "error"],
-        [[d.projection, d.slot, d.position, d.stream_id, d.version, d.event_type,
-          d.attempts + d.replays, f"{'BLOCKING ' if d.blocking else ''}{d.error_type}: {d.error}"]
-         for d in letters],
+        [
+            [
+                d.projection,
+                d.slot,
+                d.position,
+                d.stream_id,
+                d.version,
+                d.event_type,
+                d.attempts + d.replays,
+                f"{'BLOCKING ' if d.blocking else ''}{d.error_type}: {d.error}",
+            ]
+            for d in letters
+        ],
         ctx.out,
         empty="(no dead letters)",
     )

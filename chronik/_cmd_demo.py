@@ -5,16 +5,19 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ._cmd_run import live_targets, project
 from ._context import Context
 from ._demo import SeedReport
 from ._errors import UsageError
-from ._output import print_json
+from ._output import print_json, to_jsonable
 from ._progress import Progress
 
 
 def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     demo = commands.add_parser(
-        "demo", parents=parents, help="seed demo ledgers and orders, project them",
+        "demo",
+        parents=parents,
+        help="seed demo ledgers and orders, project them",
         description="Seed ledger and order histories through the real framework (a few "
         "hundred events, some written as an older release wrote them, and snapshots), "
         "project them, and show what to try next. Running it again changes nothing.",
@@ -36,14 +39,27 @@ async def run_demo(ctx: Context, args: argparse.Namespace) -> int:
     repository = await ctx.repository()
     with Progress("seeding", unit="commands") as bar:
         report: SeedReport = await app.seed(repository, bar)
+    targets = await live_targets(ctx)
+    states = await project(ctx, targets, until_caught_up=True) if targets else {}
+    projected = [
+        {
+            "projection": projection.name,
+            "version": projection.version,
+            "where": ctx.read_models.describe(projection),
+            "persistent": ctx.read_models.is_persistent(projection),
+            "position": states[projection.name].position,
+            "phase": str(states[projection.name].phase),
+        }
+        for projection, _ in targets
+    ]
     if args.json:
-        print_json(report, ctx.out)
+        print_json({**to_jsonable(report), "projections": projected}, ctx.out)
         return 0
-    _print_summary(ctx, report)
+    _print_summary(ctx, report, projected)
     return 0
 
 
-def _print_summary(ctx: Context, report: SeedReport) -> None:
+def _print_summary(ctx: Context, report: SeedReport, projected: list[dict[str, Any]]) -> None:
     where = f"schema {ctx.config.schema!r} of {ctx.config.describe_database()}"
     out = ctx.out
     if report.already_seeded:
@@ -56,7 +72,21 @@ def _print_summary(ctx: Context, report: SeedReport) -> None:
             f"  {report.snapshots} snapshot(s) of the busy account were written by the "
             "repository's snapshot policy.\n"
         )
+    for row in projected:
+        out.write(
+            f"  projected {row['projection']} v{row['version']} up to {row['position']} into "
+            f"{row['where']}\n"
+        )
+    hints = list(report.try_next)
+    if projected:
+        name = projected[0]["projection"]
+        hints += [
+            ("chronik projections status", "checkpoints, lag, dead letters"),
+            (f"chronik replay {name} --into check --diff", "replay into scratch and compare"),
+            (f"chronik rebuild {name}", "rebuild beside the live copy, then swap"),
+            ("chronik run", "keep projecting live (Ctrl-C stops)"),
+        ]
     out.write("\nTry next:\n")
-    width = max(len(command) for command, _ in report.try_next)
-    for command, why in report.try_next:
+    width = max(len(command) for command, _ in hints)
+    for command, why in hints:
         out.write(f"  {command:<{width}}  # {why}\n")

@@ -13,6 +13,7 @@ from projections import (
     SlotInfo,
     StoreFeedSource,
     diff,
+    diff_snapshots,
     drop_inactive_slots,
     list_dead_letters,
     rebuild,
@@ -30,12 +31,16 @@ from ._projecting import feed_count, slot_progress, stop_on_signals
 
 def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     group = commands.add_parser(
-        "projections", parents=parents, help="projection status (checkpoint, lag, blockers)",
+        "projections",
+        parents=parents,
+        help="projection status (checkpoint, lag, blockers)",
         description="Inspect the app's projections.",
     )
     sub = group.add_subparsers(dest="projections_command", metavar="COMMAND", required=True)
     state = sub.add_parser(
-        "status", parents=parents, help="checkpoint, lag and what holds the feed back",
+        "status",
+        parents=parents,
+        help="checkpoint, lag and what holds the feed back",
         description="Per projection: active slot and version, checkpoint, lag in events and "
         "seconds, dead letters, shadow builds; and the open transaction holding the feed "
         "back, if one does.",
@@ -44,31 +49,52 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     state.set_defaults(handler=run_status)
 
     again = commands.add_parser(
-        "rebuild", parents=parents, help="rebuild a projection without downtime",
+        "rebuild",
+        parents=parents,
+        help="rebuild a projection without downtime",
         description="Build the projection afresh (current code) in a shadow slot beside the "
         "live one, then swap readers to it atomically once it has caught up. Readers keep "
         "using the old slot until the swap.",
     )
     again.add_argument("projection", metavar="PROJECTION")
-    again.add_argument("--from", dest="from_position", type=feed_position, metavar="POSITION",
-                       help="skip events at or before this feed position 'TXID:SEQ'")
-    again.add_argument("--drop-old", action="store_true",
-                       help="delete the slots readers no longer use after the swap")
+    again.add_argument(
+        "--from",
+        dest="from_position",
+        type=feed_position,
+        metavar="POSITION",
+        help="skip events at or before this feed position 'TXID:SEQ'",
+    )
+    again.add_argument(
+        "--drop-old",
+        action="store_true",
+        help="delete the slots readers no longer use after the swap",
+    )
     again.add_argument("--json", action="store_true", help="print the result as JSON")
     again.set_defaults(handler=run_rebuild)
 
     what_if = commands.add_parser(
-        "replay", parents=parents, help="what-if: replay into a scratch read model and diff",
+        "replay",
+        parents=parents,
+        help="what-if: replay into a scratch read model and diff",
         description="Run the current handlers from the start into a scratch read model, "
         "e.g. to check a bug fix before switching; with --diff, stop at the live "
         "checkpoint and show where the scratch copy differs from the live one.",
     )
     what_if.add_argument("projection", metavar="PROJECTION")
-    what_if.add_argument("--into", required=True, metavar="SCRATCH",
-                         help="name of the scratch copy (replaced if it exists)")
+    what_if.add_argument(
+        "--into",
+        required=True,
+        metavar="SCRATCH",
+        help="name of the scratch copy (replaced if it exists)",
+    )
     what_if.add_argument("--diff", action="store_true", help="compare with the live read model")
-    what_if.add_argument("--limit", type=positive_int, default=50, metavar="N",
-                         help="show at most N differing keys (default 50; --json shows all)")
+    what_if.add_argument(
+        "--limit",
+        type=positive_int,
+        default=50,
+        metavar="N",
+        help="show at most N differing keys (default 50; --json shows all)",
+    )
     what_if.add_argument("--json", action="store_true", help="print the result as JSON")
     what_if.set_defaults(handler=run_replay)
 
@@ -93,8 +119,16 @@ async def run_status(ctx: Context, args: argparse.Namespace) -> int:
     print_table(
         ["projection", "code", "active", "checkpoint", "lag", "lag s", "dead", "state"],
         [
-            [r["name"], f"v{r['version']}", r["active_slot"] or "-", r["checkpoint"],
-             r["lag_events"], f"{r['lag_seconds']:.1f}", r["dead_letters"], r["state"]]
+            [
+                r["name"],
+                f"v{r['version']}",
+                r["active_slot"] or "-",
+                r["checkpoint"],
+                r["lag_events"],
+                f"{r['lag_seconds']:.1f}",
+                r["dead_letters"],
+                r["state"],
+            ]
             for r in rows
         ],
         ctx.out,
@@ -108,12 +142,6 @@ async def run_status(ctx: Context, args: argparse.Namespace) -> int:
             f"{held.age_seconds or 0:.0f}s, state {held.state}, query started "
             f"{held.query_started_at}). End or cancel it: SELECT pg_cancel_backend({held.pid});\n"
         )
-    for row in rows:
-        if not row["persistent"]:
-            ctx.note(
-                f"note: {row['name']} lives in the in-memory MongoDB stand-in; each chronik "
-                "process starts it empty (set MONGO_URL to keep it)"
-            )
     return 0
 
 
@@ -192,14 +220,20 @@ async def run_rebuild(ctx: Context, args: argparse.Namespace) -> int:
                     ) from error
                 raise
     dropped = await drop_inactive_slots(model, projection.name) if args.drop_old else []
+    parked = len(await list_dead_letters(model, projection.name))
     if args.json:
-        print_json({**_as_dict(result), "dropped": dropped}, ctx.out)
+        print_json({**_as_dict(result), "dropped": dropped, "dead_letters": parked}, ctx.out)
         return 0
     previous = f"readers were on {result.previous_slot}" if result.previous_slot else "first build"
     ctx.out.write(
         f"rebuilt {result.name} v{result.version} into slot {result.slot} ({previous}); "
         f"swapped at feed position {result.position}\n"
     )
+    if parked:
+        ctx.out.write(
+            f"{parked} event(s) failed and are parked: see 'chronik deadletters list "
+            f"{projection.name}'\n"
+        )
     if dropped:
         ctx.out.write(f"dropped old slot(s): {', '.join(dropped)}\n")
     elif result.previous_slot:
@@ -249,14 +283,21 @@ async def run_replay(ctx: Context, args: argparse.Namespace) -> int:
         "dead_letters": len(letters),
     }
     if args.diff:
-        found = await diff(projection.name, live, scratch)
+        if live_checkpoint is None:
+            # Never run live: everything the scratch copy holds is new.
+            only_live, only_scratch, changed = diff_snapshots(
+                {}, await scratch.snapshot(projection.name)
+            )
+        else:
+            found = await diff(projection.name, live, scratch)
+            only_live, only_scratch, changed = found.only_left, found.only_right, found.changed
         result.update(
-            live_checkpoint=found.left_checkpoint,
-            scratch_checkpoint=found.right_checkpoint,
-            identical=found.identical,
-            changed={k: {"live": a, "scratch": b} for k, (a, b) in found.changed.items()},
-            only_live=found.only_left,
-            only_scratch=found.only_right,
+            live_checkpoint=live_checkpoint,
+            scratch_checkpoint=reached,
+            identical=not (only_live or only_scratch or changed),
+            changed={k: {"live": a, "scratch": b} for k, (a, b) in changed.items()},
+            only_live=only_live,
+            only_scratch=only_scratch,
         )
     if args.json:
         print_json(result, ctx.out)
@@ -278,13 +319,16 @@ def _print_diff(
     if result["identical"]:
         ctx.out.write(f"identical to the live read model at {result['live_checkpoint']}\n")
         return
-    rows = [[key, "changed", compact(v["live"]), compact(v["scratch"])]
-            for key, v in sorted(result["changed"].items())]
+    rows = [
+        [key, "changed", compact(v["live"]), compact(v["scratch"])]
+        for key, v in sorted(result["changed"].items())
+    ]
     rows += [[key, "only live", compact(v), "-"] for key, v in sorted(result["only_live"].items())]
-    rows += [[key, "only scratch", "-", compact(v)]
-             for key, v in sorted(result["only_scratch"].items())]
+    rows += [
+        [key, "only scratch", "-", compact(v)] for key, v in sorted(result["only_scratch"].items())
+    ]
     ctx.out.write(
-        f"{len(rows)} key(s) differ (live at {result['live_checkpoint']}, scratch at "
+        f"{len(rows)} key(s) differ (live at {result['live_checkpoint'] or '-'}, scratch at "
         f"{result['scratch_checkpoint']}):\n"
     )
     print_table(["key", "difference", "live", "scratch"], rows[:limit], ctx.out)

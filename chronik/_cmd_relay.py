@@ -11,7 +11,9 @@ from ._errors import UnavailableError
 
 def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     relay = commands.add_parser(
-        "relay", parents=parents, help="publish the feed to Kafka (not available yet)",
+        "relay",
+        parents=parents,
+        help="publish the feed to Kafka (not available yet)",
         description="Publish the event feed to Kafka topics. Not available yet: it lands "
         "with the Kafka issue.",
     )

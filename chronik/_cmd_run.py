@@ -19,34 +19,51 @@ from ._projecting import Target, run_projections, stop_on_signals
 
 def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     run = commands.add_parser(
-        "run", parents=parents, help="run projection runners (until Ctrl-C / SIGTERM)",
+        "run",
+        parents=parents,
+        help="run projection runners (until Ctrl-C / SIGTERM)",
         description="Run the app's projections from the event store's feed: catch up from "
         "each checkpoint, then follow live. Several processes may run the same "
         "projections: one leads each, the others wait as standbys. SIGINT or SIGTERM "
         "finishes the batch at hand and exits cleanly.",
     )
-    run.add_argument("projections", nargs="*", metavar="PROJECTION",
-                     help="only these projections (default: all of the app's)")
-    run.add_argument("--until-caught-up", action="store_true",
-                     help="stop once every projection has reached the feed's head")
+    run.add_argument(
+        "projections",
+        nargs="*",
+        metavar="PROJECTION",
+        help="only these projections (default: all of the app's)",
+    )
+    run.add_argument(
+        "--until-caught-up",
+        action="store_true",
+        help="stop once every projection has reached the feed's head",
+    )
     run.add_argument("--batch-size", type=positive_int, default=500, metavar="N")
     run.add_argument("--json", action="store_true", help="print the final states as JSON")
     run.set_defaults(handler=run_runners)
 
 
 async def run_runners(ctx: Context, args: argparse.Namespace) -> int:
-    if not args.until_caught_up:
+    if not args.until_caught_up and not ctx.config.debug:
         # A long-running process: say what it does (leading, standby, restarts).
         logging.getLogger("chronik").setLevel(logging.INFO)
     targets = await live_targets(ctx, args.projections)
     if not targets:
         ctx.note("the app declares no projections: nothing to run")
         return ExitCode.OK
-    states = await project(ctx, targets, until_caught_up=args.until_caught_up,
-                           batch_size=args.batch_size)
+    states = await project(
+        ctx, targets, until_caught_up=args.until_caught_up, batch_size=args.batch_size
+    )
     rows = [
-        {"projection": name, "phase": str(s.phase), "slot": s.slot, "position": s.position,
-         "events": s.events, "restarts": s.restarts, "error": s.error}
+        {
+            "projection": name,
+            "phase": str(s.phase),
+            "slot": s.slot,
+            "position": s.position,
+            "events": s.events,
+            "restarts": s.restarts,
+            "error": s.error,
+        }
         for name, s in states.items()
     ]
     if args.json:
@@ -79,12 +96,13 @@ async def project(
     runner = ProjectionRunner(
         StoreFeedSource(store), targets, options=RunnerOptions(batch_size=batch_size)
     )
-    names = ", ".join(f"{p.name} ({ctx.read_models.describe(p)})" for p, _ in targets)
     stop = asyncio.Event()
-    if not until_caught_up:
-        ctx.note(f"running {names}; Ctrl-C or SIGTERM stops cleanly")
-    with stop_on_signals(stop), Progress("projecting", unit="events",
-                                         enabled=None if until_caught_up else False) as bar:
-        await run_projections(store, runner, targets, stop, until_caught_up=until_caught_up,
-                              bar=bar if until_caught_up else None)
+    with stop_on_signals(stop):
+        if until_caught_up:
+            with Progress("projecting") as bar:
+                await run_projections(store, runner, targets, stop, until_caught_up=True, bar=bar)
+        else:
+            names = ", ".join(f"{p.name} ({ctx.read_models.describe(p)})" for p, _ in targets)
+            ctx.note(f"running {names}; Ctrl-C or SIGTERM stops cleanly")
+            await run_projections(store, runner, targets, stop, until_caught_up=False)
     return dict(runner.states)

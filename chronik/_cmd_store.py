@@ -16,32 +16,46 @@ from ._progress import Progress
 
 def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     init = commands.add_parser(
-        "init", parents=parents, help="create or migrate the database schema",
+        "init",
+        parents=parents,
+        help="create or migrate the database schema",
         description="Create the event store schema, or bring it to the current version. "
         "Safe to run again: it only applies what is missing.",
     )
     init.set_defaults(handler=run_init)
 
     streams = commands.add_parser(
-        "streams", parents=parents, help="list streams with their type and version",
+        "streams",
+        parents=parents,
+        help="list streams with their type and version",
         description="List the streams, ordered by id.",
     )
-    streams.add_argument("--type", dest="stream_type", metavar="TYPE",
-                         help="only streams of this aggregate type (e.g. ledger)")
+    streams.add_argument(
+        "--type",
+        dest="stream_type",
+        metavar="TYPE",
+        help="only streams of this aggregate type (e.g. ledger)",
+    )
     streams.add_argument("--prefix", help="only streams whose id starts with this")
     streams.add_argument("--limit", type=positive_int, metavar="N", help="at most N streams")
-    streams.add_argument("--json", action="store_true",
-                         help="print a JSON list of {stream_id, type, version, ...}")
+    streams.add_argument(
+        "--json", action="store_true", help="print a JSON list of {stream_id, type, version, ...}"
+    )
     streams.set_defaults(handler=run_streams)
 
     history = commands.add_parser(
-        "history", parents=parents, help="the events of one stream",
+        "history",
+        parents=parents,
+        help="the events of one stream",
         description="The events of a stream, oldest first, decoded through the app's "
         "event classes with upcasting (as the application sees them today).",
     )
     history.add_argument("stream", metavar="STREAM", help="the stream id")
-    history.add_argument("--raw", action="store_true",
-                         help="show events as stored: type, schema version and data as written")
+    history.add_argument(
+        "--raw",
+        action="store_true",
+        help="show events as stored: type, schema version and data as written",
+    )
     history.add_argument("--from-version", type=positive_int, default=1, metavar="N")
     history.add_argument("--to-version", type=positive_int, metavar="N")
     history.add_argument("--json", action="store_true", help="print a JSON list")
@@ -51,9 +65,15 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
 async def run_init(ctx: Context, args: argparse.Namespace) -> int:
     store = await ctx.services.store(require_schema=False)
     steps = await store.migrate()
-    done = f"applied {steps} migration step(s)" if steps else "already up to date"
+    snapshot_steps = await (await ctx.services.snapshots()).migrate()
+    done = (
+        f"applied {steps + snapshot_steps} migration step(s)"
+        if steps or snapshot_steps
+        else "already up to date"
+    )
     ctx.out.write(
-        f"event store schema {store.schema!r} ready in {ctx.config.describe_database()}: {done}\n"
+        f"event store and snapshot tables in schema {store.schema!r} of "
+        f"{ctx.config.describe_database()}: {done}\n"
     )
     return 0
 
@@ -72,13 +92,15 @@ async def run_streams(ctx: Context, args: argparse.Namespace) -> int:
         kind = app.stream_type(info.stream_id)
         if args.stream_type and kind.casefold() != args.stream_type.casefold():
             continue
-        rows.append({
-            "stream_id": info.stream_id,
-            "type": kind,
-            "version": info.version,
-            "created_at": info.created_at,
-            "updated_at": info.updated_at,
-        })
+        rows.append(
+            {
+                "stream_id": info.stream_id,
+                "type": kind,
+                "version": info.version,
+                "created_at": info.created_at,
+                "updated_at": info.updated_at,
+            }
+        )
         if args.limit is not None and len(rows) >= args.limit:
             break
     if args.json:
@@ -115,8 +137,17 @@ async def run_history(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     print_table(
         ["version", "position", "recorded", "type", "schema", "data"],
-        [[r["version"], r["position"], r["recorded_at"], r["type"],
-          f"v{r['schema_version']}" if args.raw else _schema(r), r["data"]] for r in rows],
+        [
+            [
+                r["version"],
+                r["position"],
+                r["recorded_at"],
+                r["type"],
+                f"v{r['schema_version']}" if args.raw else _schema(r),
+                r["data"],
+            ]
+            for r in rows
+        ],
         ctx.out,
         empty=f"(no events in versions {args.from_version}..{last})",
     )

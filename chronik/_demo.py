@@ -109,21 +109,27 @@ async def seed_ledgers_and_orders(repository: Repository, progress: Progress) ->
 def _add_hints(report: SeedReport) -> None:
     hints = [
         ("chronik streams --type ledger", "the accounts, with their versions"),
-        (f"chronik history ledger-{LEGACY_LEDGER_ID}",
-         "events release 1 wrote, upcast to today's classes"),
+        (
+            f"chronik history ledger-{LEGACY_LEDGER_ID}",
+            "events release 1 wrote, upcast to today's classes",
+        ),
         (f"chronik history ledger-{LEGACY_LEDGER_ID} --raw", "the same events as stored"),
         (f"chronik state ledger {BUSY[0]}", "loaded from a snapshot plus the events after it"),
         ("chronik state ledger dana --at-version 5", "an account as it was after 5 events"),
     ]
     if report.midpoint is not None:
-        hints.append((
-            f"chronik state ledger alice --at-position {report.midpoint}",
-            "a consistent cut across all aggregates, mid-way through the demo",
-        ))
+        hints.append(
+            (
+                f"chronik state ledger alice --at-position {report.midpoint}",
+                "a consistent cut across all aggregates, mid-way through the demo",
+            )
+        )
     if report.midpoint_time is not None:
-        hints.append((
-            f"chronik state ledger alice --as-of '{report.midpoint_time.isoformat()}'",
-            "the same moment, by time",
-        ))
+        hints.append(
+            (
+                f"chronik state ledger alice --as-of '{report.midpoint_time.isoformat()}'",
+                "the same moment, by time",
+            )
+        )
     hints.append(("chronik state order 2024-0001 --json", "an order, for scripts"))
     report.try_next = hints

@@ -19,19 +19,28 @@ from aggregates.order import Order
 from eventstore import NewEvent
 
 OWNERS = [
-    ("alice", "Alice Martin", "EUR"), ("bob", "Bob Okafor", "USD"),
-    ("chen", "Chen Wei", "EUR"), ("dana", "Dana Kowalski", "GBP"),
-    ("emil", "Emil Larsen", "EUR"), ("farah", "Farah Haddad", "USD"),
-    ("gus", "Gus Moreau", "EUR"), ("hana", "Hana Sato", "USD"),
-    ("ivan", "Ivan Petrov", "EUR"), ("june", "June Park", "GBP"),
+    ("alice", "Alice Martin", "EUR"),
+    ("bob", "Bob Okafor", "USD"),
+    ("chen", "Chen Wei", "EUR"),
+    ("dana", "Dana Kowalski", "GBP"),
+    ("emil", "Emil Larsen", "EUR"),
+    ("farah", "Farah Haddad", "USD"),
+    ("gus", "Gus Moreau", "EUR"),
+    ("hana", "Hana Sato", "USD"),
+    ("ivan", "Ivan Petrov", "EUR"),
+    ("june", "June Park", "GBP"),
 ]
 #: The long-lived business account: enough events for snapshots to matter.
 BUSY = ("acme-ops", "ACME Operations", "EUR")
 CATALOGUE = [
-    ("kb-mech-87", Decimal("89.00")), ("mouse-ergo", Decimal("49.90")),
-    ("usb-c-hub", Decimal("34.50")), ("monitor-27", Decimal("279.00")),
-    ("desk-lamp", Decimal("24.99")), ("cable-2m", Decimal("7.95")),
-    ("webcam-hd", Decimal("64.00")), ("headset-bt", Decimal("119.00")),
+    ("kb-mech-87", Decimal("89.00")),
+    ("mouse-ergo", Decimal("49.90")),
+    ("usb-c-hub", Decimal("34.50")),
+    ("monitor-27", Decimal("279.00")),
+    ("desk-lamp", Decimal("24.99")),
+    ("cable-2m", Decimal("7.95")),
+    ("webcam-hd", Decimal("64.00")),
+    ("headset-bt", Decimal("119.00")),
 ]
 CARRIERS = ["DHL", "UPS", "PostNL", "La Poste"]
 MEMOS = ["rent", "groceries", "ATM", "utilities", "card payment", "transfer out"]

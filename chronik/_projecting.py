@@ -106,13 +106,12 @@ async def run_projections(
     try:
         await runner.run(stop)
     finally:
-        if watcher is not None:
-            if not watcher.done():
-                watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-    if watcher is not None and not watcher.cancelled() and watcher.exception() is not None:
-        raise watcher.exception()  # type: ignore[misc]
+        if watcher is not None and not watcher.done():
+            watcher.cancel()
+    if watcher is not None:
+        # The watcher stops the runner when a projection fails; its error says why.
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
 
 
 async def _stop_when_caught_up(

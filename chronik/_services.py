@@ -122,8 +122,8 @@ class Services:
                     ) from error
                 client: Any = AsyncMongoMockClient()
                 self.notes.append(
-                    "MongoDB: in-memory MongoDB stand-in, not persisted "
-                    "(set MONGO_URL for a real server)"
+                    "note: MongoDB is the in-memory MongoDB stand-in, not persisted: every "
+                    "chronik command starts it empty (set MONGO_URL for a real server)"
                 )
             else:
                 from pymongo import AsyncMongoClient

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from aggregates.ledger import Ledger
 from aggregates.order import Order
+from projections.shipped import LEDGER_BALANCES, ORDER_SUMMARIES
 from snapshots import EveryNEvents
 
 from ._app import App
@@ -15,6 +16,7 @@ from ._demo import seed_ledgers_and_orders
 app = App(
     name="chronik demo (ledger + orders)",
     aggregates=[Ledger, Order],
+    projections=[LEDGER_BALANCES, ORDER_SUMMARIES],
     # Ledgers live long (a business account has thousands of movements); orders don't.
     snapshot_policy=EveryNEvents({"ledger": 25}, default=None),
     seed=seed_ledgers_and_orders,

@@ -8,12 +8,13 @@ Layout, with the default prefix ``chronik:``::
     chronik:_proj:<name>:dead:<slot>         hash: position -> JSON dead letter
     chronik:<name>:<slot>:<relative key>     the slot's data
 
-Why a batch commit is exactly-once in effect: the commit WATCHes the slot's
-checkpoint key, checks it is where this writer left it, and then sends the batch's
-writes, its dead letters and the new checkpoint in one MULTI/EXEC.  Redis runs an
-EXEC all at once or not at all (WATCH aborts it if the checkpoint moved), so after
-a crash the checkpoint and the data always agree, and a second writer that raced
-this one finds the checkpoint moved and applies nothing.
+Why a batch commit is exactly-once in effect: one Lua script (``_redis_lua``)
+checks that the slot's checkpoint is where this writer left it, then applies the
+batch's writes, its dead letters and the new checkpoint.  Redis runs a script all
+at once, with nothing else in between, so after a crash the checkpoint and the
+data always agree, and a second writer that raced this one finds the checkpoint
+moved and applies nothing.  (Slot bookkeeping, which is rare, uses WATCH and
+MULTI/EXEC.)
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ import contextlib
 import json
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, ResponseError, WatchError
 
 from eventstore import START, Position
@@ -44,6 +46,7 @@ from ._errors import (
     WriteRejectedError,
 )
 from ._read_model import CommitBatch, FailedWrite, ReadModel
+from ._redis_lua import commit_source, encode_args, replay_source
 from ._redis_writes import RedisScript, RedisWrites
 from ._slots import ProjectionMeta, SlotInfo, SlotState, check_name, parse_slot_id, slot_id
 
@@ -122,6 +125,7 @@ class RedisReadModel(ReadModel[RedisWrites]):
         self.prefix = prefix
         self.scope = f"redis:{prefix}"
         self._close_client = close_client
+        self._scripts: dict[tuple[str, tuple[str, ...]], AsyncScript] = {}
 
     @classmethod
     async def connect(
@@ -361,57 +365,59 @@ class RedisReadModel(ReadModel[RedisWrites]):
     def new_writes(self, name: str, slot: str) -> RedisWrites:
         return RedisWrites(self.namespace(name, slot))
 
-    async def _load_scripts(self, scripts: Sequence[RedisScript]) -> None:
-        # Loaded before the MULTI: an EVALSHA of an unknown script inside it would
-        # fail after the rest of the batch was applied.
-        if not scripts:
-            return
-        present = await self.client.script_exists(*(s.sha for s in scripts))
-        for script, loaded in zip(scripts, present, strict=True):
-            if not loaded:
-                await self.client.script_load(script.source)
+    def _script(self, kind: str, scripts: Iterable[RedisScript]) -> AsyncScript:
+        handlers = tuple(sorted(scripts, key=lambda script: script.sha))
+        key = (kind, tuple(script.sha for script in handlers))
+        compiled = self._scripts.get(key)
+        if compiled is None:
+            source = commit_source(handlers) if kind == "commit" else replay_source(handlers)
+            # redis-py's Script runs by SHA and loads the source on NOSCRIPT, which
+            # Redis answers before running anything: a retry cannot apply twice.
+            compiled = self.client.register_script(source)
+            self._scripts[key] = compiled
+        return compiled
 
     async def commit(
         self, name: str, slot: str, batch: CommitBatch[RedisWrites], *, require_active: bool
     ) -> list[FailedWrite]:
         writes = batch.writes
-        checkpoint_key, active_key = self._checkpoint_key(name, slot), self._active_key(name)
-        dead_key = self._dead_key(name, slot)
+        keys = [
+            self._checkpoint_key(name, slot),
+            self._active_key(name),
+            self._dead_key(name, slot),
+        ]
+        args = encode_args(
+            (str(batch.previous), str(batch.position), slot if require_active else ""),
+            writes.commands,
+            [(str(letter.position), letter.to_json()) for letter in batch.dead_letters],
+            [str(position) for position in batch.resolved],
+            (
+                str(batch.position),
+                datetime.now(UTC).isoformat(),
+                batch.event_time.isoformat() if batch.event_time is not None else "",
+                batch.events,
+            ),
+        )
+        script = self._script("commit", writes.scripts.values())
         with self._translate(name):
-            await self._load_scripts(list(writes.scripts.values()))
-            while True:
-                async with self.client.pipeline(transaction=True) as pipe:
-                    if require_active:
-                        await pipe.watch(checkpoint_key, active_key)
-                        active = _text(await pipe.get(active_key))
-                        if active != slot:
-                            raise SlotNotActiveError(name, slot, active)
-                    else:
-                        await pipe.watch(checkpoint_key)
-                    found = _text(await pipe.hget(checkpoint_key, "position"))
-                    if found != str(batch.previous):
-                        if found == str(batch.position):
-                            return []  # this very batch was committed before
-                        raise CheckpointConflictError(
-                            name, slot, batch.previous, Position.parse(found) if found else None
-                        )
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    for command in writes.commands:
-                        pipe.execute_command(*command)
-                    for letter in batch.dead_letters:
-                        pipe.hset(dead_key, str(letter.position), letter.to_json())
-                    if batch.resolved:
-                        pipe.hdel(dead_key, *(str(p) for p in batch.resolved))
-                    pipe.hset(checkpoint_key, mapping=_checkpoint_fields(batch))
-                    pipe.hincrby(checkpoint_key, "events", batch.events)
-                    try:
-                        results = await pipe.execute(raise_on_error=False)
-                    except WatchError:
-                        continue  # the checkpoint changed meanwhile: look again
-                    except ResponseError as error:
-                        # Refused while queueing (EXECABORT): nothing was applied.
-                        raise WriteRejectedError(name, str(error), None) from error
-                return _failed_writes(name, writes, results)
+            try:
+                reply = await script(keys=keys, args=args)
+            except ResponseError as error:
+                # The script failed before or around its writes (not a refused
+                # command, those are reported in the reply): nothing is known to
+                # have applied, so the batch must be split to find the culprit.
+                raise WriteRejectedError(name, str(error), None) from error
+        outcome = _text(reply[0])
+        if outcome == "done":
+            return []  # this very batch was committed before
+        if outcome == "conflict":
+            found = _text(reply[1])
+            raise CheckpointConflictError(
+                name, slot, batch.previous, Position.parse(found) if found else None
+            )
+        if outcome == "inactive":
+            raise SlotNotActiveError(name, slot, _text(reply[1]) or None)
+        return _failed_writes(writes, reply[1])
 
     async def park(self, name: str, slot: str, dead_letters: list[DeadLetter]) -> None:
         if not dead_letters:
@@ -431,53 +437,55 @@ class RedisReadModel(ReadModel[RedisWrites]):
     async def commit_replay(
         self, name: str, slot: str, dead_letter: DeadLetter, writes: RedisWrites
     ) -> None:
-        dead_key, checkpoint_key = self._dead_key(name, slot), self._checkpoint_key(name, slot)
         field = str(dead_letter.position)
+        blocking = dead_letter.blocking
+        before = str(dead_letter.checkpoint_before or START) if blocking else ""
+        args = encode_args(
+            (field, before, ""),
+            writes.commands,
+            [],
+            [field],
+            (
+                (
+                    field,
+                    datetime.now(UTC).isoformat(),
+                    dead_letter.event.recorded_at.isoformat(),
+                    1,
+                )
+                if blocking
+                else None
+            ),
+        )
+        keys = [
+            self._checkpoint_key(name, slot),
+            self._active_key(name),
+            self._dead_key(name, slot),
+        ]
+        script = self._script("replay", writes.scripts.values())
         with self._translate(name):
-            await self._load_scripts(list(writes.scripts.values()))
-            while True:
-                async with self.client.pipeline(transaction=True) as pipe:
-                    await pipe.watch(dead_key, checkpoint_key)
-                    if not await pipe.hexists(dead_key, field):
-                        raise DeadLetterNotFoundError(name, dead_letter.position)
-                    if dead_letter.blocking:
-                        found = _text(await pipe.hget(checkpoint_key, "position"))
-                        if found != str(dead_letter.checkpoint_before):
-                            raise CheckpointConflictError(
-                                name,
-                                slot,
-                                dead_letter.checkpoint_before or START,
-                                Position.parse(found) if found else None,
-                            )
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    for command in writes.commands:
-                        pipe.execute_command(*command)
-                    pipe.hdel(dead_key, field)
-                    if dead_letter.blocking:
-                        pipe.hset(
-                            checkpoint_key,
-                            mapping={
-                                "position": field,
-                                "event_time": dead_letter.event.recorded_at.isoformat(),
-                                "updated_at": datetime.now(UTC).isoformat(),
-                            },
-                        )
-                        pipe.hincrby(checkpoint_key, "events", 1)
-                    try:
-                        results = await pipe.execute(raise_on_error=False)
-                    except WatchError:
-                        continue
-                    except ResponseError as error:
-                        raise WriteRejectedError(name, str(error), 0) from error
-                failed = _failed_writes(name, writes, results)
-                if failed:
-                    raise WriteRejectedError(
-                        name,
-                        f"replay of {dead_letter.position}: {failed[0].error} (its other "
-                        "writes were applied and it was unparked)",
-                        0,
-                    )
-                return
+            try:
+                reply = await script(keys=keys, args=args)
+            except ResponseError as error:
+                raise WriteRejectedError(name, str(error), 0) from error
+        outcome = _text(reply[0])
+        if outcome == "missing":
+            raise DeadLetterNotFoundError(name, dead_letter.position)
+        if outcome == "conflict":
+            found = _text(reply[1])
+            raise CheckpointConflictError(
+                name,
+                slot,
+                dead_letter.checkpoint_before or START,
+                Position.parse(found) if found else None,
+            )
+        failed = _failed_writes(writes, reply[1])
+        if failed:
+            raise WriteRejectedError(
+                name,
+                f"replay of {dead_letter.position}: {failed[0].error} (its other writes were "
+                "applied and it was unparked)",
+                0,
+            )
 
     # -- inspection ----------------------------------------------------------
 
@@ -517,26 +525,12 @@ class RedisReadModel(ReadModel[RedisWrites]):
         return f"RedisReadModel(prefix={self.prefix!r})"
 
 
-def _checkpoint_fields(batch: CommitBatch[Any]) -> dict[Any, Any]:
-    fields: dict[Any, Any] = {
-        "position": str(batch.position),
-        "updated_at": datetime.now(UTC).isoformat(),
-    }
-    if batch.event_time is not None:
-        fields["event_time"] = batch.event_time.isoformat()
-    return fields
-
-
-def _failed_writes(name: str, writes: RedisWrites, results: list[Any]) -> list[FailedWrite]:
-    count = len(writes.commands)
-    for result in results[count:]:
-        if isinstance(result, Exception):
-            # Our own bookkeeping failed: the key holding it has the wrong type.
-            raise ReadModelError(name, f"checkpoint or dead-letter write failed: {result}")
+def _failed_writes(writes: RedisWrites, failures: list[Any]) -> list[FailedWrite]:
+    """The reply's (1-based command index, error) pairs, by event."""
+    pairs = [_text(item) or "" for item in failures]
     return [
-        FailedWrite(writes.event_of(i), str(result))
-        for i, result in enumerate(results[:count])
-        if isinstance(result, Exception)
+        FailedWrite(writes.event_of(int(index) - 1), error)
+        for index, error in zip(pairs[::2], pairs[1::2], strict=True)
     ]
 
 

@@ -4,9 +4,10 @@ Keys given to these methods are *relative*: the slot's namespace is prepended, s
 the same handler writes the live slot or a shadow build.  Read through
 ``RedisReadModel.view(name)``, which resolves the active slot.
 
-Handlers cannot read inside the batch (a MULTI has no reads); anything that needs
-the model's current state belongs in a script (``RedisScript``), which Redis runs
-inside the transaction, after the batch's earlier writes.
+Handlers cannot read inside the batch (its writes are sent in one go at commit);
+anything that needs the model's current state belongs in a script
+(``RedisScript``), which Redis runs inside the commit, after the batch's earlier
+writes.
 """
 
 from __future__ import annotations
@@ -19,12 +20,19 @@ from ._writes import Writes
 
 Value = str | int | float | bytes
 
+#: Most arguments one queued command may have (the commit script unpacks each
+#: command onto Lua's stack, which holds about 8000 values).
+MAX_COMMAND_ARGS = 7000
+
 
 class RedisScript:
-    """A Lua script run inside the batch transaction (by its SHA1, loaded on demand).
+    """A Lua script run inside the batch's commit, after the batch's earlier writes.
 
     The script gets the slot's namespace as ``ARGV[1]`` (so it can build further
     keys), then the caller's arguments; ``KEYS`` are namespaced like every key.
+    Its body becomes a function inside the commit script: it may ``return`` a value
+    or ``redis.error_reply(...)`` (which parks the event), and must not define
+    globals.
     """
 
     def __init__(self, source: str) -> None:
@@ -51,6 +59,10 @@ class RedisWrites(Writes):
 
     def command(self, *args: Any) -> None:
         """Queue any Redis command as is (keys are *not* namespaced: use ``key()``)."""
+        if not args or len(args) > MAX_COMMAND_ARGS:
+            raise ValueError(
+                f"a queued command takes 1 to {MAX_COMMAND_ARGS} arguments, got {len(args)}"
+            )
         self.commands.append(args)
         self.owners.append(self.event_index)
 

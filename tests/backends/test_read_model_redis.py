@@ -93,19 +93,60 @@ async def test_a_write_refused_inside_exec_is_reported_for_its_event(
     assert await read_model.checkpoint("things") == pos(3)
 
 
-async def test_a_malformed_command_rejects_the_whole_batch(read_model: RedisReadModel) -> None:
+async def test_an_unknown_command_fails_alone(read_model: RedisReadModel) -> None:
+    slot = await _active(read_model)
+    writes = read_model.new_writes("things", slot)
+    writes.begin_event(0, pos(1))
+    writes.command("NOSUCHCOMMAND", "x")
+    writes.begin_event(1, pos(2))
+    writes.incrby("n", 1)
+    failed = await read_model.commit(
+        "things", slot, CommitBatch(START, pos(2), writes, 2), require_active=True
+    )
+    assert [f.event_index for f in failed] == [0]
+    assert (await read_model.snapshot("things"))["n"] == "1"
+
+
+async def test_a_script_that_does_not_compile_rejects_the_whole_batch(
+    read_model: RedisReadModel,
+) -> None:
     slot = await _active(read_model)
     writes = read_model.new_writes("things", slot)
     writes.begin_event(0, pos(1))
     writes.incrby("n", 1)
     writes.begin_event(1, pos(2))
-    writes.command("NOSUCHCOMMAND", "x")
+    writes.script(RedisScript("this is not lua ("), ["n"])
     with pytest.raises(WriteRejectedError):
         await read_model.commit(
             "things", slot, CommitBatch(START, pos(2), writes, 2), require_active=True
         )
     assert await read_model.snapshot("things") == {}
     assert await read_model.checkpoint("things") == START
+
+
+async def test_a_script_error_fails_its_event_alone(read_model: RedisReadModel) -> None:
+    slot = await _active(read_model)
+    refuse = RedisScript("return redis.error_reply('no thanks')")
+    explode = RedisScript("return redis.call('INCRBY', KEYS[1], 'not a number')")
+    writes = read_model.new_writes("things", slot)
+    for index, script in enumerate([refuse, explode]):
+        writes.begin_event(index, pos(index + 1))
+        writes.script(script, ["n"])
+    writes.begin_event(2, pos(3))
+    writes.incrby("n", 5)
+    failed = await read_model.commit(
+        "things", slot, CommitBatch(START, pos(3), writes, 3), require_active=True
+    )
+    assert [f.event_index for f in failed] == [0, 1]
+    assert "no thanks" in failed[0].error and "not an integer" in failed[1].error
+    assert (await read_model.snapshot("things"))["n"] == "5"
+
+
+def test_commands_with_too_many_arguments_are_refused_when_queued() -> None:
+    writes = RedisWrites("ns:")
+    writes.begin_event(0, pos(1))
+    with pytest.raises(ValueError, match="arguments"):
+        writes.sadd("big", *range(8000))
 
 
 async def test_projection_names_do_not_leak_across_prefixes(redis_url: str) -> None:

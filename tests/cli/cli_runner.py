@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,15 +33,20 @@ class Result:
         )
 
 
-Chronik = Callable[..., Result]
-
-
 def base_environment(tmp: Path) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "REDIS_URL", "MONGO_URL", "KAFKA_BOOTSTRAP_SERVERS",
-                       "CHRONIK_APP", "CHRONIK_SCHEMA", "CHRONIK_DATA_DIR"}
+        if key
+        not in {
+            "DATABASE_URL",
+            "REDIS_URL",
+            "MONGO_URL",
+            "KAFKA_BOOTSTRAP_SERVERS",
+            "CHRONIK_APP",
+            "CHRONIK_SCHEMA",
+            "CHRONIK_DATA_DIR",
+        }
     }
     # The checkout first: an editable install made before the packages had files
     # would otherwise resolve some of them as empty namespace packages.
@@ -52,12 +57,21 @@ def base_environment(tmp: Path) -> dict[str, str]:
     return env
 
 
-def make_runner(env: Mapping[str, str], cwd: Path) -> Chronik:
-    def run(*args: str, extra_env: Mapping[str, str] | None = None, timeout: float = 90) -> Result:
+class Chronik:
+    """``chronik(*args)`` runs ``python -m chronik *args`` to completion; ``start`` runs it
+    in the background (for the long-running ``run``)."""
+
+    def __init__(self, env: Mapping[str, str], cwd: Path) -> None:
+        self.env = dict(env)
+        self.cwd = cwd
+
+    def __call__(
+        self, *args: str, extra_env: Mapping[str, str] | None = None, timeout: float = 90
+    ) -> Result:
         completed = subprocess.run(
             [sys.executable, "-m", "chronik", *args],
-            env={**env, **(extra_env or {})},
-            cwd=cwd,
+            env={**self.env, **(extra_env or {})},
+            cwd=self.cwd,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -65,4 +79,12 @@ def make_runner(env: Mapping[str, str], cwd: Path) -> Chronik:
         )
         return Result(tuple(args), completed.returncode, completed.stdout, completed.stderr)
 
-    return run
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "chronik", *args],
+            env=self.env,
+            cwd=self.cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )

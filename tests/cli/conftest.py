@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from cli_runner import Chronik, base_environment, make_runner
+from cli_runner import Chronik, base_environment
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +25,11 @@ def chronik(
     tmp = tmp_path_factory.mktemp("cli")
     env = base_environment(tmp)
     env.update(DATABASE_URL=pg_dsn, REDIS_URL=redis_url, CHRONIK_SCHEMA=cli_schema)
-    return make_runner(env, tmp)
+    return Chronik(env, tmp)
 
 
 @pytest.fixture(scope="module")
 def bare_chronik(tmp_path_factory: pytest.TempPathFactory) -> Chronik:
     """The command with no URLs at all (only for commands that never reach a server)."""
     tmp = tmp_path_factory.mktemp("cli_bare")
-    return make_runner(base_environment(tmp), tmp)
+    return Chronik(base_environment(tmp), tmp)

@@ -77,3 +77,12 @@ def test_unknown_app_module_is_a_usage_error(bare_chronik: Chronik) -> None:
     result = bare_chronik("--app", "no_such_module_xyz:app", "history", "s-1")
     assert result.code == 2, result.describe()
     assert "no_such_module_xyz" in result.stderr
+
+
+def test_unreachable_redis_exits_4_without_the_password(chronik: Chronik) -> None:
+    assert chronik("init").code == 0
+    url = f"redis://:r3d1s-pw@127.0.0.1:{_closed_port()}/0"
+    result = chronik("projections", "status", "--redis-url", url)
+    assert result.code == 4, result.describe()
+    assert "r3d1s-pw" not in result.stdout + result.stderr
+    assert "cannot reach Redis" in result.stderr

@@ -75,8 +75,9 @@ def test_state_as_of_a_time(chronik: Chronik, history: tuple[str, str, list[Poin
     then = _state(chronik, "ledger", first, "--as-of", between.isoformat())
     assert then["version"] == target.version
     assert Decimal(then["state"]["balance"]) == target.balance  # type: ignore[index]
-    before = chronik("state", "ledger", first, "--as-of",
-                     (points[0].recorded_at - timedelta(days=1)).isoformat())
+    before = chronik(
+        "state", "ledger", first, "--as-of", (points[0].recorded_at - timedelta(days=1)).isoformat()
+    )
     assert before.code == 3, before.describe()
     assert "did not exist yet" in before.stderr
 

@@ -73,8 +73,9 @@ def test_history_raw_shows_what_was_stored(chronik: Chronik, seeded: PostgresEve
     events = chronik("history", "bank-1", "--raw", "--json", *APP).json()
     assert events[0]["schema_version"] == 1
     assert events[0]["data"] == {"cents": 1250}
-    ranged = chronik("history", "bank-1", "--from-version", "2", "--to-version", "2", "--json",
-                     *APP).json()
+    ranged = chronik(
+        "history", "bank-1", "--from-version", "2", "--to-version", "2", "--json", *APP
+    ).json()
     assert [e["version"] for e in ranged] == [2]
 
 

@@ -201,7 +201,10 @@ async def run_until(runner: ProjectionRunner, until: Callable[[], bool]) -> asyn
                 raise AssertionError(f"the runner ended early: {runner.states}")
             await asyncio.sleep(0.01)
 
-    await asyncio.wait_for(wait(), DEADLINE)
+    try:
+        await asyncio.wait_for(wait(), DEADLINE)
+    except TimeoutError:
+        raise AssertionError(f"never reached the condition: {runner.states}") from None
     return task
 
 
@@ -607,7 +610,10 @@ async def test_a_leader_cut_off_from_its_lock_steps_down_and_nothing_doubles(
         leaders = [r for r in runners if r.states["cut"].phase is Phase.LIVE]
         return phases == ["live", "standby"] and leaders[0].states["cut"].position == head
 
-    await asyncio.wait_for(_until(settled), DEADLINE)
+    try:
+        await asyncio.wait_for(_until(settled), DEADLINE)
+    except TimeoutError:
+        raise AssertionError(f"{[r.states for r in runners]} head={head}") from None
     for task in tasks:
         await stop_task(task)
     assert await model(read_model, "cut") == await expected(store)

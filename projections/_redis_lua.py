@@ -1,0 +1,138 @@
+"""The Lua scripts that commit a batch to Redis in one atomic step.
+
+Why a script and not MULTI/EXEC: Redis runs a script atomically, like an EXEC,
+but the script can also *check* before it writes.  So the fence (the checkpoint is
+still where this writer found it, and for a live slot the slot is still the
+active one), the batch's writes, its dead letters and the new checkpoint go in one
+request and one reply: no WATCH round trips, and no per-command "QUEUED" replies
+for the client to parse (which made MULTI/EXEC cost twice a plain pipeline).
+
+Each queued command runs under ``redis.pcall``: a command Redis refuses (a wrong
+type) is reported with its index and the rest of the batch still applies, as in an
+EXEC.  Handler scripts (``RedisScript``) cannot be called from a script by SHA, so
+their bodies are compiled into the commit script as local functions; a commit
+script is cached per set of handler scripts.
+
+The argument layout (all strings): ``ARGV[1..3]`` the guard, then the count of
+commands and for each its argument count and arguments, then the dead letters
+(count, field/value pairs), the resolved dead letters (count, fields), and last the
+checkpoint fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ._redis_writes import RedisScript
+
+_COMMIT_GUARD = """
+local found = redis.call('HGET', KEYS[1], 'position')
+if found ~= ARGV[1] then
+  if found == ARGV[2] then return {'done'} end
+  return {'conflict', found or ''}
+end
+if ARGV[3] ~= '' then
+  local active = redis.call('GET', KEYS[2])
+  if active ~= ARGV[3] then return {'inactive', active or ''} end
+end
+"""
+
+_REPLAY_GUARD = """
+if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 0 then return {'missing'} end
+if ARGV[2] ~= '' then
+  local found = redis.call('HGET', KEYS[1], 'position')
+  if found ~= ARGV[2] then return {'conflict', found or ''} end
+end
+"""
+
+_APPLY = """
+local failed = {}
+local i = 4
+local commands = tonumber(ARGV[i])
+i = i + 1
+for c = 1, commands do
+  local argc = tonumber(ARGV[i])
+  local result
+  if ARGV[i + 1] == 'EVALSHA' then
+    local script = handler_scripts[ARGV[i + 2]]
+    local nkeys = tonumber(ARGV[i + 3])
+    if script == nil then
+      result = {err = 'unknown script ' .. ARGV[i + 2]}
+    else
+      local ok, value = pcall(
+        script,
+        {unpack(ARGV, i + 4, i + 3 + nkeys)},
+        {unpack(ARGV, i + 4 + nkeys, i + argc)})
+      if ok then result = value else result = {err = tostring(value)} end
+    end
+  else
+    result = redis.pcall(unpack(ARGV, i + 1, i + argc))
+  end
+  if type(result) == 'table' and result.err then
+    failed[#failed + 1] = tostring(c)
+    failed[#failed + 1] = tostring(result.err)
+  end
+  i = i + argc + 1
+end
+local letters = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, letters do
+  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+local resolved = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, resolved do
+  redis.call('HDEL', KEYS[3], ARGV[i])
+  i = i + 1
+end
+if ARGV[i] ~= '' then
+  redis.call('HSET', KEYS[1], 'position', ARGV[i], 'updated_at', ARGV[i + 1])
+  if ARGV[i + 2] ~= '' then redis.call('HSET', KEYS[1], 'event_time', ARGV[i + 2]) end
+  redis.call('HINCRBY', KEYS[1], 'events', ARGV[i + 3])
+end
+return {'ok', failed}
+"""
+
+
+def _handler_table(scripts: Iterable[RedisScript]) -> str:
+    # The handler script's body sees its own KEYS and ARGV as function parameters.
+    entries = [
+        f"  ['{script.sha}'] = function(KEYS, ARGV)\n{script.source}\n  end,"
+        for script in sorted(scripts, key=lambda s: s.sha)
+    ]
+    return "local handler_scripts = {\n" + "\n".join(entries) + "\n}\n"
+
+
+def commit_source(scripts: Iterable[RedisScript]) -> str:
+    return _handler_table(scripts) + _COMMIT_GUARD + _APPLY
+
+
+def replay_source(scripts: Iterable[RedisScript]) -> str:
+    return _handler_table(scripts) + _REPLAY_GUARD + _APPLY
+
+
+def encode_args(
+    guard: tuple[str, str, str],
+    commands: Sequence[tuple[Any, ...]],
+    dead_letters: Sequence[tuple[str, str]],
+    resolved: Sequence[str],
+    checkpoint: tuple[str, str, str, int] | None,
+) -> list[Any]:
+    """The flat ARGV of a commit or replay script."""
+    args: list[Any] = [*guard, len(commands)]
+    for command in commands:
+        args.append(len(command))
+        args.extend(command)
+    args.append(len(dead_letters))
+    for field, value in dead_letters:
+        args.append(field)
+        args.append(value)
+    args.append(len(resolved))
+    args.extend(resolved)
+    if checkpoint is None:
+        args.append("")
+    else:
+        args.extend(checkpoint)
+    return args

@@ -1,0 +1,92 @@
+"""``chronik demo`` seeds the shipped app through the framework; the other commands read it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from cli_runner import Chronik
+
+
+@pytest.fixture(scope="module")
+def demo(chronik: Chronik) -> dict[str, Any]:
+    report = chronik("demo", "--json").json()
+    assert isinstance(report, dict)
+    return report
+
+
+def test_demo_seeds_a_few_hundred_events_with_legacy_and_snapshots(
+    chronik: Chronik, demo: dict[str, Any]
+) -> None:
+    assert demo["already_seeded"] is False
+    assert 300 <= demo["events"] <= 600
+    assert demo["legacy_events"] == 4
+    assert demo["snapshots"] >= 1
+    streams = chronik("streams", "--json").json()
+    assert len(streams) == demo["streams"]
+    assert sum(row["version"] for row in streams) == demo["events"]
+    assert {row["type"] for row in streams} == {"ledger", "order"}
+    assert chronik("streams", "--type", "order", "--json").json() == [
+        row for row in streams if row["type"] == "order"
+    ]
+
+
+def test_demo_projects_what_it_seeded(chronik: Chronik, demo: dict[str, Any]) -> None:
+    projected = {row["projection"]: row for row in demo["projections"]}
+    assert set(projected) == {"ledger_balances", "order_summaries"}
+    assert projected["ledger_balances"]["persistent"] is True
+    assert projected["order_summaries"]["persistent"] is False  # no MONGO_URL in tests
+    status = {row["name"]: row for row in chronik("projections", "status", "--json").json()}
+    assert status["ledger_balances"]["lag_events"] == 0
+    assert status["ledger_balances"]["checkpoint"] == projected["ledger_balances"]["position"]
+
+
+def test_legacy_events_are_upcast_in_history_and_raw_keeps_them(
+    chronik: Chronik, demo: dict[str, Any]
+) -> None:
+    decoded = chronik("history", "ledger-legacy-0001", "--json").json()
+    raw = chronik("history", "ledger-legacy-0001", "--raw", "--json").json()
+    assert [e["type"] for e in raw[:2]] == ["ledger.AccountOpened", "ledger.Deposited"]
+    assert [e["schema_version"] for e in raw[:4]] == [1, 1, 1, 1]
+    assert decoded[0]["type"] == "ledger.Opened"
+    assert decoded[0]["data"]["owner"] == raw[0]["data"]["holder"]
+    assert decoded[1]["data"]["amount"] == "1200"
+    state = chronik("state", "ledger", "legacy-0001", "--json").json()
+    assert Decimal(state["state"]["balance"]) == Decimal("1200") - Decimal("80.25") + Decimal(
+        "45.5"
+    ) + Decimal("19.99")
+
+
+def test_busy_account_loads_from_a_snapshot(chronik: Chronik, demo: dict[str, Any]) -> None:
+    state = chronik("state", "ledger", "acme-ops", "--json").json()
+    assert state["snapshot_version"] is not None
+    assert 0 < state["snapshot_version"] <= state["version"]
+    # The same state replayed from scratch (at its own version, before any snapshot).
+    assert state["version"] > 25
+    order = chronik("state", "order", "2024-0001", "--json").json()
+    assert order["type"] == "order" and order["version"] >= 1
+
+
+def test_demo_twice_adds_nothing_and_prints_hints(chronik: Chronik, demo: dict[str, Any]) -> None:
+    before = chronik("streams", "--json").json()
+    again = chronik("demo")
+    assert again.code == 0, again.describe()
+    assert "already" in again.stdout
+    assert "chronik state ledger" in again.stdout
+    assert "in-memory MongoDB stand-in, not persisted" in again.stdout + again.stderr
+    assert chronik("streams", "--json").json() == before
+
+
+def test_time_travel_hints_of_the_demo_work(chronik: Chronik, demo: dict[str, Any]) -> None:
+    hints = [command for command, _ in demo["try_next"] if command.startswith("chronik state")]
+    assert len(hints) >= 4
+    for hint in hints:
+        args = [part.strip("'") for part in hint.split()[1:]]
+        result = chronik(*args)
+        assert result.code == 0, result.describe()
+    at_cut = chronik("state", "ledger", "alice", "--at-position", demo["midpoint"], "--json")
+    as_of = chronik("state", "ledger", "alice", "--as-of", demo["midpoint_time"], "--json")
+    assert at_cut.json()["version"] == as_of.json()["version"]
+    now = chronik("state", "ledger", "alice", "--json").json()
+    assert at_cut.json()["version"] < now["version"]
