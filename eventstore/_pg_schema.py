@@ -74,6 +74,28 @@ _MIGRATIONS: list[list[str]] = [
         FOR EACH STATEMENT EXECUTE FUNCTION {schema}.reject_change()
         """,
     ],
+    [
+        # Appends notify only while a subscriber is registered here: see
+        # _pg_listen for why.  UNLOGGED: after a crash nobody is listening.
+        """
+        CREATE UNLOGGED TABLE {schema}.listeners (
+            pid           integer PRIMARY KEY,
+            registered_at timestamptz NOT NULL DEFAULT clock_timestamp()
+        )
+        """,
+        """
+        CREATE OR REPLACE FUNCTION {schema}.notify_append() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF EXISTS (SELECT FROM {schema}.listeners) THEN
+                -- A constant payload: NOTIFY folds duplicates within a
+                -- transaction, and listeners only use it as a hint.
+                PERFORM pg_notify({channel}, '');
+            END IF;
+            RETURN NULL;
+        END $$
+        """,
+    ],
 ]
 
 LATEST_VERSION = len(_MIGRATIONS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,8 +18,9 @@ from ._embedded import describe_dsn, embedded_dsn, mask_password
 from ._errors import StoreUnavailableError
 from ._model import AppendResult, ExpectedVersion, Position, RecordedEvent, StreamInfo
 from ._pg_append import AppendStatements, append_batch
+from ._pg_listen import listen_for_appends
 from ._pg_read import ReadStatements, recorded_events, stream_info_rows
-from ._pg_schema import migrate, notify_channel
+from ._pg_schema import migrate
 from ._store import DEFAULT_PAGE_SIZE, EventStore
 from ._validation import (
     DEFAULT_MAX_EVENT_BYTES,
@@ -256,26 +257,8 @@ class PostgresEventStore(EventStore):
 
     # -- live ------------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def _wake_up_listener(
-        self,
-    ) -> AsyncIterator[Callable[[float], Coroutine[Any, Any, None]]]:
-        # A dedicated connection: LISTEN must outlive any pooled checkout.
-        listener = await AsyncConnection.connect(self.dsn, autocommit=True)
-        try:
-            await listener.execute(
-                psycopg.sql.SQL("LISTEN {}").format(
-                    psycopg.sql.Identifier(notify_channel(self.schema))
-                )
-            )
-
-            async def wait(seconds: float) -> None:
-                async for _ in listener.notifies(timeout=seconds, stop_after=1):
-                    pass
-
-            yield wait
-        finally:
-            await listener.close()
+    def _wake_up_listener(self) -> Any:
+        return listen_for_appends(self.dsn, self.schema)
 
     async def close(self) -> None:
         await self._pool.close()

@@ -211,6 +211,41 @@ async def test_reads_are_never_prepared_appends_are(pg_dsn: str) -> None:
     assert not any(text.lstrip().startswith("SELECT") for text in prepared), prepared
 
 
+async def _listeners(store: PostgresEventStore) -> list[int]:
+    async with store.connection() as connection:
+        query = sql.SQL("SELECT pid FROM {} ORDER BY pid").format(
+            sql.Identifier(store.schema, "listeners")
+        )
+        return [row[0] for row in await (await connection.execute(query)).fetchall()]
+
+
+async def test_a_subscriber_registers_while_it_listens(own_store: PostgresEventStore) -> None:
+    # Appends notify only while someone is registered; a subscriber must be
+    # registered while it waits and gone once it stops.  A row left by a
+    # session that no longer exists is removed by the next registration.
+    async with own_store.connection() as connection:
+        await connection.execute(
+            sql.SQL("INSERT INTO {} (pid) VALUES (2147483000)").format(
+                sql.Identifier(own_store.schema, "listeners")
+            )
+        )
+    stream = f"listen-{uuid.uuid4().hex}"
+    subscription = own_store.subscribe(poll_interval=30)
+    first = asyncio.ensure_future(anext(subscription))
+    for _ in range(100):
+        if await _listeners(own_store) and 2147483000 not in await _listeners(own_store):
+            break
+        await asyncio.sleep(0.02)
+    registered = await _listeners(own_store)
+    assert len(registered) == 1 and 2147483000 not in registered
+    await own_store.append(stream, [NewEvent("Woken", {})])
+    # The hint wakes the subscriber long before its 30 s poll.
+    event = await asyncio.wait_for(first, timeout=10)
+    assert event.stream_id == stream
+    await subscription.aclose()
+    assert await _listeners(own_store) == []
+
+
 async def test_open_transactions_hold_the_feed_back(own_store: PostgresEventStore) -> None:
     store = own_store
     early, late = new_stream(), new_stream()
