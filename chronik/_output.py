@@ -16,7 +16,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from eventstore import Position
+from eventstore import Position, RecordedEvent
 
 
 def to_jsonable(value: Any) -> Any:
@@ -33,6 +33,8 @@ def to_jsonable(value: Any) -> Any:
         return to_jsonable(value.value)
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
+    if isinstance(value, RecordedEvent):
+        return {name: to_jsonable(item) for name, item in value._asdict().items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):

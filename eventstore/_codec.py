@@ -7,7 +7,6 @@ upcaster chain first: application code only ever sees current versions.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
@@ -87,11 +86,8 @@ class EventCodec:
         if not self.upcasters.has_steps(recorded.type, recorded.schema_version):
             return recorded
         result = self._run_chain(recorded)
-        return dataclasses.replace(
-            recorded,
-            type=result.event_type,
-            schema_version=result.schema_version,
-            data=result.data,
+        return recorded._replace(
+            type=result.event_type, schema_version=result.schema_version, data=result.data
         )
 
     def decode(self, recorded: RecordedEvent) -> Event:
