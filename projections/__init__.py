@@ -38,7 +38,8 @@ from ._mongo import MongoReadModel, MongoView
 from ._mongo_writes import MongoWrites
 from ._projection import Handler, PoisonPolicy, Projection, RetryPolicy
 from ._read_model import CommitBatch, FailedWrite, ReadModel
-from ._redis import RedisReadModel, RedisView, embedded_redis_url
+from ._redis import RedisReadModel, RedisView
+from ._redis_embedded import embedded_redis_url
 from ._redis_writes import RedisScript, RedisWrites
 from ._runner import ProjectionRunner, run
 from ._slots import ProjectionMeta, SlotInfo, SlotState

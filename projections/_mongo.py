@@ -29,13 +29,12 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from bson.errors import BSONError
-from pymongo import DeleteOne, ReplaceOne, UpdateOne
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 
 from eventstore import START, Position
 
@@ -49,7 +48,8 @@ from ._errors import (
     SlotNotActiveError,
     WriteRejectedError,
 )
-from ._mongo_writes import LAST_POSITION, REPLAYED, MongoOp, MongoWrites, OpKind, check_collection
+from ._mongo_guards import apply_ops, replay_request
+from ._mongo_writes import LAST_POSITION, REPLAYED, MongoWrites, check_collection
 from ._read_model import CommitBatch, FailedWrite, ReadModel
 from ._slots import (
     ProjectionMeta,
@@ -193,35 +193,33 @@ class MongoReadModel(ReadModel[MongoWrites]):
     ) -> SlotInfo:
         check_name(name)
         with self._translate(name):
-            while True:
-                meta = await self.meta(name)
-                generation = meta.next_generation(version)
-                now = datetime.now(UTC)
-                info = SlotInfo(
-                    slot_id(version, generation),
-                    version,
-                    generation,
-                    SlotState.BUILDING,
-                    from_position,
-                    from_position,
-                    created_at=now,
-                    updated_at=now,
-                )
-                record = info.registry_record() | {
-                    "position": position_key(from_position),
-                    "updated_at": now.isoformat(),
-                    "events": 0,
-                }
-                try:
-                    await self._meta.update_one(
-                        {"_id": name, f"slots.{info.slot}": {"$exists": False}},
-                        {"$set": {f"slots.{info.slot}": record}},
-                        upsert=True,
-                    )
-                except DuplicateKeyError:
-                    continue  # another writer created that generation first
-                await self._drop_collections(name, info.slot)
-                return info
+            # A counter, not "highest slot + 1": a dropped slot's id is never handed
+            # out again, so a new build can never meet data a failed drop left over.
+            counted = await self._meta.find_one_and_update(
+                {"_id": name},
+                {"$inc": {f"generations.v{version}": 1}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+            generation = int(counted["generations"][f"v{version}"])
+            now = datetime.now(UTC)
+            info = SlotInfo(
+                slot_id(version, generation),
+                version,
+                generation,
+                SlotState.BUILDING,
+                from_position,
+                from_position,
+                created_at=now,
+                updated_at=now,
+            )
+            record = info.registry_record() | {
+                "position": position_key(from_position),
+                "updated_at": now.isoformat(),
+                "events": 0,
+            }
+            await self._meta.update_one({"_id": name}, {"$set": {f"slots.{info.slot}": record}})
+        return info
 
     async def set_slot_state(self, name: str, slot: str, state: SlotState) -> None:
         if state is SlotState.ACTIVE:
@@ -240,12 +238,15 @@ class MongoReadModel(ReadModel[MongoWrites]):
             slots = (doc or {}).get("slots") or {}
             if slot not in slots:
                 raise ProjectionError(name, f"there is no slot {slot}")
+            if slots[slot]["state"] == SlotState.ABANDONED:
+                return False  # a newer build of its version replaced it
             current = doc.get("active") if doc else None
             if current == slot:
                 return True
             mine = slots[slot]["position"]
             match: dict[str, Any] = {"_id": name, "active": current, f"slots.{slot}.position": mine}
             change: dict[str, Any] = {"active": slot, f"slots.{slot}.state": str(SlotState.ACTIVE)}
+            match[f"slots.{slot}.state"] = {"$ne": str(SlotState.ABANDONED)}
             if current is not None and current in slots:
                 theirs = slots[current]["position"]
                 if mine < theirs:
@@ -335,7 +336,7 @@ class MongoReadModel(ReadModel[MongoWrites]):
         guarded = session is None
         for collection, ops in batch.writes.ops.items():
             target = self.database[batch.writes.namespace + collection]
-            await self._apply(name, target, ops, guarded=guarded, session=session)
+            await apply_ops(name, target, ops, guarded=guarded, session=session, bulk=self._bulk)
         for letter in batch.dead_letters:
             await self._dead.replace_one(
                 {"_id": _dead_id(name, slot, letter.position)},
@@ -385,43 +386,6 @@ class MongoReadModel(ReadModel[MongoWrites]):
             async with context:
                 yield session
 
-    async def _apply(
-        self, name: str, target: Any, ops: list[MongoOp], *, guarded: bool, session: Any
-    ) -> None:
-        requests = [_request(op, guarded=guarded) for op in ops]
-        start = 0
-        while start < len(requests):
-            if self._bulk:
-                try:
-                    await target.bulk_write(
-                        [r.bulk() for r in requests[start:]], ordered=True, session=session
-                    )
-                    return
-                except BulkWriteError as error:
-                    failure = error.details["writeErrors"][0]
-                    index = start + int(failure["index"])
-                    if not (guarded and failure.get("code") == _DUPLICATE_KEY):
-                        raise WriteRejectedError(
-                            name, str(failure.get("errmsg")), ops[index].event_index
-                        ) from error
-                    start = index + 1  # the guard refused it: already applied
-                except (BSONError, TypeError, ValueError) as error:
-                    raise WriteRejectedError(
-                        name, f"cannot encode a write: {error}", None
-                    ) from error
-            else:
-                for index in range(start, len(requests)):
-                    try:
-                        await requests[index].send(target, session)
-                    except DuplicateKeyError:
-                        if not guarded:
-                            raise
-                    except (BSONError, TypeError, ValueError, OperationFailure) as error:
-                        raise WriteRejectedError(
-                            name, str(error), ops[index].event_index
-                        ) from error
-                return
-
     # -- dead letters --------------------------------------------------------
 
     async def park(self, name: str, slot: str, dead_letters: list[DeadLetter]) -> None:
@@ -458,7 +422,7 @@ class MongoReadModel(ReadModel[MongoWrites]):
                 target = self.database[writes.namespace + collection]
                 for op in ops:
                     try:
-                        await _replay_request(op, key).send(target, None)
+                        await replay_request(op, key).send(target, None)
                     except DuplicateKeyError:
                         pass  # this replay already reached that document
                     except (BSONError, TypeError, ValueError, OperationFailure) as error:
@@ -510,62 +474,6 @@ def _dead_record(letter: DeadLetter) -> dict[str, Any]:
         # JSON text: event data may hold keys MongoDB will not store as field names.
         "record": letter.to_json(),
     }
-
-
-def _with_position(body: dict[str, Any], key: str) -> dict[str, Any]:
-    update = {op: dict(fields) for op, fields in body.items()}
-    update.setdefault("$set", {})[LAST_POSITION] = key
-    return update
-
-
-@dataclass(frozen=True, slots=True)
-class _Request:
-    """One write, sent in a bulk or on its own."""
-
-    kind: OpKind
-    match: dict[str, Any]
-    body: dict[str, Any]
-    upsert: bool
-
-    def bulk(self) -> Any:
-        if self.kind is OpKind.DELETE:
-            return DeleteOne(self.match)
-        if self.kind is OpKind.REPLACE:
-            return ReplaceOne(self.match, self.body, upsert=self.upsert)
-        return UpdateOne(self.match, self.body, upsert=self.upsert)
-
-    async def send(self, target: Any, session: Any) -> None:
-        if self.kind is OpKind.DELETE:
-            await target.delete_one(self.match, session=session)
-        elif self.kind is OpKind.REPLACE:
-            await target.replace_one(self.match, self.body, upsert=self.upsert, session=session)
-        else:
-            await target.update_one(self.match, self.body, upsert=self.upsert, session=session)
-
-
-def _request(op: MongoOp, *, guarded: bool) -> _Request:
-    key = position_key(op.position)
-    match: dict[str, Any] = {"_id": op.doc_id}
-    if guarded:
-        match[LAST_POSITION] = {"$lt": key}
-    if op.kind is OpKind.DELETE:
-        return _Request(op.kind, match, {}, False)
-    if op.kind is OpKind.REPLACE:
-        return _Request(op.kind, match, {**op.body, LAST_POSITION: key}, True)
-    return _Request(op.kind, match, _with_position(op.body, key), op.kind is OpKind.UPSERT)
-
-
-def _replay_request(op: MongoOp, key: str) -> _Request:
-    # A replayed event is older than what the documents have seen, so the position
-    # guard does not fit; each replay is marked on the documents it reached instead.
-    match = {"_id": op.doc_id, REPLAYED: {"$ne": key}}
-    if op.kind is OpKind.DELETE:
-        return _Request(op.kind, match, {}, False)
-    if op.kind is OpKind.REPLACE:
-        return _Request(op.kind, match, {**op.body, LAST_POSITION: key, REPLAYED: [key]}, True)
-    update = {operator: dict(fields) for operator, fields in op.body.items()}
-    update.setdefault("$addToSet", {})[REPLAYED] = key
-    return _Request(op.kind, match, update, op.kind is OpKind.UPSERT)
 
 
 def _slot_info(slot: str, record: dict[str, Any]) -> SlotInfo:

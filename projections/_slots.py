@@ -110,11 +110,6 @@ class ProjectionMeta:
         ]
         return max(building, key=lambda s: (s.version, s.generation)) if building else None
 
-    def next_generation(self, version: int) -> int:
-        return 1 + max(
-            (s.generation for s in self.slots.values() if s.version == version), default=0
-        )
-
 
 class SlotChoice(enum.Enum):
     LIVE = "live"  # keep the active slot up to date

@@ -123,6 +123,9 @@ class _StoreFeed(EventFeed):
         return batch
 
     async def close(self) -> None:
-        self._task.cancel()
+        # Cancel until it is done: on Python 3.11 a library's wait_for can swallow
+        # one cancellation, and a pump that survives it would be waited on forever.
         # wait(), not await: the pump's own cancellation must not read as ours.
-        await asyncio.wait([self._task])
+        while not self._task.done():
+            self._task.cancel()
+            await asyncio.wait([self._task], timeout=0.5)

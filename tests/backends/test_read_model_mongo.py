@@ -19,6 +19,7 @@ from mongomock_motor import AsyncMongoMockClient
 
 from eventstore import START
 from projections import CommitBatch, MongoReadModel, MongoWrites, ProjectionNotReadyError
+from projections._mongo_guards import apply_ops
 
 MONGO_URL = os.environ.get("MONGO_URL")
 BACKENDS = ["mongomock"] + (["mongodb"] if MONGO_URL else [])
@@ -127,7 +128,7 @@ async def test_a_batch_replayed_after_a_crash_before_its_checkpoint_applies_once
     partial = writes_for(len(events))
     partial.ops["kv"] = partial.ops["kv"][:crash_after]
     target = model.database[partial.namespace + "kv"]
-    await model._apply("things", target, partial.ops["kv"], guarded=True, session=None)
+    await apply_ops("things", target, partial.ops["kv"], guarded=True, session=None, bulk=False)
 
     full = writes_for(len(events))
     batch = CommitBatch(START, pos(len(events)), full, len(events))

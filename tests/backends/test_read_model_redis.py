@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 from contracts.read_model import ReadModelContract, pos
 
 from eventstore import START
@@ -20,9 +21,13 @@ from projections import (
 )
 
 
-@pytest.fixture
-async def read_model(redis_url: str) -> AsyncIterator[RedisReadModel]:
-    model = await RedisReadModel.connect(redis_url, prefix=f"t{uuid.uuid4().hex[:10]}:")
+@pytest.fixture(params=["text", "bytes"])
+async def read_model(
+    redis_url: str, request: pytest.FixtureRequest
+) -> AsyncIterator[RedisReadModel]:
+    # Applications may hand in a client of their own, decoding replies or not.
+    client = aioredis.Redis.from_url(redis_url, decode_responses=request.param == "text")
+    model = RedisReadModel(client, prefix=f"t{uuid.uuid4().hex[:10]}:", close_client=True)
     yield model
     await model.close()
 
@@ -35,7 +40,7 @@ class TestRedisReadModel(ReadModelContract[RedisWrites]):
         writes.incrby(key, amount)
 
     def value(self, snapshot: dict[str, Any], key: str) -> tuple[str | None, int]:
-        raw = snapshot.get(key)
+        raw: str | None = snapshot.get(key)
         return raw, int(raw) if raw is not None and raw.lstrip("-").isdigit() else 0
 
 

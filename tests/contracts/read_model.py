@@ -202,6 +202,7 @@ class ReadModelContract(Generic[W]):
         info = await read_model.create_slot(self.name, 1)
         await read_model.set_slot_state(self.name, info.slot, SlotState.ABANDONED)
         assert (await read_model.meta(self.name)).slots[info.slot].state is SlotState.ABANDONED
+        assert not await read_model.activate(self.name, info.slot), "an abandoned build came back"
         with pytest.raises(ValueError, match="activate"):
             await read_model.set_slot_state(self.name, info.slot, SlotState.ACTIVE)
 

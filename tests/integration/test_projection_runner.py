@@ -8,6 +8,7 @@ the status of a projection held back by an open transaction.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -252,7 +253,7 @@ async def test_restarts_after_crashes_at_any_point_equal_a_full_rebuild(
         if kind == "handler":
             hooks.crash_at = at
         elif kind == "cancel":
-            hooks.on_call = lambda call, at=at: task.cancel() if call == at else None
+            hooks.on_call = lambda call, at=at, task=task: task.cancel() if call == at else None
         else:
             read_model.commits, read_model.crash = 0, (kind, at)
 
@@ -268,10 +269,8 @@ async def test_restarts_after_crashes_at_any_point_equal_a_full_rebuild(
 
         await asyncio.wait_for(settle(), DEADLINE)
         stop.set()
-        try:
+        with contextlib.suppress(Crash, asyncio.CancelledError):
             await task
-        except (Crash, asyncio.CancelledError):
-            pass
         read_model.crash = None
 
     await run_until_caught_up(
@@ -486,8 +485,7 @@ async def test_a_rebuild_swaps_in_only_a_complete_model_while_readers_read(
     async with Readers(read_model, "rebuilt") as readers:
         result = await rebuild(projection, read_model, source, options=RunnerOptions(batch_size=10))
         seen_after = len(readers.seen)
-        while len(readers.seen) < seen_after + 3:
-            await asyncio.sleep(0)
+        await _until(lambda: len(readers.seen) >= seen_after + 3)
     await stop_task(live)
 
     assert (result.previous_slot, result.slot) == ("v1g1", "v1g2")
@@ -620,7 +618,9 @@ async def test_a_leader_cut_off_from_its_lock_steps_down_and_nothing_doubles(
 
 
 async def _until(condition: Callable[[], bool]) -> None:
-    while not condition():
+    while True:
+        if condition():
+            return
         await asyncio.sleep(0.01)
 
 

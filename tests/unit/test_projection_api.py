@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import types
 import uuid
 from datetime import UTC, datetime
@@ -279,3 +280,25 @@ def test_diff_snapshots() -> None:
     left = {"a": 1, "b": {"x": 1}, "c": [1]}
     right = {"b": {"x": 2}, "c": [1], "d": 0}
     assert diff_snapshots(left, right) == ({"a": 1}, {"d": 0}, {"b": ({"x": 1}, {"x": 2})})
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        projections.ProjectionError("p", "why"),
+        projections.ProjectionDefinitionError("p", "why"),
+        projections.ProjectionNotReadyError("p", "why"),
+        projections.ProjectionStoppedError("p", "why", Position(1, 2)),
+        projections.ProjectionSupersededError("p", 1, 2),
+        projections.CheckpointConflictError("p", "v1g1", Position(1, 2), None),
+        projections.SlotNotActiveError("p", "v1g1", "v1g2"),
+        projections.ReadModelError("p", "why"),
+        projections.WriteRejectedError("p", "why", 3),
+        projections.DeadLetterNotFoundError("p", Position(1, 2)),
+    ],
+)
+def test_errors_name_their_projection_and_survive_pickling(error: Exception) -> None:
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error) and str(copy) == str(error)
+    assert "'p'" in str(error)
+    assert isinstance(error, projections.ProjectionError)
