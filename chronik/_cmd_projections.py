@@ -26,7 +26,7 @@ from ._errors import CommandError, ExitCode
 from ._output import compact, print_json, print_table
 from ._parsing import feed_position, positive_int
 from ._progress import Progress
-from ._projecting import feed_count, slot_progress, stop_on_signals
+from ._projecting import slot_progress, stop_on_signals
 
 
 def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -199,7 +199,7 @@ async def run_rebuild(ctx: Context, args: argparse.Namespace) -> int:
     model = await ctx.read_models.live(projection)
     before = set((await model.meta(projection.name)).slots)
     stop = asyncio.Event()
-    total = await feed_count(store, args.from_position)
+    total = await store.count_after(args.from_position)
     label = f"rebuilding {projection.name} v{projection.version}"
     with stop_on_signals(stop), Progress(label, total) as bar:
         async with slot_progress(model, projection.name, _new_slot(before), bar):
@@ -268,7 +268,7 @@ async def run_replay(ctx: Context, args: argparse.Namespace) -> int:
     # Compare like with like: stop the scratch copy where the live one is.
     up_to = live_checkpoint if args.diff and live_checkpoint is not None else None
     up_to = up_to or await store.head() or START
-    total = await feed_count(store, None) - await feed_count(store, up_to)
+    total = await store.count_after(None) - await store.count_after(up_to)
     label = f"replaying {projection.name} v{projection.version} into {args.into}"
     with Progress(label, total) as bar:
         async with slot_progress(scratch, projection.name, _any_slot, bar):

@@ -14,9 +14,7 @@ import signal
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from psycopg import sql
-
-from eventstore import START, EventStore, Position, PostgresEventStore
+from eventstore import START, EventStore
 from projections import Phase, Projection, ProjectionRunner, ReadModel, SlotInfo, SlotState
 
 from ._errors import CommandError
@@ -26,25 +24,6 @@ Target = tuple[Projection[Any], ReadModel[Any]]
 SlotPicker = Callable[[dict[str, SlotInfo]], SlotInfo | None]
 
 _POLL_SECONDS = 0.2
-_COUNT_AFTER = """
-    SELECT count(*) FROM {events}
-     WHERE (transaction_id, global_position) > (%s::text::xid8, %s)
-       AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-"""
-
-
-async def feed_count(store: EventStore, after: Position | None) -> int:
-    """Visible feed events after ``after`` (the total of a progress bar)."""
-    position = after or START
-    if not isinstance(store, PostgresEventStore):
-        return sum([1 async for _ in store.read_all(position)])
-    query = sql.SQL(_COUNT_AFTER).format(events=sql.Identifier(store.schema, "events"))
-    async with store.connection() as connection:
-        cursor = await connection.execute(
-            query, (str(position.transaction_id), position.global_position)
-        )
-        row = await cursor.fetchone()
-    return int(row[0]) if row else 0
 
 
 @contextlib.contextmanager
@@ -126,7 +105,7 @@ async def _stop_when_caught_up(
         total = 0
         for projection, model in targets:
             info = (await model.meta(projection.name)).current_slot(projection.version)
-            total += await feed_count(store, info.position if info else None)
+            total += await store.count_after(info.position if info else None)
         bar.set_total(total)
     started: dict[str, int] = {}
     while not stop.is_set():

@@ -53,6 +53,15 @@ _HEAD = """
      ORDER BY e.transaction_id DESC, e.global_position DESC
      LIMIT 1
 """
+_COUNT_AFTER = """
+    SELECT count(*) FROM {events} AS e
+     WHERE (e.transaction_id, e.global_position) > (%s::text::xid8, %s)
+       AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+"""
+_HELD_BACK = """
+    SELECT count(*) FROM {events} AS e
+     WHERE e.transaction_id >= pg_snapshot_xmin(pg_current_snapshot())
+"""
 _VERSION = "SELECT version FROM {streams} WHERE stream_id = %s"
 _VERSION_AS_OF = """
     SELECT coalesce(max(version), 0) FROM {events}
@@ -94,6 +103,8 @@ class ReadStatements:
         self.stream_backward = compose(_STREAM_BACKWARD)
         self.feed = compose(_FEED)
         self.head = compose(_HEAD)
+        self.count_after = compose(_COUNT_AFTER)
+        self.held_back = compose(_HELD_BACK)
         self.version = compose(_VERSION)
         self.version_as_of = compose(_VERSION_AS_OF)
         self.version_at_position = compose(_VERSION_AT_POSITION)

@@ -243,6 +243,21 @@ class PostgresEventStore(EventStore):
             row = await cursor.fetchone()
         return Position(row[0], row[1]) if row else None
 
+    async def count_after(self, after: Position | None = None) -> int:
+        position = check_after(after) or Position(0, 0)
+        return await self._count(
+            self._reads.count_after, (str(position.transaction_id), position.global_position)
+        )
+
+    async def held_back_count(self) -> int:
+        return await self._count(self._reads.held_back, ())
+
+    async def _count(self, statement: Any, params: Sequence[Any]) -> int:
+        async with self._pool.connection() as connection:
+            cursor = await connection.execute(statement, params, prepare=_UNPREPARED)
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
     async def open_transactions(self) -> list[OpenTransaction]:
         """Transactions that hold the feed back (they hold an xid), oldest first."""
         async with self._pool.connection() as connection:

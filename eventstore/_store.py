@@ -130,6 +130,14 @@ class EventStore(AsyncClosing):
         position greater than every position already returned.
         """
 
+    async def count_after(self, after: Position | None = None) -> int:
+        """How many feed events a reader could read after ``after`` now (lag, progress)."""
+        return sum([1 async for _ in self.read_all(after)])
+
+    async def held_back_count(self) -> int:
+        """Committed events the feed does not show yet because an older transaction is open."""
+        return 0
+
     @abc.abstractmethod
     async def head(self) -> Position | None:
         """The position of the last event a reader can see now (``None``: empty feed)."""

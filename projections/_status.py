@@ -13,23 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from psycopg import sql
-
 from eventstore import EventStore, OpenTransaction, Position, PostgresEventStore
 
 from ._projection import Projection
 from ._read_model import ReadModel
 from ._slots import SlotInfo, SlotState, check_name
-
-_COUNT_AFTER = """
-    SELECT count(*) FROM {events}
-     WHERE (transaction_id, global_position) > (%s::text::xid8, %s)
-       AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-"""
-_HELD_BACK = """
-    SELECT count(*) FROM {events}
-     WHERE transaction_id >= pg_snapshot_xmin(pg_current_snapshot())
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,34 +51,11 @@ class ProjectionStatus:
         return tuple(s for s in self.slots if s.state is SlotState.BUILDING)
 
 
-async def count_after(store: EventStore, after: Position | None) -> int:
-    """How many visible feed events come after ``after``."""
-    position = after or Position(0, 0)
-    if isinstance(store, PostgresEventStore):
-        query = sql.SQL(_COUNT_AFTER).format(events=sql.Identifier(store.schema, "events"))
-        async with store.connection() as connection:
-            cursor = await connection.execute(
-                query, (str(position.transaction_id), position.global_position)
-            )
-            row = await cursor.fetchone()
-        return int(row[0]) if row else 0
-    count = 0
-    async for _ in store.read_all(position):
-        count += 1
-    return count
-
-
 async def held_back(store: EventStore) -> tuple[int, OpenTransaction | None]:
     """Committed events hidden from the feed, and the open transaction hiding them."""
-    if not isinstance(store, PostgresEventStore):
-        return 0, None
-    query = sql.SQL(_HELD_BACK).format(events=sql.Identifier(store.schema, "events"))
-    async with store.connection() as connection:
-        cursor = await connection.execute(query)
-        row = await cursor.fetchone()
-    waiting = int(row[0]) if row else 0
-    if waiting == 0:
-        return 0, None
+    waiting = await store.held_back_count()
+    if waiting == 0 or not isinstance(store, PostgresEventStore):
+        return waiting, None
     # The feed horizon is the oldest running transaction id: the first one listed.
     transactions = await store.open_transactions()
     return waiting, transactions[0] if transactions else None
@@ -113,7 +78,7 @@ async def status(
     current = meta.current_slot(version)
     checkpoint = current.position if current is not None else None
     head = await store.head()
-    lag_events = await count_after(store, checkpoint)
+    lag_events = await store.count_after(checkpoint)
     lag_seconds = 0.0
     if lag_events:
         async for oldest in store.read_all(checkpoint, limit=1):

@@ -259,6 +259,8 @@ async def test_open_transactions_hold_the_feed_back(own_store: PostgresEventStor
         # the feed never hands out a position that something older could land behind.
         assert await collect(store.read_all(head)) == []
         assert await store.head() == head
+        assert await store.count_after(head) == 0
+        assert await store.held_back_count() == 2  # committed, waiting behind ours
         assert await store.stream_version(late) == 2
         open_now = await store.open_transactions()
         mine = [t for t in open_now if t.pid == backend]
@@ -269,6 +271,9 @@ async def test_open_transactions_hold_the_feed_back(own_store: PostgresEventStor
     assert backend not in [t.pid for t in await store.open_transactions()]
     feed = await collect(store.read_all(head))
     assert [e.position for e in feed] == [*held.positions, *committed.positions]
+    assert await store.count_after(head) == 3
+    assert await store.count_after(feed[0].position) == 2
+    assert await store.held_back_count() == 0
     assert held.positions[0] < committed.positions[0]
     assert held.positions[0].global_position < committed.positions[0].global_position
 

@@ -258,6 +258,17 @@ class ReadsContract(ContractBase):
             after = page[-1].position
         assert paged == feed
 
+    async def test_count_after_counts_what_read_all_returns(self, fresh_store: EventStore) -> None:
+        store = fresh_store
+        assert await store.count_after() == 0
+        for size in (1, 4, 2):
+            await store.append(new_stream(), new_events(size))
+        feed = await feed_after(store, None)
+        assert await store.count_after() == 7
+        for index, event in enumerate(feed):
+            assert await store.count_after(event.position) == len(feed) - index - 1
+        assert await store.held_back_count() == 0
+
     async def test_read_all_across_pages(self, fresh_store: EventStore) -> None:
         streams = [new_stream() for _ in range(3)]
         for round_ in range(5):
