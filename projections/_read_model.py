@@ -14,10 +14,9 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, TypeVar
 
-from eventstore import START, Position
+from eventstore import START, AsyncClosing, Position
 
 from ._dead_letters import DeadLetter
 from ._slots import ProjectionMeta, SlotInfo, SlotState
@@ -49,7 +48,7 @@ class FailedWrite:
     error: str
 
 
-class ReadModel(abc.ABC, Generic[W]):
+class ReadModel(AsyncClosing, Generic[W]):
     """Storage for projections' slots, checkpoints, data and dead letters."""
 
     #: The ``Writes`` type handlers of projections on this read model receive.
@@ -147,14 +146,3 @@ class ReadModel(abc.ABC, Generic[W]):
 
     @abc.abstractmethod
     async def close(self) -> None: ...
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
