@@ -39,6 +39,7 @@ from ._model import (
     StreamInfo,
     version_matches,
 )
+from ._pg_schema import apply_migrations
 from ._postgres import DEFAULT_SCHEMA, OpenTransaction, PostgresEventStore
 from ._store import EventStore
 from ._validation import DEFAULT_MAX_EVENT_BYTES, MAX_STREAM_ID_LENGTH
@@ -78,6 +79,7 @@ __all__ = [
     "UnknownEventTypeError",
     "UpcastError",
     "UpcasterChainError",
+    "apply_migrations",
     "describe_dsn",
     "embedded_dsn",
     "mask_password",

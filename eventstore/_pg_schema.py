@@ -106,9 +106,34 @@ def notify_channel(schema: str) -> str:
 
 
 async def migrate(connection: AsyncConnection[Any], schema: str) -> int:
-    """Create or upgrade the schema; return how many steps were applied."""
+    """Create or upgrade the event store's tables; return how many steps were applied."""
+    return await apply_migrations(
+        connection,
+        schema,
+        ledger="migrations",
+        steps=_MIGRATIONS,
+        channel=sql.Literal(notify_channel(schema)),
+    )
+
+
+async def apply_migrations(
+    connection: AsyncConnection[Any],
+    schema: str,
+    *,
+    ledger: str,
+    steps: list[list[str]],
+    **names: sql.Composable,
+) -> int:
+    """Apply the numbered ``steps`` not yet recorded in ``<schema>.<ledger>``.
+
+    Each step is a list of statements; ``{schema}`` becomes the quoted schema and
+    each keyword in ``names`` its value.  Every package that keeps tables in the
+    schema (snapshots, say) has a ledger of its own, so they upgrade apart, but all
+    take the same lock: that serializes ``CREATE SCHEMA`` between them, which
+    would otherwise fail on the catalog's unique index when two race.
+    """
     schema_id = sql.Identifier(schema)
-    channel = sql.Literal(notify_channel(schema))
+    ledger_id = sql.Identifier(schema, ledger)
     async with connection.transaction():
         await connection.execute(
             "SELECT pg_advisory_xact_lock(hashtext('chronik.migrate.' || %s))", (schema,)
@@ -116,23 +141,20 @@ async def migrate(connection: AsyncConnection[Any], schema: str) -> int:
         await connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema_id))
         await connection.execute(
             sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {}.migrations ("
+                "CREATE TABLE IF NOT EXISTS {} ("
                 " version integer PRIMARY KEY,"
                 " applied_at timestamptz NOT NULL DEFAULT now())"
-            ).format(schema_id)
+            ).format(ledger_id)
         )
         cursor = await connection.execute(
-            sql.SQL("SELECT coalesce(max(version), 0) FROM {}.migrations").format(schema_id)
+            sql.SQL("SELECT coalesce(max(version), 0) FROM {}").format(ledger_id)
         )
         row: Any = await cursor.fetchone()
         current = int(row[0]) if row else 0
-        for number, statements in enumerate(_MIGRATIONS[current:], start=current + 1):
+        for number, statements in enumerate(steps[current:], start=current + 1):
             for statement in statements:
-                await connection.execute(
-                    sql.SQL(statement).format(schema=schema_id, channel=channel)
-                )
+                await connection.execute(sql.SQL(statement).format(schema=schema_id, **names))
             await connection.execute(
-                sql.SQL("INSERT INTO {}.migrations (version) VALUES (%s)").format(schema_id),
-                (number,),
+                sql.SQL("INSERT INTO {} (version) VALUES (%s)").format(ledger_id), (number,)
             )
-        return LATEST_VERSION - current
+        return len(steps) - current

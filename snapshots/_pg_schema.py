@@ -11,6 +11,8 @@ from typing import Any
 
 from psycopg import AsyncConnection, sql
 
+from eventstore import apply_migrations
+
 # Each step is a list of statements; ``{schema}`` is the quoted schema identifier.
 _MIGRATIONS: list[list[str]] = [
     [
@@ -35,39 +37,9 @@ LATEST_VERSION = len(_MIGRATIONS)
 
 async def migrate(connection: AsyncConnection[Any], schema: str) -> int:
     """Create or upgrade the snapshot table; return how many steps were applied."""
-    schema_id = sql.Identifier(schema)
-    async with connection.transaction():
-        # The event store's migration lock on purpose: holding it serializes
-        # CREATE SCHEMA with a store migrating the same schema at the same time,
-        # which would otherwise fail on the catalog's unique index.
-        await connection.execute(
-            "SELECT pg_advisory_xact_lock(hashtext('chronik.migrate.' || %s))", (schema,)
-        )
-        await connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema_id))
-        await connection.execute(
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {}.snapshot_migrations ("
-                " version integer PRIMARY KEY,"
-                " applied_at timestamptz NOT NULL DEFAULT now())"
-            ).format(schema_id)
-        )
-        cursor = await connection.execute(
-            sql.SQL("SELECT coalesce(max(version), 0) FROM {}.snapshot_migrations").format(
-                schema_id
-            )
-        )
-        row = await cursor.fetchone()
-        current = int(row[0]) if row else 0
-        for number, statements in enumerate(_MIGRATIONS[current:], start=current + 1):
-            for statement in statements:
-                await connection.execute(sql.SQL(statement).format(schema=schema_id))
-            await connection.execute(
-                sql.SQL("INSERT INTO {}.snapshot_migrations (version) VALUES (%s)").format(
-                    schema_id
-                ),
-                (number,),
-            )
-        return LATEST_VERSION - current
+    return await apply_migrations(
+        connection, schema, ledger="snapshot_migrations", steps=_MIGRATIONS
+    )
 
 
 @dataclass(frozen=True, slots=True)
