@@ -23,6 +23,7 @@ transaction it raises ``StreamOrderConflict`` (the caller must retry).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -74,12 +75,9 @@ _INSERT_EVENTS = """
     ),
     stream AS ({claim})
     INSERT INTO {events} (stream_id, version, event_id, type, schema_version, data, metadata)
-    SELECT %(stream_id)s, stream.base + e.n, e.event_id, e.type, e.schema_version,
-           e.data, e.metadata
-      FROM stream,
-           unnest(%(event_ids)s::uuid[], %(types)s::text[], %(schema_versions)s::int[],
-                  %(data)s::text[]::jsonb[], %(metadata)s::text[]::jsonb[])
-           WITH ORDINALITY AS e(event_id, type, schema_version, data, metadata, n)
+    SELECT %(stream_id)s, stream.base + e.n, (e.item->>'id')::uuid, e.item->>'type',
+           (e.item->>'v')::integer, e.item->'data', e.item->'meta'
+      FROM stream, jsonb_array_elements(%(batch)s::jsonb) WITH ORDINALITY AS e(item, n)
      ORDER BY e.n
     RETURNING version, transaction_id::text::bigint, global_position
 """
@@ -110,19 +108,24 @@ class AppendStatements:
         streams = sql.Identifier(schema, "streams")
         events = sql.Identifier(schema, "events")
 
-        def insert(claim: str, *, only_existing: bool = False, exact: bool = False) -> sql.Composed:
-            return sql.SQL(_INSERT_EVENTS).format(
-                claim=sql.SQL(claim).format(
-                    streams=streams,
-                    only_existing=sql.SQL(_ONLY_EXISTING).format(streams=streams)
-                    if only_existing
-                    else sql.SQL(""),
-                    exact=sql.SQL(_EXACT if exact else ""),
-                ),
-                events=events,
+        def insert(claim: str, *, only_existing: bool = False, exact: bool = False) -> bytes:
+            # Rendered once: psycopg re-renders a Composed on every execute.
+            return (
+                sql.SQL(_INSERT_EVENTS)
+                .format(
+                    claim=sql.SQL(claim).format(
+                        streams=streams,
+                        only_existing=sql.SQL(_ONLY_EXISTING).format(streams=streams)
+                        if only_existing
+                        else sql.SQL(""),
+                        exact=sql.SQL(_EXACT if exact else ""),
+                    ),
+                    events=events,
+                )
+                .as_bytes()
             )
 
-        self.by_kind: dict[ExpectedVersion | str, sql.Composed] = {
+        self.by_kind: dict[ExpectedVersion | str, bytes] = {
             ExpectedVersion.NO_STREAM: insert(_CLAIM_NEW),
             ExpectedVersion.ANY: insert(_CLAIM_UPDATE),
             ExpectedVersion.STREAM_EXISTS: insert(_CLAIM_UPDATE, only_existing=True),
@@ -132,10 +135,27 @@ class AppendStatements:
         self.count_in_transaction = sql.SQL(_COUNT_IN_TRANSACTION).format(events=events)
         self.stream_version = sql.SQL(_STREAM_VERSION).format(streams=streams)
 
-    def statement_for(self, expected: ExpectedVersion | int) -> sql.Composed:
+    def statement_for(self, expected: ExpectedVersion | int) -> bytes:
         if isinstance(expected, ExpectedVersion):
             return self.by_kind[expected]
         return self.by_kind[ExpectedVersion.NO_STREAM if expected == 0 else "exact"]
+
+
+def batch_json(batch: Sequence[PreparedEvent]) -> str:
+    """The batch as one JSON array: a single text parameter instead of five arrays.
+
+    psycopg spends more on adapting five Python lists than the server spends on
+    parsing one JSON document; the events' data and metadata are already JSON.
+    """
+    return (
+        "["
+        + ",".join(
+            f'{{"id":"{event.event_id}","type":{json.dumps(event.type)},'
+            f'"v":{event.schema_version},"data":{event.data_json},"meta":{event.metadata_json}}}'
+            for event in batch
+        )
+        + "]"
+    )
 
 
 async def append_batch(
@@ -153,11 +173,7 @@ async def append_batch(
         "stream_id": stream_id,
         "count": len(batch),
         "expected": expected if isinstance(expected, int) else None,
-        "event_ids": [event.event_id for event in batch],
-        "types": [event.type for event in batch],
-        "schema_versions": [event.schema_version for event in batch],
-        "data": [event.data_json for event in batch],
-        "metadata": [event.metadata_json for event in batch],
+        "batch": batch_json(batch),
     }
     statement = statements.statement_for(expected)
     if (

@@ -101,6 +101,22 @@ class WritesContract(ContractBase):
         [recorded] = await collect(store.read_stream(stream))
         assert recorded.data == {**data, "tuple": [1, 2]}
 
+    async def test_awkward_type_names_and_metadata_round_trip(self, store: EventStore) -> None:
+        # The Postgres store ships a batch as one JSON document: names and
+        # metadata must survive its escaping exactly.
+        stream = new_stream()
+        names = ['q"uote', "back\\slash", "zeilen\numbruch", "ünïcødé ✓", "tab\there"]
+        events = [
+            NewEvent(name, {"n": index}, metadata={"why": name, "nested": {"k": [name]}})
+            for index, name in enumerate(names)
+        ]
+        await store.append(stream, events)
+        recorded = await collect(store.read_stream(stream))
+        assert [event.type for event in recorded] == names
+        assert [event.metadata["why"] for event in recorded] == names
+        assert [event.metadata["nested"] for event in recorded] == [{"k": [n]} for n in names]
+        assert [event.data for event in recorded] == [{"n": i} for i in range(len(names))]
+
     async def test_versions_continue_across_appends(self, store: EventStore) -> None:
         stream = new_stream()
         first = await store.append(stream, new_events(2))
