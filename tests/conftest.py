@@ -97,4 +97,3 @@ def redis_url() -> Iterator[str]:
     yield f"unix://{server.socket_file}"
     server.shutdown()
     shutil.rmtree(folder, ignore_errors=True)
-
