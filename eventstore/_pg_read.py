@@ -71,10 +71,17 @@ _VERSION_AT_POSITION = """
     SELECT coalesce(max(version), 0) FROM {events}
      WHERE stream_id = %s AND (transaction_id, global_position) <= (%s::text::xid8, %s)
 """
+# Streams in code-point order (COLLATE "C", as the in-memory store sorts), so a
+# prefix is one contiguous range of the "C" index: the scan starts at the prefix
+# and stops at its end.  The upper bound is the prefix followed by the last code
+# point; left() keeps the filter exact even for ids that contain that one.
 _STREAMS = """
     SELECT stream_id, version, created_at, updated_at FROM {streams}
-     WHERE stream_id > %s AND left(stream_id, length(%s)) = %s
-     ORDER BY stream_id LIMIT %s
+     WHERE stream_id COLLATE "C" > %(after)s
+       AND stream_id COLLATE "C" >= %(prefix)s
+       AND (%(upper)s::text IS NULL OR stream_id COLLATE "C" <= %(upper)s)
+       AND left(stream_id, length(%(prefix)s)) = %(prefix)s
+     ORDER BY stream_id COLLATE "C" LIMIT %(limit)s
 """
 # Transactions holding an xid block the feed until they end; the oldest first.
 _OPEN_TRANSACTIONS = """

@@ -96,6 +96,10 @@ _MIGRATIONS: list[list[str]] = [
         END $$
         """,
     ],
+    [
+        # list_streams pages in code-point order and finds a prefix by range.
+        'CREATE INDEX streams_listing ON {schema}.streams (stream_id COLLATE "C")',
+    ],
 ]
 
 LATEST_VERSION = len(_MIGRATIONS)

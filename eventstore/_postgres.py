@@ -209,7 +209,14 @@ class PostgresEventStore(EventStore):
             async with self._pool.connection() as connection:
                 cursor = connection.cursor(row_factory=stream_info_rows)
                 await cursor.execute(
-                    self._reads.streams, (after, prefix, prefix, size), prepare=_UNPREPARED
+                    self._reads.streams,
+                    {
+                        "after": after,
+                        "prefix": prefix,
+                        "upper": prefix + "\U0010ffff" if prefix else None,
+                        "limit": size,
+                    },
+                    prepare=_UNPREPARED,
                 )
                 page = await cursor.fetchall()
             for info in page:

@@ -195,6 +195,19 @@ class ReadsContract(ContractBase):
         assert [s.stream_id async for s in store.list_streams(base + "_")] == [base + "_b"]
         assert [s.stream_id async for s in store.list_streams(base + "\\")] == [base + "\\d"]
 
+    async def test_list_streams_in_code_point_order(self, store: EventStore) -> None:
+        # Every backend and every server locale lists in the same order.
+        base = new_stream("list") + "/"
+        suffixes = ["a", "B", "_", "ä", "Z", "aa", "~", "\U0001f600", "0"]
+        for suffix in suffixes:
+            await store.append(base + suffix, new_events(1))
+        listed = [s.stream_id async for s in store.list_streams(base)]
+        assert listed == sorted(base + suffix for suffix in suffixes)
+        assert [s.stream_id async for s in store.list_streams(base + "a")] == [
+            base + "a",
+            base + "aa",
+        ]
+
     async def test_list_streams_without_prefix(self, fresh_store: EventStore) -> None:
         names = [f"s-{i:04d}" for i in range(1005)]
         for name in names:
