@@ -32,6 +32,7 @@ from ._validation import (
     check_after,
     check_limit,
     check_prefix,
+    check_replayed_content,
     check_stream_cut,
 )
 
@@ -108,6 +109,9 @@ class InMemoryEventStore(EventStore):
             raise DuplicateEventError(
                 stream_id, ids, "these event ids were appended before in another stream or batch"
             )
+        check_replayed_content(
+            stream_id, batch, [(e.type, e.schema_version, e.data, e.metadata) for e in found]
+        )
         return AppendResult(stream_id, found[-1].version, tuple(e.position for e in found))
 
     def _is_same_batch(self, stream_id: str, found: Sequence[RecordedEvent]) -> bool:

@@ -31,7 +31,7 @@ from psycopg import AsyncConnection, errors, pq, sql
 
 from ._errors import ConcurrencyError, DuplicateEventError, StreamOrderConflict
 from ._model import AppendResult, ExpectedVersion, Position, version_matches
-from ._validation import PreparedEvent
+from ._validation import PreparedEvent, check_replayed_content
 
 # How a stream row is claimed, by kind of expected version.  Each returns the
 # version before the append as "base"; zero rows means the expectation failed
@@ -83,7 +83,8 @@ _INSERT_EVENTS = """
 """
 
 _FIND_EVENTS = """
-    SELECT event_id, stream_id, version, transaction_id::text::bigint, global_position
+    SELECT event_id, stream_id, version, transaction_id::text::bigint, global_position,
+           type, schema_version, data, metadata
       FROM {events} WHERE event_id = ANY(%s::uuid[])
 """
 _COUNT_IN_TRANSACTION = """
@@ -277,6 +278,7 @@ async def _find_replayed_batch(
         raise DuplicateEventError(
             stream_id, ids, "these event ids were appended before in another stream or batch"
         )
+    check_replayed_content(stream_id, batch, [row[5:9] for row in rows if row is not None])
     return AppendResult(
         stream_id,
         first[2] + len(rows) - 1,

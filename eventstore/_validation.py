@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from ._errors import InvalidAppendError, InvalidInputError
+from ._errors import DuplicateEventError, InvalidAppendError, InvalidInputError
 from ._model import ExpectedVersion, NewEvent, Position
 
 MAX_STREAM_ID_LENGTH = 255
@@ -211,6 +211,30 @@ def prepare_batch(
     if not prepared:
         raise InvalidAppendError(stream_id, "no events to append")
     return prepared
+
+
+def check_replayed_content(
+    stream_id: str, batch: Sequence[PreparedEvent], stored: Sequence[Sequence[Any]]
+) -> None:
+    """Refuse a "retry" whose events differ from the stored ones with their ids.
+
+    ``stored`` holds (type, schema_version, data, metadata) per event.  Without
+    this, a new event reusing an old id would be answered with the old result
+    and never stored: a silent drop.  Compared as parsed JSON, which is how both
+    stores keep data (key order and number spelling do not matter, values do).
+    """
+    for event, (kind, schema_version, data, metadata) in zip(batch, stored, strict=True):
+        if (
+            event.type != kind
+            or event.schema_version != schema_version
+            or json.loads(event.data_json) != data
+            or json.loads(event.metadata_json) != metadata
+        ):
+            raise DuplicateEventError(
+                stream_id,
+                tuple(str(e.event_id) for e in batch),
+                f"event id {event.event_id} was appended before with other content",
+            )
 
 
 def _convert(stream_id: str, index: int, candidate: Any) -> NewEvent:

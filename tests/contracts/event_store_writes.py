@@ -4,6 +4,7 @@ batches, idempotency.
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import uuid
 from datetime import datetime
@@ -262,6 +263,31 @@ class WritesContract(ContractBase):
         assert [(e.stream_id, e.version) for e in feed] == [(stream, 1), (stream, 2)]
 
     # -- idempotency --------------------------------------------------------------
+
+    @pytest.mark.parametrize(
+        "change",
+        [
+            {"type": "contract.Other"},
+            {"data": {"n": 999}},
+            {"schema_version": 2},
+            {"metadata": {"by": "someone else"}},
+        ],
+    )
+    async def test_an_old_id_with_new_content_is_refused(
+        self, store: EventStore, change: dict[str, Any]
+    ) -> None:
+        # Answering with the original result would drop the new event silently.
+        stream = new_stream()
+        original = NewEvent("contract.E", {"n": 1}, event_id=uuid.uuid4(), metadata={"by": "me"})
+        first = await store.append(stream, [original])
+        reused = dataclasses.replace(original, **change)
+        with pytest.raises(DuplicateEventError, match="other content"):
+            await store.append(stream, [reused])
+        [stored] = await collect(store.read_stream(stream))
+        assert (stored.type, stored.data) == ("contract.E", {"n": 1})
+        # Key order and number spelling are not content.
+        same = dataclasses.replace(original, data={"n": 1.0})
+        assert await store.append(stream, [same]) == first
 
     async def test_re_appending_a_batch_returns_the_original_result(
         self, fresh_store: EventStore
