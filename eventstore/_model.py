@@ -74,7 +74,10 @@ class Position(NamedTuple):
             raise ValueError(
                 f"invalid feed position {text!r}: expected 'TRANSACTION:SEQUENCE', e.g. '1234:56'"
             )
-        return cls(int(match.group(1)), int(match.group(2)))
+        position = cls(int(match.group(1)), int(match.group(2)))
+        if max(position) >= 2**63:
+            raise ValueError(f"invalid feed position {text!r}: a part is beyond 2**63-1")
+        return position
 
 
 #: Before the first event of the feed.

@@ -73,14 +73,12 @@ _VERSION_AT_POSITION = """
 """
 # Streams in code-point order (COLLATE "C", as the in-memory store sorts), so a
 # prefix is one contiguous range of the "C" index: the scan starts at the prefix
-# and stops at its end.  The upper bound is the prefix followed by the last code
-# point; left() keeps the filter exact even for ids that contain that one.
+# and stops before its successor (``prefix_successor``).
 _STREAMS = """
     SELECT stream_id, version, created_at, updated_at FROM {streams}
      WHERE stream_id COLLATE "C" > %(after)s
        AND stream_id COLLATE "C" >= %(prefix)s
-       AND (%(upper)s::text IS NULL OR stream_id COLLATE "C" <= %(upper)s)
-       AND left(stream_id, length(%(prefix)s)) = %(prefix)s
+       AND (%(upper)s::text IS NULL OR stream_id COLLATE "C" < %(upper)s)
      ORDER BY stream_id COLLATE "C" LIMIT %(limit)s
 """
 # Transactions holding an xid block the feed until they end; the oldest first.
@@ -91,6 +89,21 @@ _OPEN_TRANSACTIONS = """
      WHERE backend_xid IS NOT NULL
      ORDER BY backend_xid::text::bigint
 """
+
+
+def prefix_successor(prefix: str) -> str | None:
+    """The least string after every string that starts with ``prefix`` (None: none).
+
+    Drop trailing U+10FFFF (nothing follows it), then bump the last code point,
+    stepping over the surrogates, which no stored id can contain.
+    """
+    stripped = prefix.rstrip("\U0010ffff")
+    if not stripped:
+        return None
+    following = ord(stripped[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:
+        following = 0xE000
+    return stripped[:-1] + chr(following)
 
 
 class ReadStatements:

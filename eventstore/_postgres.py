@@ -19,7 +19,7 @@ from ._errors import StoreUnavailableError
 from ._model import AppendResult, ExpectedVersion, Position, RecordedEvent, StreamInfo
 from ._pg_append import AppendStatements, append_batch
 from ._pg_listen import listen_for_appends
-from ._pg_read import ReadStatements, recorded_events, stream_info_rows
+from ._pg_read import ReadStatements, prefix_successor, recorded_events, stream_info_rows
 from ._pg_schema import migrate
 from ._store import DEFAULT_PAGE_SIZE, EventStore
 from ._validation import (
@@ -213,7 +213,7 @@ class PostgresEventStore(EventStore):
                     {
                         "after": after,
                         "prefix": prefix,
-                        "upper": prefix + "\U0010ffff" if prefix else None,
+                        "upper": prefix_successor(prefix) if prefix else None,
                         "limit": size,
                     },
                     prepare=_UNPREPARED,

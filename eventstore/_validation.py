@@ -21,6 +21,7 @@ from ._model import ExpectedVersion, NewEvent, Position
 
 MAX_STREAM_ID_LENGTH = 255
 MAX_TYPE_LENGTH = 255
+MAX_SCHEMA_VERSION = 2**31 - 1  # the column is a PostgreSQL integer
 DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
 # What InvalidInputError names when a feed argument (not a stream's) is bad.
 FEED = "(the global feed)"
@@ -83,18 +84,35 @@ def check_limit(limit: object, about: str) -> int | None:
     raise InvalidInputError(about, f"invalid limit {limit!r}: use None or an int >= 0")
 
 
+def _is_valid_position(position: object) -> bool:
+    # xid8 is unsigned 64-bit and the sequence a bigint: PostgreSQL would read a
+    # negative transaction id as one near 2**64 and silently answer for that.
+    return (
+        isinstance(position, Position)
+        and all(isinstance(part, int) and not isinstance(part, bool) for part in position)
+        and 0 <= position.transaction_id < 2**63
+        and 0 <= position.global_position < 2**63
+    )
+
+
 def check_after(after: object) -> Position | None:
-    if after is None or isinstance(after, Position):
-        return after
+    if after is None or _is_valid_position(after):
+        return after  # type: ignore[return-value]
     raise InvalidInputError(
-        FEED, f"invalid feed position {after!r}: use a Position (Position.parse(text))"
+        FEED,
+        f"invalid feed position {after!r}: use a Position of two ints in 0..2**63-1 "
+        "(Position.parse(text))",
     )
 
 
 def check_prefix(prefix: object) -> str | None:
-    if prefix is None or isinstance(prefix, str):
-        return prefix
-    raise InvalidInputError(repr(prefix), "the stream id prefix must be a string")
+    if prefix is None:
+        return None
+    if not isinstance(prefix, str):
+        raise InvalidInputError(repr(prefix), "the stream id prefix must be a string")
+    if "\x00" in prefix or not _is_utf8(prefix):
+        raise InvalidInputError(ascii(prefix), "the stream id prefix has a NUL or a lone surrogate")
+    return prefix
 
 
 def check_stream_cut(stream_id: object, as_of: object, at_position: object) -> str:
@@ -109,8 +127,10 @@ def check_stream_cut(stream_id: object, as_of: object, at_position: object) -> s
             raise InvalidInputError(
                 checked, f"as_of must be timezone-aware, got {as_of.isoformat()}"
             )
-    if at_position is not None and not isinstance(at_position, Position):
-        raise InvalidInputError(checked, f"at_position must be a Position, got {at_position!r}")
+    if at_position is not None and not _is_valid_position(at_position):
+        raise InvalidInputError(
+            checked, f"at_position must be a Position of two ints >= 0, got {at_position!r}"
+        )
     return checked
 
 
@@ -186,11 +206,15 @@ def prepare_batch(
                 stream_id, f"event {index}: the type {event.type!a} contains {problem}"
             )
         version = event.schema_version
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        if (
+            not isinstance(version, int)
+            or isinstance(version, bool)
+            or not 1 <= version <= MAX_SCHEMA_VERSION
+        ):
             raise InvalidAppendError(
                 stream_id,
-                f"event {index} ({event.type!r}): schema_version must be an int >= 1, "
-                f"got {version!r}",
+                f"event {index} ({event.type!r}): schema_version must be an int in "
+                f"1..{MAX_SCHEMA_VERSION}, got {version!r}",
             )
         event_id = _event_id(stream_id, index, event)
         if event_id in seen_ids:

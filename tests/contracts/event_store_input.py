@@ -22,7 +22,9 @@ from contracts.event_store_support import (
 from eventstore import (
     EventStore,
     InvalidAppendError,
+    InvalidInputError,
     NewEvent,
+    Position,
 )
 
 
@@ -106,6 +108,7 @@ class BadInputContract(ContractBase):
             (NewEvent("contract.Bad", {}, schema_version=0), "schema_version"),
             (NewEvent("contract.Bad", {}, schema_version=-1), "schema_version"),
             (NewEvent("contract.Bad", {}, schema_version=True), "schema_version"),
+            (NewEvent("contract.Bad", {}, schema_version=2**31), "schema_version"),
             (NewEvent("contract.Bad", {}, schema_version="1"), "schema_version"),  # type: ignore[arg-type]
             (NewEvent("", {}), "type must be"),
             (NewEvent("t" * 256, {}), "type must be"),
@@ -174,3 +177,29 @@ class BadInputContract(ContractBase):
         with pytest.raises(InvalidAppendError, match="limit is 1048576"):
             await store.append(stream, [NewEvent("contract.Big", {"x": "a" * (1024 * 1024)})])
         await self.assert_nothing_written(store, stream, 0, head)
+
+    @pytest.mark.parametrize(
+        "position",
+        [
+            Position(-1, 0),
+            Position(0, -5),
+            Position(2**64, 0),
+            Position(1.5, 2),  # type: ignore[arg-type]
+            Position("1", "2"),  # type: ignore[arg-type]
+            Position(True, 1),
+            (1, 2),
+        ],
+    )
+    async def test_bad_feed_positions_are_rejected(self, store: EventStore, position: Any) -> None:
+        # A negative transaction id read as an unsigned xid8 once skipped the whole feed.
+        with pytest.raises(InvalidInputError, match="position"):
+            await collect(store.read_all(position))
+        with pytest.raises(InvalidInputError, match="position"):
+            await store.count_after(position)
+        with pytest.raises(InvalidInputError, match="position"):
+            await store.stream_version(new_stream(), at_position=position)
+
+    @pytest.mark.parametrize("prefix", ["nul\x00", "lone\ud800"])
+    async def test_bad_prefixes_are_rejected(self, store: EventStore, prefix: str) -> None:
+        with pytest.raises(InvalidInputError, match="prefix"):
+            await collect(store.list_streams(prefix))
