@@ -9,6 +9,7 @@ translated at the boundary and kept as ``__cause__``.
     ChronikError
      ├── EventStoreError
      │    ├── StoreUnavailableError      the database cannot be reached (DSN masked)
+     │    ├── InvalidConfigurationError  a setting the store cannot work with
      │    ├── InvalidInputError          a bad argument (a ValueError); nothing written
      │    │    └── InvalidAppendError    bad input to append
      │    ├── ConcurrencyError           expected version did not match (retryable)
@@ -51,6 +52,18 @@ class StoreUnavailableError(EventStoreError):
 
     def __str__(self) -> str:
         return f"cannot reach the event store at {self.target}: {self.reason}"
+
+
+class InvalidConfigurationError(EventStoreError, ValueError):
+    """A store setting (schema name, pool size, ...) that cannot work."""
+
+    def __init__(self, setting: str, reason: str) -> None:
+        super().__init__(setting, reason)
+        self.setting = setting
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"invalid {self.setting}: {self.reason}"
 
 
 class InvalidInputError(EventStoreError, ValueError):

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection
 from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ._embedded import describe_dsn, embedded_dsn, mask_password
-from ._errors import StoreUnavailableError
+from ._errors import InvalidConfigurationError, StoreUnavailableError
 from ._model import AppendResult, ExpectedVersion, Position, RecordedEvent, StreamInfo
 from ._pg_append import AppendStatements, append_batch
 from ._pg_listen import listen_for_appends
@@ -31,6 +32,8 @@ from ._validation import (
     check_prefix,
     check_stream_cut,
 )
+
+T = TypeVar("T")
 
 _LAST_STREAM_VERSION = 2**62
 DEFAULT_SCHEMA = "chronik"
@@ -57,6 +60,21 @@ class OpenTransaction:
 # lookups on unique indexes whatever the table size, and re-planning them cost
 # 70-90 µs of a ~500 µs append.
 _UNPREPARED = False
+
+
+# The NOTIFY channel is "chronik_events.<schema>" and PostgreSQL truncates
+# identifiers at 63 bytes; a longer channel name fails inside every append.
+MAX_SCHEMA_NAME_BYTES = 63 - len("chronik_events.")
+
+
+def _check_schema_name(schema: object) -> None:
+    if not isinstance(schema, str) or not schema.strip():
+        raise InvalidConfigurationError("schema", f"expected a non-empty name, got {schema!r}")
+    if "\x00" in schema or len(schema.encode("utf-8", "replace")) > MAX_SCHEMA_NAME_BYTES:
+        raise InvalidConfigurationError(
+            "schema",
+            f"{schema[:60]!r} must be at most {MAX_SCHEMA_NAME_BYTES} bytes of UTF-8 without NUL",
+        )
 
 
 class PostgresEventStore(EventStore):
@@ -95,6 +113,7 @@ class PostgresEventStore(EventStore):
         ``create_schema`` is false.  An unreachable database raises
         ``StoreUnavailableError`` naming host and database, never the password.
         """
+        _check_schema_name(schema)
         if dsn is None:
             dsn = await embedded_dsn(data_dir)
         target = describe_dsn(dsn)
@@ -149,10 +168,13 @@ class PostgresEventStore(EventStore):
             return await append_batch(
                 connection, self._appends, stream_id, batch, expected, own_transaction=False
             )
-        async with self._pool.connection() as own:
-            return await append_batch(
+        # Safe to repeat after a lost connection: the batch keeps its event ids,
+        # so an attempt that did commit is answered with its original result.
+        return await self._run(
+            lambda own: append_batch(
                 own, self._appends, stream_id, batch, expected, own_transaction=True
             )
+        )
 
     # -- reading -------------------------------------------------------------
 
@@ -193,10 +215,7 @@ class PostgresEventStore(EventStore):
             params = (stream_id, str(at_position.transaction_id), at_position.global_position)
         else:
             query, params = self._reads.version, (stream_id,)
-        async with self._pool.connection() as connection:
-            cursor = await connection.execute(query, params, prepare=_UNPREPARED)
-            row = await cursor.fetchone()
-        return int(row[0]) if row else 0
+        return await self._count(query, params)
 
     async def list_streams(
         self, prefix: str | None = None, *, limit: int | None = None
@@ -206,19 +225,13 @@ class PostgresEventStore(EventStore):
         after, prefix, remaining = "", prefix or "", limit
         while remaining is None or remaining > 0:
             size = DEFAULT_PAGE_SIZE if remaining is None else min(remaining, DEFAULT_PAGE_SIZE)
-            async with self._pool.connection() as connection:
-                cursor = connection.cursor(row_factory=stream_info_rows)
-                await cursor.execute(
-                    self._reads.streams,
-                    {
-                        "after": after,
-                        "prefix": prefix,
-                        "upper": prefix_successor(prefix) if prefix else None,
-                        "limit": size,
-                    },
-                    prepare=_UNPREPARED,
-                )
-                page = await cursor.fetchall()
+            params = {
+                "after": after,
+                "prefix": prefix,
+                "upper": prefix_successor(prefix) if prefix else None,
+                "limit": size,
+            }
+            page = await self._run(functools.partial(self._fetch_streams, params=params))
             for info in page:
                 yield info
             if len(page) < size:
@@ -245,9 +258,7 @@ class PostgresEventStore(EventStore):
             remaining = None if remaining is None else remaining - len(page)
 
     async def head(self) -> Position | None:
-        async with self._pool.connection() as connection:
-            cursor = await connection.execute(self._reads.head, prepare=_UNPREPARED)
-            row = await cursor.fetchone()
+        row = await self._run(lambda connection: self._fetch_one(connection, self._reads.head, ()))
         return Position(row[0], row[1]) if row else None
 
     async def count_after(self, after: Position | None = None) -> int:
@@ -260,22 +271,67 @@ class PostgresEventStore(EventStore):
         return await self._count(self._reads.held_back, ())
 
     async def _count(self, statement: Any, params: Sequence[Any]) -> int:
-        async with self._pool.connection() as connection:
-            cursor = await connection.execute(statement, params, prepare=_UNPREPARED)
-            row = await cursor.fetchone()
+        row = await self._run(lambda connection: self._fetch_one(connection, statement, params))
         return int(row[0]) if row else 0
 
     async def open_transactions(self) -> list[OpenTransaction]:
         """Transactions that hold the feed back (they hold an xid), oldest first."""
-        async with self._pool.connection() as connection:
-            cursor = await connection.execute(self._reads.open_transactions)
-            rows = await cursor.fetchall()
+        rows = await self._run(
+            lambda connection: self._fetch_all(connection, self._reads.open_transactions, ())
+        )
         return [OpenTransaction(*row) for row in rows]
 
     async def _fetch_events(self, statement: Any, params: Sequence[Any]) -> list[RecordedEvent]:
-        async with self._pool.connection() as connection:
-            cursor = await connection.execute(statement, params, prepare=_UNPREPARED)
-            return recorded_events(await cursor.fetchall())
+        rows = await self._run(lambda connection: self._fetch_all(connection, statement, params))
+        return recorded_events(rows)
+
+    # -- connections -----------------------------------------------------------
+
+    async def _run(self, work: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
+        """``work`` on a pooled connection, once more on a fresh one if it died.
+
+        Everything passed here may run twice: reads, and appends (idempotent by
+        event id).  A dead connection is dropped by the pool on return, so the
+        second attempt gets a new one; a database that stays away becomes a
+        ``StoreUnavailableError``.  Query-level errors on a healthy connection
+        (timeouts, deadlocks) are the caller's and pass through unchanged.
+        """
+        for attempt in range(2):
+            connection: AsyncConnection[Any] | None = None
+            try:
+                async with self._pool.connection() as connection:
+                    return await work(connection)
+            except PoolTimeout as error:
+                raise StoreUnavailableError(
+                    describe_dsn(self.dsn),
+                    f"no database connection within the pool timeout ({error})",
+                ) from error
+            except psycopg.OperationalError as error:
+                if connection is not None and not (connection.broken or connection.closed):
+                    raise
+                if attempt:
+                    reason = mask_password(str(error).strip(), self.dsn)
+                    raise StoreUnavailableError(describe_dsn(self.dsn), reason) from error
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    async def _fetch_all(
+        connection: AsyncConnection[Any], statement: Any, params: Any
+    ) -> list[Any]:
+        cursor = await connection.execute(statement, params, prepare=_UNPREPARED)
+        return await cursor.fetchall()
+
+    @staticmethod
+    async def _fetch_one(connection: AsyncConnection[Any], statement: Any, params: Any) -> Any:
+        cursor = await connection.execute(statement, params, prepare=_UNPREPARED)
+        return await cursor.fetchone()
+
+    async def _fetch_streams(
+        self, connection: AsyncConnection[Any], params: dict[str, Any]
+    ) -> list[StreamInfo]:
+        cursor = connection.cursor(row_factory=stream_info_rows)
+        await cursor.execute(self._reads.streams, params, prepare=_UNPREPARED)
+        return await cursor.fetchall()
 
     # -- live ------------------------------------------------------------------
 

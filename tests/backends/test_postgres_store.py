@@ -23,6 +23,7 @@ from eventstore import (
     ConcurrencyError,
     DuplicateEventError,
     EventStore,
+    InvalidConfigurationError,
     NewEvent,
     PostgresEventStore,
     StoreUnavailableError,
@@ -244,6 +245,59 @@ async def test_a_subscriber_registers_while_it_listens(own_store: PostgresEventS
     assert event.stream_id == stream
     await subscription.aclose()
     assert await _listeners(own_store) == []
+
+
+async def _terminate(store: PostgresEventStore, pids: list[int]) -> None:
+    async with await psycopg.AsyncConnection.connect(store.dsn, autocommit=True) as admin:
+        for pid in pids:
+            await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+async def test_a_dropped_connection_is_replaced_not_surfaced(pg_dsn: str) -> None:
+    # A database restart or a killed backend must not reach callers as a raw
+    # driver error: the store retries once on a fresh connection (appends are
+    # idempotent by event id, so a repeat of one that committed is harmless).
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    async with await PostgresEventStore.connect(pg_dsn, schema=schema, pool_size=1) as store:
+        stream = f"drop-{uuid.uuid4().hex}"
+        await store.append(stream, [NewEvent("Before", {})])
+        async with store.connection() as connection:
+            pid = connection.info.backend_pid
+        await _terminate(store, [pid])
+        result = await store.append(stream, [NewEvent("After", {})], 1)
+        assert result.version == 2
+        await _terminate(store, await _pool_pids(store))
+        assert [e.type for e in await collect(store.read_stream(stream))] == ["Before", "After"]
+
+
+async def _pool_pids(store: PostgresEventStore) -> list[int]:
+    async with store.connection() as connection:
+        return [connection.info.backend_pid]
+
+
+async def test_a_subscription_survives_losing_its_listener(own_store: PostgresEventStore) -> None:
+    stream = f"relisten-{uuid.uuid4().hex}"
+    subscription = own_store.subscribe(poll_interval=0.2)
+    await own_store.append(stream, [NewEvent("First", {})])
+    first = await asyncio.wait_for(anext(subscription), timeout=10)
+    assert first.type == "First"
+    await _terminate(own_store, await _listeners(own_store))
+    await own_store.append(stream, [NewEvent("Second", {})])
+    second = await asyncio.wait_for(anext(subscription), timeout=10)
+    assert (second.stream_id, second.type) == (stream, "Second")
+    # It listens (and is registered) again.
+    for _ in range(100):
+        if await _listeners(own_store):
+            break
+        await asyncio.sleep(0.05)
+    assert len(await _listeners(own_store)) == 1
+    await subscription.aclose()
+
+
+@pytest.mark.parametrize("schema", ["", "x" * 49, "bad\x00name"])
+async def test_unusable_schema_names_are_refused(pg_dsn: str, schema: str) -> None:
+    with pytest.raises(InvalidConfigurationError, match="schema"):
+        await PostgresEventStore.connect(pg_dsn, schema=schema)
 
 
 async def test_open_transactions_hold_the_feed_back(own_store: PostgresEventStore) -> None:
