@@ -43,7 +43,7 @@ from ._model import (
 from ._pg_schema import apply_migrations
 from ._postgres import DEFAULT_SCHEMA, OpenTransaction, PostgresEventStore
 from ._store import EventStore
-from ._validation import DEFAULT_MAX_EVENT_BYTES, MAX_STREAM_ID_LENGTH
+from ._validation import DEFAULT_MAX_EVENT_BYTES, MAX_STREAM_ID_LENGTH, check_stream_id
 
 __all__ = [
     "ANY",
@@ -82,6 +82,7 @@ __all__ = [
     "UpcastError",
     "UpcasterChainError",
     "apply_migrations",
+    "check_stream_id",
     "describe_dsn",
     "embedded_dsn",
     "mask_password",

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from eventstore import MAX_STREAM_ID_LENGTH
+from eventstore import InvalidInputError
+from eventstore import check_stream_id as check_event_stream_id
 
 from ._errors import InvalidSnapshotError, SnapshotCorruptError
 
@@ -53,22 +54,11 @@ class PreparedSnapshot:
 
 
 def check_stream_id(stream_id: object, version: object = None) -> str:
-    if not isinstance(stream_id, str):
-        raise InvalidSnapshotError(repr(stream_id), version, "the stream id must be a string")
-    if not stream_id or stream_id.isspace():
-        raise InvalidSnapshotError(stream_id, version, "the stream id is empty")
-    if len(stream_id) > MAX_STREAM_ID_LENGTH:
-        raise InvalidSnapshotError(
-            stream_id[:40] + "...",
-            version,
-            f"the stream id is {len(stream_id)} characters long, the limit is "
-            f"{MAX_STREAM_ID_LENGTH}",
-        )
-    if "\x00" in stream_id:
-        raise InvalidSnapshotError(
-            stream_id.replace("\x00", "\\x00"), version, "the stream id has a NUL"
-        )
-    return stream_id
+    # The event store's rules, so a stream the store accepts always takes snapshots.
+    try:
+        return check_event_stream_id(stream_id, InvalidInputError)
+    except InvalidInputError as error:
+        raise InvalidSnapshotError(error.stream_id, version, error.reason) from error
 
 
 def check_max_version(stream_id: str, max_version: object) -> int | None:
@@ -95,8 +85,8 @@ def prepare_snapshot(snapshot: object) -> PreparedSnapshot:
         )
     version = snapshot.version
     stream_id = check_stream_id(snapshot.stream_id, version)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise InvalidSnapshotError(stream_id, version, "the version must be an int >= 1")
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version < 2**63:
+        raise InvalidSnapshotError(stream_id, version, "the version must be an int in 1..2**63-1")
     _check_text(stream_id, version, "aggregate type", snapshot.aggregate_type, empty_ok=False)
     _check_text(stream_id, version, "fingerprint", snapshot.fingerprint, empty_ok=True)
     return PreparedSnapshot(snapshot, encode_state(stream_id, version, snapshot.state))
@@ -167,6 +157,12 @@ def _check_text(stream_id: str, version: int, what: str, value: object, *, empty
         )
     if "\x00" in value:
         raise InvalidSnapshotError(stream_id, version, f"the {what} has a NUL")
+    try:
+        value.encode()
+    except UnicodeEncodeError as error:
+        raise InvalidSnapshotError(
+            stream_id, version, f"the {what} has a lone surrogate (not valid UTF-8)"
+        ) from error
 
 
 def decoded_state(stream_id: str, version: int, state: object) -> dict[str, Any]:

@@ -282,7 +282,7 @@ class SnapshotStoreContract:
         assert caught.value.version == version
         assert [(s.version, s.state) for s in await store.load_all(stream)] == [(1, {"kept": True})]
 
-    @pytest.mark.parametrize("stream_id", ["", "   ", "x" * 256, "a\x00b", 42, None])
+    @pytest.mark.parametrize("stream_id", ["", "   ", "x" * 256, "a\x00b", "lone\ud800", 42, None])
     async def test_bad_stream_ids_are_rejected(self, store: SnapshotStore, stream_id: Any) -> None:
         with pytest.raises(InvalidSnapshotError, match="stream id"):
             await store.save(snap(stream_id, 1))
@@ -292,7 +292,8 @@ class SnapshotStoreContract:
             await store.delete(stream_id)
 
     @pytest.mark.parametrize(
-        ("aggregate_type", "fingerprint"), [("", "fp"), (" ", "fp"), (None, "fp"), ("t", 1)]
+        ("aggregate_type", "fingerprint"),
+        [("", "fp"), (" ", "fp"), (None, "fp"), ("t", 1), ("lone\udfff", "fp"), ("t", "\ud800")],
     )
     async def test_bad_type_or_fingerprint_is_rejected(
         self, store: SnapshotStore, aggregate_type: Any, fingerprint: Any
