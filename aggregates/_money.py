@@ -15,6 +15,10 @@ MoneyInput: TypeAlias = Decimal | int | str
 """What commands accept as an amount: a Decimal, an int, or a decimal string."""
 
 
+MAX_MONEY_INTEGER_DIGITS = 15
+MAX_MONEY_FRACTION_DIGITS = 4
+
+
 class MoneyFormatError(ValueError):
     """A value is not a valid amount of money (the caller wraps it in a DomainError)."""
 
@@ -48,4 +52,14 @@ def parse_money(value: object, what: str = "amount") -> Decimal:
         raise MoneyFormatError(f"{what} {value!r} is not a decimal number") from None
     if not amount.is_finite():
         raise MoneyFormatError(f"{what} must be finite, got {value!r}")
+    # Decimal arithmetic keeps 28 significant digits and rounds beyond them
+    # without a word; bounding each amount keeps every balance exact (a ledger
+    # would need over a billion maximal deposits to reach 28 digits).
+    digits = amount.as_tuple()
+    fraction = -int(digits.exponent) if int(digits.exponent) < 0 else 0
+    if amount.adjusted() >= MAX_MONEY_INTEGER_DIGITS or fraction > MAX_MONEY_FRACTION_DIGITS:
+        raise MoneyFormatError(
+            f"{what} {value!r} is out of range: at most {MAX_MONEY_INTEGER_DIGITS} digits "
+            f"before the decimal point and {MAX_MONEY_FRACTION_DIGITS} after it"
+        )
     return amount

@@ -55,6 +55,11 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         metavar="P",
         help="only the dead letter at this position (repeatable)",
     )
+    replay.add_argument(
+        "--force",
+        action="store_true",
+        help="also replay partial dead letters (their other writes were applied: they apply twice)",
+    )
     replay.add_argument("--json", action="store_true", help="print the result as JSON")
     replay.set_defaults(handler=run_replay)
 
@@ -79,7 +84,8 @@ async def run_list(ctx: Context, args: argparse.Namespace) -> int:
                 d.version,
                 d.event_type,
                 d.attempts + d.replays,
-                f"{'BLOCKING ' if d.blocking else ''}{d.error_type}: {d.error}",
+                f"{'BLOCKING ' if d.blocking else ''}{'PARTIAL ' if d.partial else ''}"
+                f"{d.error_type}: {d.error}",
             ]
             for d in letters
         ],
@@ -92,7 +98,9 @@ async def run_list(ctx: Context, args: argparse.Namespace) -> int:
 async def run_replay(ctx: Context, args: argparse.Namespace) -> int:
     projection = ctx.app().projection(args.projection)
     model = await ctx.read_models.live(projection)
-    result = await replay_dead_letters(projection, model, positions=args.positions)
+    result = await replay_dead_letters(
+        projection, model, positions=args.positions, force=args.force
+    )
     if args.json:
         print_json(
             {"replayed": result.replayed, "failed": [_letter(d) for d in result.failed]}, ctx.out
@@ -126,6 +134,7 @@ def _letter(letter: DeadLetter) -> dict[str, Any]:
         "attempts": letter.attempts,
         "replays": letter.replays,
         "blocking": letter.blocking,
+        "partial": letter.partial,
         "failed_at": letter.failed_at,
         "traceback": letter.traceback,
         "event": letter.event,

@@ -15,6 +15,7 @@ from ._dead_letters import DeadLetter
 from ._errors import (
     CheckpointConflictError,
     DeadLetterNotFoundError,
+    PartialDeadLetterError,
     ProjectionDefinitionError,
     ProjectionError,
     ProjectionNotReadyError,
@@ -37,7 +38,7 @@ from ._maintenance import (
 from ._mongo import MongoReadModel, MongoView
 from ._mongo_writes import MongoWrites
 from ._projection import Handler, PoisonPolicy, Projection, RetryPolicy
-from ._read_model import CommitBatch, FailedWrite, ReadModel
+from ._read_model import CommitBatch, FailedWrite, PendingFailures, ReadModel
 from ._redis import RedisReadModel, RedisView
 from ._redis_embedded import embedded_redis_url
 from ._redis_writes import RedisScript, RedisWrites
@@ -64,6 +65,8 @@ __all__ = [
     "MongoReadModel",
     "MongoView",
     "MongoWrites",
+    "PartialDeadLetterError",
+    "PendingFailures",
     "Phase",
     "PoisonPolicy",
     "PostgresAdvisoryLocks",

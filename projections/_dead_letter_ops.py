@@ -14,6 +14,7 @@ from ._apply import Sleep, apply_with_retries
 from ._dead_letters import DeadLetter
 from ._errors import (
     DeadLetterNotFoundError,
+    PartialDeadLetterError,
     ProjectionDefinitionError,
     ProjectionNotReadyError,
 )
@@ -55,6 +56,7 @@ async def replay_dead_letters(
     *,
     positions: Iterable[Position] | None = None,
     slot: str | None = None,
+    force: bool = False,
     sleep: Sleep = asyncio.sleep,
 ) -> DeadLetterReplay:
     """Run parked events through the (fixed) handlers again, oldest first.
@@ -66,6 +68,10 @@ async def replay_dead_letters(
     should be replayed by a rebuild instead.  A blocking dead letter (the projection
     stopped at it) moves the checkpoint on; restart its runner afterwards.  The
     default slot is the one of the projection's version: active, or being built.
+
+    A partial dead letter (the read model refused one of its writes after the
+    others landed) would apply those others twice: unless ``force``, the replay is
+    refused with ``PartialDeadLetterError`` before anything is applied.
     """
     name = projection.name
     meta = await read_model.meta(name)
@@ -90,6 +96,9 @@ async def replay_dead_letters(
         if missing:
             raise DeadLetterNotFoundError(name, min(missing))
         letters = [d for d in letters if d.position in wanted]
+    partial = [d for d in letters if d.partial]
+    if partial and not force:
+        raise PartialDeadLetterError(name, partial[0].position)
     result = DeadLetterReplay()
     for letter in letters:
         writes = read_model.new_writes(name, slot)

@@ -39,6 +39,7 @@ class DeadLetter:
     blocking: bool = False
     checkpoint_before: Position | None = None
     replays: int = 0
+    partial: bool = False
 
     @property
     def stream_id(self) -> str:
@@ -90,6 +91,7 @@ class DeadLetter:
                 str(self.checkpoint_before) if self.checkpoint_before is not None else None
             ),
             "replays": self.replays,
+            "partial": self.partial,
         }
 
     def to_json(self) -> str:
@@ -123,6 +125,7 @@ class DeadLetter:
             blocking=bool(record.get("blocking", False)),
             checkpoint_before=Position.parse(before) if before else None,
             replays=int(record.get("replays", 0)),
+            partial=bool(record.get("partial", False)),
         )
 
     @classmethod
@@ -146,6 +149,7 @@ def new_dead_letter(
     *,
     blocking: bool = False,
     checkpoint_before: Position | None = None,
+    partial: bool = False,
 ) -> DeadLetter:
     return DeadLetter(
         projection=projection,
@@ -159,4 +163,5 @@ def new_dead_letter(
         failed_at=at,
         blocking=blocking,
         checkpoint_before=checkpoint_before,
+        partial=partial,
     )

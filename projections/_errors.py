@@ -12,7 +12,8 @@
           ├── SlotNotActiveError            the slot being written was swapped out
           ├── ReadModelError                the read model failed or refused a write
           │    └── WriteRejectedError       a write of one event was refused by the backend
-          └── DeadLetterNotFoundError       no parked event at that position
+          ├── DeadLetterNotFoundError       no parked event at that position
+          └── PartialDeadLetterError        a dead letter whose writes were partly applied
 
 Errors are picklable: each keeps its constructor arguments in ``args``.
 """
@@ -112,12 +113,17 @@ class WriteRejectedError(ReadModelError):
     """The backend refused a write queued for one event of a batch.
 
     ``event_index`` is the index of that event within the batch, when known.
+    ``partial``: some other writes of that event may have been applied anyway
+    (a backend without transactions), so it must not simply be replayed.
     """
 
-    def __init__(self, projection: str, reason: str, event_index: int | None) -> None:
+    def __init__(
+        self, projection: str, reason: str, event_index: int | None, partial: bool = False
+    ) -> None:
         ReadModelError.__init__(self, projection, reason)
-        self.args = (projection, reason, event_index)
+        self.args = (projection, reason, event_index, partial)
         self.event_index = event_index
+        self.partial = partial
 
 
 class DeadLetterNotFoundError(ProjectionError, LookupError):
@@ -125,5 +131,19 @@ class DeadLetterNotFoundError(ProjectionError, LookupError):
 
     def __init__(self, projection: str, position: Position) -> None:
         ProjectionError.__init__(self, projection, f"no dead letter at position {position}")
+        self.args = (projection, position)
+        self.position = position
+
+
+class PartialDeadLetterError(ProjectionError):
+    """A replay was asked for a dead letter whose other writes were already applied."""
+
+    def __init__(self, projection: str, position: Position) -> None:
+        ProjectionError.__init__(
+            self,
+            projection,
+            f"the dead letter at position {position} cannot be replayed: its writes were "
+            "partly applied; rebuild the projection instead (or force the replay)",
+        )
         self.args = (projection, position)
         self.position = position

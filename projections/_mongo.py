@@ -336,7 +336,22 @@ class MongoReadModel(ReadModel[MongoWrites]):
         guarded = session is None
         for collection, ops in batch.writes.ops.items():
             target = self.database[batch.writes.namespace + collection]
-            await apply_ops(name, target, ops, guarded=guarded, session=session, bulk=self._bulk)
+            try:
+                await apply_ops(
+                    name, target, ops, guarded=guarded, session=session, bulk=self._bulk
+                )
+            except WriteRejectedError as error:
+                if not guarded:
+                    raise  # a transaction applies none of it
+                # Without a transaction the event's other writes may have landed.
+                index = error.event_index
+                owners = [op.event_index for ops in batch.writes.ops.values() for op in ops]
+                if index is None and len(set(owners)) == 1:
+                    index = owners[0]  # a batch of one event: the culprit is known
+                mine = sum(owner == index for owner in owners)
+                raise WriteRejectedError(
+                    name, str(error.args[1]), error.event_index, partial=mine > 1
+                ) from error
         for letter in batch.dead_letters:
             await self._dead.replace_one(
                 {"_id": _dead_id(name, slot, letter.position)},

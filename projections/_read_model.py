@@ -48,6 +48,22 @@ class FailedWrite:
     error: str
 
 
+@dataclass(frozen=True, slots=True)
+class PendingFailures:
+    """Refused writes of a committed batch whose dead letters are not yet stored.
+
+    The commit records them with the checkpoint, in the same atomic step, so an
+    event whose write was refused is never lost between the commit and ``settle``:
+    a runner that finds them (after a crash, a lost reply, a failed ``settle``)
+    re-reads the batch's events after ``previous`` and settles them before going on.
+    ``failures`` index the batch, which starts just after ``previous``.
+    """
+
+    previous: Position
+    position: Position
+    failures: list[FailedWrite]
+
+
 class ReadModel(AsyncClosing, Generic[W]):
     """Storage for projections' slots, checkpoints, data and dead letters."""
 
@@ -107,7 +123,10 @@ class ReadModel(AsyncClosing, Generic[W]):
         Raises ``CheckpointConflictError`` when the checkpoint is elsewhere, and with
         ``require_active`` ``SlotNotActiveError`` when the slot is not the active one.
         A commit that already happened (the checkpoint is at ``batch.position``)
-        succeeds again without writing.  ``WriteRejectedError``: nothing was
+        succeeds again without writing (returning the failed writes it recorded, if
+        they are still pending).  Failed writes are recorded as ``pending_failures``
+        with the checkpoint; the caller parks them with ``settle``, and until then
+        the slot takes no further commit.  ``WriteRejectedError``: nothing was
         written; the batch holds a write the backend refuses.
         """
 
@@ -116,6 +135,22 @@ class ReadModel(AsyncClosing, Generic[W]):
     @abc.abstractmethod
     async def park(self, name: str, slot: str, dead_letters: list[DeadLetter]) -> None:
         """Store (or overwrite) dead letters outside a batch."""
+
+    async def pending_failures(self, name: str, slot: str) -> PendingFailures | None:
+        """Refused writes a commit recorded and nobody settled yet (None: there are none).
+
+        Backends whose ``commit`` never returns failed writes have none.
+        """
+        return None
+
+    async def settle(
+        self, name: str, slot: str, pending: PendingFailures, dead_letters: list[DeadLetter]
+    ) -> None:
+        """Park the dead letters of ``pending`` and clear it, atomically.
+
+        A no-op when ``pending`` is no longer recorded (someone settled it already).
+        """
+        raise NotImplementedError(f"{type(self).__name__} records no pending failures")
 
     @abc.abstractmethod
     async def dead_letters(self, name: str, slot: str) -> list[DeadLetter]:

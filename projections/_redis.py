@@ -13,8 +13,10 @@ moved and applies nothing.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,9 +35,9 @@ from ._errors import (
     SlotNotActiveError,
     WriteRejectedError,
 )
-from ._read_model import CommitBatch, FailedWrite, ReadModel
+from ._read_model import CommitBatch, FailedWrite, PendingFailures, ReadModel
 from ._redis_embedded import embedded_redis_url
-from ._redis_lua import commit_source, encode_args, replay_source
+from ._redis_lua import SETTLE, commit_source, encode_args, replay_source
 from ._redis_slots import SCAN_COUNT, RedisSlots, glob_escape, reply_text
 from ._redis_writes import RedisScript, RedisWrites
 from ._slots import check_name
@@ -151,6 +153,7 @@ class RedisReadModel(RedisSlots, ReadModel[RedisWrites]):
                 batch.event_time.isoformat() if batch.event_time is not None else "",
                 batch.events,
             ),
+            ",".join(map(str, writes.owners)),
         )
         script = self._script("commit", writes.scripts.values())
         with self._translate(name):
@@ -158,12 +161,29 @@ class RedisReadModel(RedisSlots, ReadModel[RedisWrites]):
                 reply = await script(keys=keys, args=args)
             except ResponseError as error:
                 # The script failed before or around its writes (not a refused
-                # command, those are reported in the reply): nothing is known to
-                # have applied, so the batch must be split to find the culprit.
-                raise WriteRejectedError(name, str(error), None) from error
+                # command, those are reported in the reply): the checkpoint did
+                # not move, so the batch must be split to find the culprit.  Redis
+                # keeps what a failing script wrote, so an event of several writes
+                # may have been partly applied.
+                raise WriteRejectedError(
+                    name, str(error), None, partial=len(writes.commands) > 1
+                ) from error
         outcome = reply_text(reply[0])
         if outcome == "done":
-            return []  # this very batch was committed before
+            # This very batch was committed before (its reply was lost, say): its
+            # refused writes, if not settled yet, are still the caller's to park.
+            pending = _pending(reply_text(reply[1]))
+            if pending is not None and pending.previous == batch.previous:
+                return pending.failures
+            return []
+        if outcome == "pending":
+            pending = _pending(reply_text(reply[1]))
+            raise ReadModelError(
+                name,
+                f"slot {slot} has refused writes of the batch up to "
+                f"{pending.position if pending else '?'} that are not parked yet; "
+                "its runner parks them when it restarts",
+            )
         if outcome == "conflict":
             found = reply_text(reply[1])
             raise CheckpointConflictError(
@@ -181,6 +201,22 @@ class RedisReadModel(RedisSlots, ReadModel[RedisWrites]):
                 self._dead_key(name, slot),
                 mapping={str(d.position): d.to_json() for d in dead_letters},
             )
+
+    async def pending_failures(self, name: str, slot: str) -> PendingFailures | None:
+        with self._translate(name):
+            raw = await self.client.hget(self._checkpoint_key(name, slot), "pending")
+        return _pending(reply_text(raw))
+
+    async def settle(
+        self, name: str, slot: str, pending: PendingFailures, dead_letters: list[DeadLetter]
+    ) -> None:
+        args: list[str] = [str(pending.position)]
+        for letter in dead_letters:
+            args.append(str(letter.position))
+            args.append(letter.to_json())
+        keys = [self._checkpoint_key(name, slot), self._dead_key(name, slot)]
+        with self._translate(name):
+            await self.client.eval(SETTLE, len(keys), *keys, *args)
 
     async def dead_letters(self, name: str, slot: str) -> list[DeadLetter]:
         with self._translate(name):
@@ -209,6 +245,9 @@ class RedisReadModel(RedisSlots, ReadModel[RedisWrites]):
                 if blocking
                 else None
             ),
+            # Kept parked instead of unparked if one of its writes is refused: the
+            # others landed, and the checkpoint (if it was blocking) moved on.
+            _partial(dead_letter, "a write was refused on replay").to_json(),
         )
         keys = [
             self._checkpoint_key(name, slot),
@@ -234,12 +273,16 @@ class RedisReadModel(RedisSlots, ReadModel[RedisWrites]):
             )
         failed = _failed_writes(writes, reply[1])
         if failed:
-            raise WriteRejectedError(
+            rejected = WriteRejectedError(
                 name,
                 f"replay of {dead_letter.position}: {failed[0].error} (its other writes were "
-                "applied and it was unparked)",
+                "applied; it stays parked, marked partial)",
                 0,
+                partial=True,
             )
+            # The script kept it parked already; this only adds the exact error.
+            await self.park(name, slot, [_partial(dead_letter, str(rejected))])
+            raise rejected
 
     # -- inspection ----------------------------------------------------------
 
@@ -277,6 +320,31 @@ class RedisReadModel(RedisSlots, ReadModel[RedisWrites]):
 
     def __repr__(self) -> str:
         return f"RedisReadModel(prefix={self.prefix!r})"
+
+
+def _partial(letter: DeadLetter, error: str) -> DeadLetter:
+    return replace(
+        letter,
+        error_type=f"{WriteRejectedError.__module__}.{WriteRejectedError.__qualname__}",
+        error=error,
+        failed_at=datetime.now(UTC),
+        replays=letter.replays + 1,
+        partial=True,
+        blocking=False,
+        checkpoint_before=None,
+    )
+
+
+def _pending(raw: str | None) -> PendingFailures | None:
+    """The ``pending`` field a commit script recorded (see ``_redis_lua``)."""
+    if not raw:
+        return None
+    record: Any = json.loads(raw)
+    return PendingFailures(
+        Position.parse(record["previous"]),
+        Position.parse(record["position"]),
+        [FailedWrite(int(index), str(error)) for index, error in record["failures"]],
+    )
 
 
 def _failed_writes(writes: RedisWrites, failures: list[Any]) -> list[FailedWrite]:

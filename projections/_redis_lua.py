@@ -16,7 +16,18 @@ script is cached per set of handler scripts.
 The argument layout (all strings): ``ARGV[1..3]`` the guard, then the count of
 commands and for each its argument count and arguments, then the dead letters
 (count, field/value pairs), the resolved dead letters (count, fields), and last the
-checkpoint fields.
+checkpoint fields, and after them one more: for a commit the batch index of the
+event of each command (comma-separated), for a replay the dead letter to store
+instead of unparking it when one of its writes is refused.
+
+Why refused writes are recorded by the script itself: the checkpoint moves past
+the batch in the same step, so a dead letter written afterwards could be lost (a
+crash, a lost reply, a failed request) and the event with it.  A commit with
+refused writes records them as ``pending`` in the checkpoint hash, atomically
+with the checkpoint; the slot takes no further commit until the runner has parked
+them (``SETTLE``), re-reading their events after the batch's previous checkpoint
+if it has to.  A replay that fails half-way keeps its dead letter parked, marked
+partial (its other writes landed) and no longer blocking (the checkpoint moved on).
 """
 
 from __future__ import annotations
@@ -27,11 +38,14 @@ from typing import Any
 from ._redis_writes import RedisScript
 
 _COMMIT_GUARD = """
-local found = redis.call('HGET', KEYS[1], 'position')
+local replaying = false
+local state = redis.call('HMGET', KEYS[1], 'position', 'pending')
+local found, pending = state[1], state[2]
 if found ~= ARGV[1] then
-  if found == ARGV[2] then return {'done'} end
+  if found == ARGV[2] then return {'done', pending or ''} end
   return {'conflict', found or ''}
 end
+if pending then return {'pending', pending} end
 if ARGV[3] ~= '' then
   local active = redis.call('GET', KEYS[2])
   if active ~= ARGV[3] then return {'inactive', active or ''} end
@@ -39,6 +53,7 @@ end
 """
 
 _REPLAY_GUARD = """
+local replaying = true
 if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 0 then return {'missing'} end
 if ARGV[2] ~= '' then
   local found = redis.call('HGET', KEYS[1], 'position')
@@ -92,7 +107,35 @@ if ARGV[i] ~= '' then
   if ARGV[i + 2] ~= '' then redis.call('HSET', KEYS[1], 'event_time', ARGV[i + 2]) end
   redis.call('HINCRBY', KEYS[1], 'events', ARGV[i + 3])
 end
+local extra = ARGV[i] == '' and ARGV[i + 1] or ARGV[i + 4]
+if #failed > 0 then
+  if replaying then
+    redis.call('HSET', KEYS[3], ARGV[1], extra)
+  else
+    local owners = {}
+    for owner in string.gmatch(extra, '[^,]+') do owners[#owners + 1] = owner end
+    local entries = {}
+    for f = 1, #failed, 2 do
+      entries[#entries + 1] = {owners[tonumber(failed[f])], failed[f + 1]}
+    end
+    redis.call('HSET', KEYS[1], 'pending',
+      cjson.encode({previous = ARGV[1], position = ARGV[i], failures = entries}))
+  end
+end
 return {'ok', failed}
+"""
+
+#: Parks the dead letters of a batch's pending failures and clears them, if the
+#: checkpoint still records those very failures (``ARGV[1]``, the batch position).
+SETTLE = """
+local pending = redis.call('HGET', KEYS[1], 'pending')
+if not pending then return 0 end
+if cjson.decode(pending)['position'] ~= ARGV[1] then return -1 end
+for i = 2, #ARGV, 2 do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+end
+redis.call('HDEL', KEYS[1], 'pending')
+return 1
 """
 
 
@@ -119,6 +162,7 @@ def encode_args(
     dead_letters: Sequence[tuple[str, str]],
     resolved: Sequence[str],
     checkpoint: tuple[str, str, str, int] | None,
+    extra: str,
 ) -> list[Any]:
     """The flat ARGV of a commit or replay script."""
     args: list[Any] = [*guard, len(commands)]
@@ -135,4 +179,5 @@ def encode_args(
         args.append("")
     else:
         args.extend(checkpoint)
+    args.append(extra)
     return args

@@ -26,18 +26,19 @@ from typing import Generic, TypeVar
 from eventstore import START, Position, RecordedEvent
 
 from ._apply import AppliedBatch, apply_batch
-from ._dead_letters import new_dead_letter
+from ._dead_letters import DeadLetter, new_dead_letter
 from ._errors import (
     CheckpointConflictError,
     ProjectionDefinitionError,
     ProjectionStoppedError,
     ProjectionSupersededError,
+    ReadModelError,
     SlotNotActiveError,
     WriteRejectedError,
 )
 from ._locks import LeaderLock, raise_if_cancelled, wait_or_stop
 from ._projection import PoisonPolicy, Projection
-from ._read_model import CommitBatch, ReadModel
+from ._read_model import CommitBatch, FailedWrite, PendingFailures, ReadModel
 from ._slots import ProjectionMeta, SlotChoice, SlotInfo, SlotState, choose_slot
 from ._source import EventSource
 from ._writes import Writes
@@ -228,6 +229,9 @@ class ProjectionWorker(Generic[W]):
         meta = await self.read_model.meta(self.name)
         info, building = await self._resolve(meta)
         slot, position = info.slot, info.position
+        pending = await self.read_model.pending_failures(self.name, slot)
+        if pending is not None and not await self._settle_pending(slot, pending, stop):
+            return True
         target = await self._target(meta, info) if building else position
         blocking = {
             letter.position
@@ -303,22 +307,11 @@ class ProjectionWorker(Generic[W]):
                 return position
             return await self._park_rejected(slot, events[0], previous, error, live)
         if failed:
-            await self.read_model.park(
-                self.name,
-                slot,
-                [
-                    new_dead_letter(
-                        self.name,
-                        slot,
-                        events[f.event_index],
-                        WriteRejectedError(self.name, f.error, f.event_index),
-                        f"the read model refused a write of this event after its batch "
-                        f"committed (its other writes were applied): {f.error}",
-                        1,
-                        _now(),
-                    )
-                    for f in failed
-                ],
+            # The commit recorded these with the checkpoint; if parking them fails
+            # here, the next pass finds them pending and parks them then.
+            pending = PendingFailures(previous, applied.position, failed)
+            await self.read_model.settle(
+                self.name, slot, pending, self._refused_letters(slot, events, failed)
             )
             log.error(
                 "projection %s: %d writes failed in a committed batch", self.name, len(failed)
@@ -330,6 +323,62 @@ class ProjectionWorker(Generic[W]):
         if applied.stopped is not None:
             raise ProjectionStoppedError(self.name, applied.stopped.error, applied.stopped.position)
         return applied.position
+
+    def _refused_letters(
+        self, slot: str, events: Sequence[RecordedEvent], failed: list[FailedWrite]
+    ) -> list[DeadLetter]:
+        return [
+            new_dead_letter(
+                self.name,
+                slot,
+                events[f.event_index],
+                WriteRejectedError(self.name, f.error, f.event_index, partial=True),
+                f"the read model refused a write of this event after its batch "
+                f"committed (its other writes were applied): {f.error}",
+                1,
+                _now(),
+                partial=True,
+            )
+            for f in failed
+        ]
+
+    async def _settle_pending(
+        self, slot: str, pending: PendingFailures, stop: asyncio.Event
+    ) -> bool:
+        """Park the refused writes a commit recorded but nobody parked (a crash, a lost
+        reply, a failed request): re-read their batch from the source.  False: stopped."""
+        needed = max(f.event_index for f in pending.failures) + 1
+        events: list[RecordedEvent] = []
+        async with self.source.open(pending.previous) as feed:
+            while len(events) < needed:
+                if stop.is_set():
+                    return False
+                batch = await feed.next_batch(needed - len(events), self.options.idle_timeout)
+                raise_if_cancelled()
+                events.extend(batch)
+                if not batch:
+                    head = await self.source.head()
+                    if head is None or head < pending.position:
+                        raise ReadModelError(
+                            self.name,
+                            f"slot {slot} has refused writes of the batch up to "
+                            f"{pending.position} to park, but the source no longer holds it",
+                        )
+        if events[-1].position > pending.position:
+            raise ReadModelError(
+                self.name,
+                f"slot {slot}: the source's events after {pending.previous} do not match the "
+                f"batch up to {pending.position} whose refused writes are to be parked",
+            )
+        letters = self._refused_letters(slot, events, pending.failures)
+        await self.read_model.settle(self.name, slot, pending, letters)
+        log.error(
+            "projection %s: parked %d events whose writes were refused in the batch up to %s",
+            self.name,
+            len(letters),
+            pending.position,
+        )
+        return True
 
     def _commit_batch(self, previous: Position, applied: AppliedBatch[W]) -> CommitBatch[W]:
         letters = list(applied.dead_letters)
@@ -364,6 +413,7 @@ class ProjectionWorker(Generic[W]):
             _now(),
             blocking=stop,
             checkpoint_before=previous if stop else None,
+            partial=error.partial,
         )
         position = previous if stop else event.position
         batch = CommitBatch(

@@ -18,7 +18,13 @@ from hypothesis import strategies as st
 from mongomock_motor import AsyncMongoMockClient
 
 from eventstore import START
-from projections import CommitBatch, MongoReadModel, MongoWrites, ProjectionNotReadyError
+from projections import (
+    CommitBatch,
+    MongoReadModel,
+    MongoWrites,
+    ProjectionNotReadyError,
+    WriteRejectedError,
+)
 from projections._mongo_guards import apply_ops
 
 MONGO_URL = os.environ.get("MONGO_URL")
@@ -145,3 +151,27 @@ async def test_a_batch_replayed_after_a_crash_before_its_checkpoint_applies_once
         else:
             expected.setdefault(doc, {})["v"] = index
     assert await model.snapshot("things") == {f"kv/{k}": v for k, v in sorted(expected.items())}
+
+
+@pytest.mark.parametrize("others", [0, 1])
+async def test_a_refused_write_without_transactions_says_whether_others_landed(
+    others: int,
+) -> None:
+    model = MongoReadModel(AsyncMongoMockClient(), database="refused", bulk_writes=False)
+    slot = await _active(model)
+    prepare = model.new_writes("things", slot)
+    prepare.begin_event(0, pos(1))
+    prepare.upsert("kv", "text", {"$set": {"n": "not a number"}})
+    await model.commit("things", slot, CommitBatch(START, pos(1), prepare, 1), require_active=True)
+    writes = model.new_writes("things", slot)
+    writes.begin_event(0, pos(2))
+    if others:
+        writes.upsert("kv", "counted", {"$inc": {"n": 1}})
+    writes.upsert("kv", "text", {"$inc": {"n": 1}})  # refused: not a number
+    with pytest.raises(WriteRejectedError) as raised:
+        await model.commit(
+            "things", slot, CommitBatch(pos(1), pos(2), writes, 1), require_active=True
+        )
+    assert raised.value.partial is bool(others)
+    assert raised.value.event_index == 0
+    assert ("kv/counted" in await model.snapshot("things")) is bool(others)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from contracts.read_model import ReadModelContract, pos
+from contracts.read_model import ReadModelContract, letter, pos
 
 from eventstore import START
 from projections import (
     CommitBatch,
+    PendingFailures,
     ProjectionNotReadyError,
+    ReadModelError,
     RedisReadModel,
     RedisScript,
     RedisWrites,
@@ -175,3 +178,80 @@ async def test_connect_without_url_starts_the_embedded_redis(tmp_path: Any) -> N
         assert (tmp_path / "redis").is_dir()
     finally:
         await model.close()
+
+
+def _refused_batch(read_model: RedisReadModel, slot: str) -> CommitBatch[RedisWrites]:
+    """Three events; the second's second write is refused after its first landed."""
+    writes = read_model.new_writes("things", slot)
+    writes.begin_event(0, pos(1))
+    writes.set("text", "x")
+    writes.begin_event(1, pos(2))
+    writes.incrby("counted", 1)
+    writes.incrby("text", 1)  # not an integer: refused inside the commit
+    writes.begin_event(2, pos(3))
+    writes.incrby("fine", 1)
+    return CommitBatch(START, pos(3), writes, 3)
+
+
+async def test_refused_writes_are_recorded_with_the_checkpoint_until_settled(
+    read_model: RedisReadModel,
+) -> None:
+    slot = await _active(read_model)
+    batch = _refused_batch(read_model, slot)
+    failed = await read_model.commit("things", slot, batch, require_active=True)
+    assert [f.event_index for f in failed] == [1]
+    # Recorded in the commit itself: nothing is lost if the caller never parks them.
+    pending = await read_model.pending_failures("things", slot)
+    assert pending == PendingFailures(START, pos(3), failed)
+    # A lost reply: committing the same batch again reports them again.
+    again = await read_model.commit("things", slot, batch, require_active=True)
+    assert again == failed
+    assert (await read_model.snapshot("things"))["counted"] == "1"
+    # Until they are parked the slot takes no further commit.
+    later = read_model.new_writes("things", slot)
+    later.begin_event(0, pos(4))
+    later.incrby("fine", 1)
+    with pytest.raises(ReadModelError, match="not parked yet"):
+        await read_model.commit(
+            "things", slot, CommitBatch(pos(3), pos(4), later, 1), require_active=True
+        )
+    parked = replace(letter("things", slot, 2), partial=True)
+    await read_model.settle("things", slot, pending, [parked])
+    assert await read_model.pending_failures("things", slot) is None
+    assert await read_model.dead_letters("things", slot) == [parked]
+    # Settling twice parks nothing twice (a replay may have unparked it meanwhile).
+    await read_model.commit_replay("things", slot, parked, read_model.new_writes("things", slot))
+    await read_model.settle("things", slot, pending, [parked])
+    assert await read_model.dead_letters("things", slot) == []
+    await read_model.commit(
+        "things", slot, CommitBatch(pos(3), pos(4), later, 1), require_active=True
+    )
+    assert await read_model.checkpoint("things") == pos(4)
+
+
+async def test_a_replay_with_a_refused_write_stays_parked_as_partial(
+    read_model: RedisReadModel,
+) -> None:
+    slot = await _active(read_model)
+    blocked = letter("things", slot, 2, blocking=True)
+    prepare = read_model.new_writes("things", slot)
+    prepare.begin_event(0, pos(1))
+    prepare.set("text", "x")
+    await read_model.commit(
+        "things",
+        slot,
+        CommitBatch(START, pos(1), prepare, 1, dead_letters=[blocked]),
+        require_active=True,
+    )
+    writes = read_model.new_writes("things", slot)
+    writes.begin_event(0, pos(2))
+    writes.incrby("counted", 1)
+    writes.incrby("text", 1)  # refused
+    with pytest.raises(WriteRejectedError, match="stays parked"):
+        await read_model.commit_replay("things", slot, blocked, writes)
+    [kept] = await read_model.dead_letters("things", slot)
+    assert kept.position == pos(2) and kept.partial and not kept.blocking
+    assert "not an integer" in kept.error and kept.replays == 1
+    # Its other write landed, and the checkpoint moved past it.
+    assert (await read_model.snapshot("things"))["counted"] == "1"
+    assert await read_model.checkpoint("things") == pos(2)

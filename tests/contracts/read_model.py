@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -356,6 +357,18 @@ class ReadModelContract(Generic[W]):
         await read_model.park(self.name, slot, [again])
         assert await read_model.dead_letters(self.name, slot) == [again]
         assert again.replays == 1 and again.error == "still"
+
+    async def test_the_partial_flag_of_a_dead_letter_is_kept(
+        self, read_model: ReadModel[W]
+    ) -> None:
+        slot = await self.active_slot(read_model)
+        partial = replace(letter(self.name, slot, 4), partial=True)
+        batch = self.batch(read_model, slot, 1, 3)
+        batch.dead_letters.append(letter(self.name, slot, 2))
+        await read_model.commit(self.name, slot, batch, require_active=True)
+        await read_model.park(self.name, slot, [partial])
+        parked = await read_model.dead_letters(self.name, slot)
+        assert [(d.position, d.partial) for d in parked] == [(pos(2), False), (pos(4), True)]
 
     async def test_a_replay_applies_once_and_unparks(self, read_model: ReadModel[W]) -> None:
         slot = await self.active_slot(read_model)

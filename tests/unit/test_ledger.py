@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -310,3 +311,13 @@ def test_each_release_1_step_gives_the_current_shape() -> None:
     )
     with pytest.raises(UpcastError, match=r"ledger\.AccountOpened v1 -> ledger\.Opened v2"):
         current("ledger.AccountOpened", {"owner": "ann", "currency": "EUR"})
+
+
+@pytest.mark.parametrize("amount", ["1" + "0" * 15, "0.00001", Decimal("1E+20")])
+def test_amounts_beyond_exact_decimal_range_are_refused(amount: Any) -> None:
+    # Decimal keeps 28 significant digits and silently rounds past them.
+    ledger = Ledger("range")
+    ledger.open("Ann", "EUR")
+    with pytest.raises(InvalidAmount, match="out of range"):
+        ledger.deposit(amount)
+    assert ledger.balance == 0 and len(ledger.pending_events) == 1

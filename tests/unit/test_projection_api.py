@@ -253,12 +253,22 @@ dead_letters = st.builds(
     blocking=st.booleans(),
     checkpoint_before=st.none() | positions,
     replays=st.integers(0, 5),
+    partial=st.booleans(),
 )
 
 
 @given(letter=dead_letters)
 def test_dead_letters_round_trip_through_json(letter: DeadLetter) -> None:
     assert DeadLetter.from_json(letter.to_json()) == letter
+
+
+@given(letter=dead_letters)
+def test_dead_letters_stored_before_the_partial_flag_read_as_not_partial(
+    letter: DeadLetter,
+) -> None:
+    record = letter.to_record()
+    del record["partial"]
+    assert DeadLetter.from_record(record).partial is False
 
 
 def test_mongo_writes_refuse_what_a_guard_cannot_protect() -> None:
