@@ -139,8 +139,14 @@ def recorded_events(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
     comprehension costs about 1 µs per row less than a custom row factory, which
     is an eighth of reading a stream.
     """
+    # tuple.__new__ directly: the named tuples' own __new__ is a Python-level
+    # wrapper around it, worth another 0.3 µs per row here.
+    new = tuple.__new__
     return [
-        RecordedEvent(r[0], r[1], Position(r[2], r[3]), r[4], r[5], r[6], r[7], r[8], r[9])
+        new(
+            RecordedEvent,
+            (r[0], r[1], new(Position, (r[2], r[3])), r[4], r[5], r[6], r[7], r[8], r[9]),
+        )
         for r in rows
     ]
 

@@ -223,7 +223,11 @@ def prepare_batch(
             )
         seen_ids.add(event_id)
         data_json = _encode(stream_id, "data", index, event.type, event.data)
-        metadata_json = _encode(stream_id, "metadata", index, event.type, event.metadata or {})
+        metadata_json = (
+            _encode(stream_id, "metadata", index, event.type, event.metadata)
+            if event.metadata is not None
+            else "{}"
+        )
         size = len(data_json.encode()) + len(metadata_json.encode())
         if size > max_event_bytes:
             raise InvalidAppendError(
