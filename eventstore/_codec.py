@@ -109,11 +109,7 @@ class EventCodec:
             ) from error
 
     def _upcast_to_class(self, recorded: RecordedEvent) -> tuple[type[Event], dict[str, Any]]:
-        if self.upcasters.has_steps(recorded.type, recorded.schema_version):
-            result = self._run_chain(recorded)
-            event_type, version, data = result.event_type, result.schema_version, result.data
-        else:
-            event_type, version, data = recorded.type, recorded.schema_version, recorded.data
+        event_type, version, data = self._run_chain(recorded)
         cls = self._classes.get(event_type)
         if cls is None:
             raise UnknownEventTypeError(

@@ -22,10 +22,13 @@ class UpcasterChain:
     every read. Upcasting never mutates the caller's data.
     """
 
-    __slots__ = ("_steps",)
+    __slots__ = ("_paths", "_steps")
 
     def __init__(self, upcasters: Iterable[Upcaster] = ()) -> None:
         self._steps: dict[tuple[str, int], Upcaster] = {}
+        # Start key -> (the steps in order, the key they end at): worked out once per
+        # stored (type, version), not per event.
+        self._paths: dict[tuple[str, int], tuple[tuple[Upcaster, ...], tuple[str, int]]] = {}
         for upcaster in upcasters:
             self.register(upcaster)
 
@@ -37,6 +40,7 @@ class UpcasterChain:
                 upcaster.event_type, upcaster.from_version, existing.step, upcaster.step
             )
         self._steps[key] = upcaster
+        self._paths.clear()
 
     def upcaster(
         self, event_type: str, *, from_version: int, new_type: str | None = None
@@ -61,11 +65,15 @@ class UpcasterChain:
         of nearly every event read. The caller must then treat the result's data as its
         own input.
         """
-        upcaster = self._steps.get((event_type, schema_version))
-        if upcaster is None:
-            return UpcastResult(
-                event_type, schema_version, data if isinstance(data, dict) else dict(data)
-            )
+        start = (event_type, schema_version)
+        path = self._paths.get(start)
+        if path is None:
+            if start not in self._steps:
+                return UpcastResult(
+                    event_type, schema_version, data if isinstance(data, dict) else dict(data)
+                )
+            path = self._paths[start] = self._path_from(start)
+        steps, (final_type, final_version) = path
 
         # One deep copy, here, is enough to keep the caller's data untouched. After it,
         # nothing a step can reach through its argument is shared with the caller: step 1
@@ -75,8 +83,7 @@ class UpcasterChain:
         # Copying before every step instead would cost one deep copy per version on each
         # old event during a replay and protect nothing more of the caller's.
         current: dict[str, Any] = _copy_json(data if isinstance(data, dict) else dict(data))
-        # Terminates: every step adds one to the version, so no key is visited twice.
-        while upcaster is not None:
+        for upcaster in steps:
             try:
                 result = upcaster.migrate(current)
             except Exception as exc:
@@ -85,10 +92,16 @@ class UpcasterChain:
                 cause = TypeError(f"migrate returned {type(result).__name__}, expected dict")
                 raise UpcastStepError(event_type, schema_version, upcaster.step, cause) from cause
             current = result
-            # Inlined to_type/to_version: property calls are a tenth of a replay's step.
-            key = (upcaster.new_type or upcaster.event_type, upcaster.from_version + 1)
-            upcaster = self._steps.get(key)
-        return UpcastResult(key[0], key[1], current)
+        return UpcastResult(final_type, final_version, current)
+
+    def _path_from(self, start: tuple[str, int]) -> tuple[tuple[Upcaster, ...], tuple[str, int]]:
+        steps: list[Upcaster] = []
+        key = start
+        # Terminates: every step adds one to the version, so no key is visited twice.
+        while (upcaster := self._steps.get(key)) is not None:
+            steps.append(upcaster)
+            key = (upcaster.to_type, upcaster.to_version)
+        return tuple(steps), key
 
     def validate(self, current_versions: Mapping[str, int]) -> None:
         """Raise :class:`MissingUpcasterError` listing every gap, dead end and stray step.
