@@ -101,10 +101,7 @@ class EventCodec:
             return cls.model_validate(data)
         except ValidationError as error:
             raise EventValidationError(
-                recorded.stream_id,
-                recorded.version,
-                recorded.type,
-                recorded.schema_version,
+                *_about(recorded),
                 f"data does not validate into {cls.__qualname__}: {_brief(error)}",
             ) from error
 
@@ -113,18 +110,12 @@ class EventCodec:
         cls = self._classes.get(event_type)
         if cls is None:
             raise UnknownEventTypeError(
-                recorded.stream_id,
-                recorded.version,
-                recorded.type,
-                recorded.schema_version,
+                *_about(recorded),
                 f"no event class is registered for type {event_type!r}",
             )
         if cls.event_version != version:
             raise UpcastError(
-                recorded.stream_id,
-                recorded.version,
-                recorded.type,
-                recorded.schema_version,
+                *_about(recorded),
                 f"upcasting ended at v{version}, but {cls.__qualname__} is v{cls.event_version}",
                 "(none)",
             )
@@ -135,21 +126,20 @@ class EventCodec:
             return self.upcasters.upcast(recorded.type, recorded.schema_version, recorded.data)
         except UpcastStepError as error:
             raise UpcastError(
-                recorded.stream_id,
-                recorded.version,
-                recorded.type,
-                recorded.schema_version,
+                *_about(recorded),
                 str(error.__cause__ or error),
                 error.step,
             ) from error
         except UpcasterError as error:
             raise UpcastError(
-                recorded.stream_id,
-                recorded.version,
-                recorded.type,
-                recorded.schema_version,
+                *_about(recorded),
                 str(error),
             ) from error
+
+
+def _about(recorded: RecordedEvent) -> tuple[str, int, str, int]:
+    """What every error about a stored event names."""
+    return recorded.stream_id, recorded.version, recorded.type, recorded.schema_version
 
 
 def _brief(error: ValidationError) -> str:

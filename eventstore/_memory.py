@@ -27,13 +27,8 @@ from ._model import (
 from ._store import EventStore
 from ._validation import (
     DEFAULT_MAX_EVENT_BYTES,
-    FEED,
     PreparedEvent,
-    check_after,
-    check_limit,
-    check_prefix,
     check_replayed_content,
-    check_stream_cut,
 )
 
 
@@ -133,16 +128,9 @@ class InMemoryEventStore(EventStore):
         for event in reversed(selected) if backwards else selected:
             yield event
 
-    async def stream_version(
-        self,
-        stream_id: str,
-        *,
-        as_of: datetime | None = None,
-        at_position: Position | None = None,
+    async def _stream_version(
+        self, stream_id: str, as_of: datetime | None, at_position: Position | None
     ) -> int:
-        # Checked like the Postgres store does: a bad id or a naive as_of used to
-        # return 0 here (or raise TypeError) where Postgres raised.
-        stream_id = check_stream_cut(stream_id, as_of, at_position)
         version = 0
         for event in self._streams.get(stream_id, []):
             if as_of is not None and event.recorded_at > as_of:
@@ -152,25 +140,16 @@ class InMemoryEventStore(EventStore):
             version = event.version
         return version
 
-    async def list_streams(
-        self, prefix: str | None = None, *, limit: int | None = None
-    ) -> AsyncIterator[StreamInfo]:
-        # A negative limit sliced names off the end here but meant "none" in Postgres.
-        limit = check_limit(limit, prefix if isinstance(prefix, str) else FEED)
-        prefix = check_prefix(prefix)
-        names = sorted(s for s in self._streams if prefix is None or s.startswith(prefix))
+    async def _list_streams(self, prefix: str, limit: int | None) -> AsyncIterator[StreamInfo]:
+        names = sorted(s for s in self._streams if s.startswith(prefix))
         for stream_id in names[:limit]:
             events = self._streams[stream_id]
             yield StreamInfo(
                 stream_id, len(events), self._created[stream_id], events[-1].recorded_at
             )
 
-    async def read_all(
-        self, after: Position | None = None, limit: int | None = None
-    ) -> AsyncIterator[RecordedEvent]:
-        limit = check_limit(limit, FEED)
-        after = check_after(after)
-        start = 0 if after is None else _first_index_after(self._feed, after)
+    async def _read_all(self, after: Position, limit: int | None) -> AsyncIterator[RecordedEvent]:
+        start = _first_index_after(self._feed, after)
         end = len(self._feed) if limit is None else start + limit
         for event in self._feed[start:end]:
             yield event

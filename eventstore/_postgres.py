@@ -25,12 +25,7 @@ from ._pg_schema import migrate
 from ._store import DEFAULT_PAGE_SIZE, EventStore
 from ._validation import (
     DEFAULT_MAX_EVENT_BYTES,
-    FEED,
     PreparedEvent,
-    check_after,
-    check_limit,
-    check_prefix,
-    check_stream_cut,
 )
 
 T = TypeVar("T")
@@ -198,15 +193,9 @@ class PostgresEventStore(EventStore):
             else:
                 low = page[DEFAULT_PAGE_SIZE].version
 
-    async def stream_version(
-        self,
-        stream_id: str,
-        *,
-        as_of: datetime | None = None,
-        at_position: Position | None = None,
+    async def _stream_version(
+        self, stream_id: str, as_of: datetime | None, at_position: Position | None
     ) -> int:
-        # Shared checks: a non-str id reached the driver as "operator does not exist".
-        stream_id = check_stream_cut(stream_id, as_of, at_position)
         params: tuple[Any, ...]
         if as_of is not None:
             query, params = self._reads.version_as_of, (stream_id, as_of)
@@ -217,12 +206,8 @@ class PostgresEventStore(EventStore):
             query, params = self._reads.version, (stream_id,)
         return await self._count(query, params)
 
-    async def list_streams(
-        self, prefix: str | None = None, *, limit: int | None = None
-    ) -> AsyncIterator[StreamInfo]:
-        limit = check_limit(limit, prefix if isinstance(prefix, str) else FEED)
-        prefix = check_prefix(prefix)
-        after, prefix, remaining = "", prefix or "", limit
+    async def _list_streams(self, prefix: str, limit: int | None) -> AsyncIterator[StreamInfo]:
+        after, remaining = "", limit
         while remaining is None or remaining > 0:
             size = DEFAULT_PAGE_SIZE if remaining is None else min(remaining, DEFAULT_PAGE_SIZE)
             params = {
@@ -239,12 +224,8 @@ class PostgresEventStore(EventStore):
             after = page[-1].stream_id
             remaining = None if remaining is None else remaining - len(page)
 
-    async def read_all(
-        self, after: Position | None = None, limit: int | None = None
-    ) -> AsyncIterator[RecordedEvent]:
-        limit = check_limit(limit, FEED)
-        position = check_after(after) or Position(0, 0)
-        remaining = limit
+    async def _read_all(self, after: Position, limit: int | None) -> AsyncIterator[RecordedEvent]:
+        position, remaining = after, limit
         while remaining is None or remaining > 0:
             size = DEFAULT_PAGE_SIZE if remaining is None else min(remaining, DEFAULT_PAGE_SIZE)
             page = await self._fetch_events(
@@ -261,10 +242,9 @@ class PostgresEventStore(EventStore):
         row = await self._run(lambda connection: self._fetch_one(connection, self._reads.head, ()))
         return Position(row[0], row[1]) if row else None
 
-    async def count_after(self, after: Position | None = None) -> int:
-        position = check_after(after) or Position(0, 0)
+    async def _count_after(self, after: Position) -> int:
         return await self._count(
-            self._reads.count_after, (str(position.transaction_id), position.global_position)
+            self._reads.count_after, (str(after.transaction_id), after.global_position)
         )
 
     async def held_back_count(self) -> int:

@@ -16,6 +16,7 @@ from ._errors import InvalidInputError
 from ._lifecycle import AsyncClosing
 from ._model import (
     ANY,
+    START,
     AppendResult,
     ExpectedVersion,
     NewEvent,
@@ -30,6 +31,9 @@ from ._validation import (
     SupportsNewEvent,
     check_after,
     check_expected_version,
+    check_limit,
+    check_prefix,
+    check_stream_cut,
     check_stream_id,
     prepare_batch,
 )
@@ -97,7 +101,6 @@ class EventStore(AsyncClosing):
         self, stream_id: str, low: int, high: int | None, *, backwards: bool
     ) -> AsyncIterator[RecordedEvent]: ...
 
-    @abc.abstractmethod
     async def stream_version(
         self,
         stream_id: str,
@@ -111,16 +114,27 @@ class EventStore(AsyncClosing):
         With ``at_position``: the version of the last event at or before that feed
         position (a consistent cut across streams).
         """
+        checked = check_stream_cut(stream_id, as_of, at_position)
+        return await self._stream_version(checked, as_of, at_position)
 
     @abc.abstractmethod
+    async def _stream_version(
+        self, stream_id: str, as_of: datetime | None, at_position: Position | None
+    ) -> int: ...
+
     def list_streams(
         self, prefix: str | None = None, *, limit: int | None = None
     ) -> AsyncIterator[StreamInfo]:
-        """Streams ordered by id, optionally only those whose id starts with ``prefix``."""
+        """Streams in code-point order of their ids, optionally only those starting with
+        ``prefix``."""
+        checked_limit = check_limit(limit, prefix if isinstance(prefix, str) else FEED)
+        return self._list_streams(check_prefix(prefix) or "", checked_limit)
+
+    @abc.abstractmethod
+    def _list_streams(self, prefix: str, limit: int | None) -> AsyncIterator[StreamInfo]: ...
 
     # -- the global feed -----------------------------------------------------
 
-    @abc.abstractmethod
     def read_all(
         self, after: Position | None = None, limit: int | None = None
     ) -> AsyncIterator[RecordedEvent]:
@@ -129,10 +143,17 @@ class EventStore(AsyncClosing):
         Never skips an event: an event that becomes visible later always has a
         position greater than every position already returned.
         """
+        return self._read_all(check_after(after) or START, check_limit(limit, FEED))
+
+    @abc.abstractmethod
+    def _read_all(self, after: Position, limit: int | None) -> AsyncIterator[RecordedEvent]: ...
 
     async def count_after(self, after: Position | None = None) -> int:
         """How many feed events a reader could read after ``after`` now (lag, progress)."""
-        return sum([1 async for _ in self.read_all(after)])
+        return await self._count_after(check_after(after) or START)
+
+    async def _count_after(self, after: Position) -> int:
+        return sum([1 async for _ in self._read_all(after, None)])
 
     async def held_back_count(self) -> int:
         """Committed events the feed does not show yet because an older transaction is open."""
