@@ -74,9 +74,10 @@ _INSERT_EVENTS = """
         SELECT pg_advisory_xact_lock(1667787371, hashtext(%(stream_id)s))
     ),
     stream AS ({claim})
-    INSERT INTO {events} (stream_id, version, event_id, type, schema_version, data, metadata)
+    INSERT INTO {events}
+           (stream_id, version, event_id, type, schema_version, data, metadata, batch_start)
     SELECT %(stream_id)s, stream.base + e.n, (e.item->>'id')::uuid, e.item->>'type',
-           (e.item->>'v')::integer, e.item->'data', e.item->'meta'
+           (e.item->>'v')::integer, e.item->'data', e.item->'meta', stream.base + 1
       FROM stream, jsonb_array_elements(%(batch)s::jsonb) WITH ORDINALITY AS e(item, n)
      ORDER BY e.n
     RETURNING version, transaction_id::text::bigint, global_position
@@ -84,12 +85,16 @@ _INSERT_EVENTS = """
 
 _FIND_EVENTS = """
     SELECT event_id, stream_id, version, transaction_id::text::bigint, global_position,
-           type, schema_version, data, metadata
+           type, schema_version, data, metadata, batch_start
       FROM {events} WHERE event_id = ANY(%s::uuid[])
 """
-_COUNT_IN_TRANSACTION = """
+# The rows of one append: same stream, same transaction, same batch_start (a
+# transaction may append to a stream twice).  Rows from before batch_start
+# existed have NULL there and are told apart by transaction only.
+_COUNT_IN_BATCH = """
     SELECT count(*) FROM {events}
      WHERE stream_id = %s AND transaction_id = %s::text::xid8
+       AND batch_start IS NOT DISTINCT FROM %s
 """
 _STREAM_VERSION = "SELECT version FROM {streams} WHERE stream_id = %s"
 
@@ -133,7 +138,7 @@ class AppendStatements:
             "exact": insert(_CLAIM_UPDATE, only_existing=True, exact=True),
         }
         self.find_events = sql.SQL(_FIND_EVENTS).format(events=events)
-        self.count_in_transaction = sql.SQL(_COUNT_IN_TRANSACTION).format(events=events)
+        self.count_in_batch = sql.SQL(_COUNT_IN_BATCH).format(events=events)
         self.stream_version = sql.SQL(_STREAM_VERSION).format(streams=streams)
 
     def statement_for(self, expected: ExpectedVersion | int) -> bytes:
@@ -270,7 +275,7 @@ async def _find_replayed_batch(
     )
     if same_place:
         cursor = await connection.execute(
-            statements.count_in_transaction, (stream_id, str(first[3]))
+            statements.count_in_batch, (stream_id, str(first[3]), first[9])
         )
         counted = await cursor.fetchone()
         same_place = counted is not None and counted[0] == len(rows)

@@ -100,6 +100,11 @@ _MIGRATIONS: list[list[str]] = [
         # list_streams pages in code-point order and finds a prefix by range.
         'CREATE INDEX streams_listing ON {schema}.streams (stream_id COLLATE "C")',
     ],
+    [
+        # The version an append's batch began at: tells apart two batches one
+        # transaction appended to one stream, so re-appending either is a no-op.
+        "ALTER TABLE {schema}.events ADD COLUMN batch_start bigint",
+    ],
 ]
 
 LATEST_VERSION = len(_MIGRATIONS)

@@ -97,6 +97,26 @@ async def test_an_append_commits_with_the_callers_own_rows(own_store: PostgresEv
     assert await store.stream_version(stream) == 2
 
 
+async def test_two_batches_of_one_transaction_re_append_as_no_ops(
+    own_store: PostgresEventStore,
+) -> None:
+    # An outbox-style retry of either batch must return its original result,
+    # though both share a transaction id (as the in-memory store does).
+    store = own_store
+    stream = new_stream("twice")
+    first_batch, second_batch = new_events(2), new_events(1)
+    async with store.connection() as connection, connection.transaction():
+        first = await store.append(stream, first_batch, NO_STREAM, connection=connection)
+        second = await store.append(stream, second_batch, 2, connection=connection)
+    assert await store.append(stream, first_batch, NO_STREAM) == first
+    assert await store.append(stream, second_batch, 2) == second
+    with pytest.raises(DuplicateEventError):
+        await store.append(stream, [*first_batch, *second_batch])
+    with pytest.raises(DuplicateEventError):
+        await store.append(stream, first_batch[:1])
+    assert await store.stream_version(stream) == 3
+
+
 async def test_a_rolled_back_transaction_leaves_no_events(own_store: PostgresEventStore) -> None:
     store = own_store
     orders = await _orders_table(store)
