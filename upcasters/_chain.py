@@ -14,6 +14,9 @@ __all__ = ["UpcasterChain"]
 
 M = TypeVar("M", bound=Migration)
 
+# The named tuple's own __new__ is a Python wrapper around this (one per old event).
+_new_result = tuple.__new__
+
 
 class UpcasterChain:
     """Steps keyed by the ``(event_type, from_version)`` they read.
@@ -92,7 +95,7 @@ class UpcasterChain:
                 cause = TypeError(f"migrate returned {type(result).__name__}, expected dict")
                 raise UpcastStepError(event_type, schema_version, upcaster.step, cause) from cause
             current = result
-        return UpcastResult(final_type, final_version, current)
+        return _new_result(UpcastResult, (final_type, final_version, current))
 
     def _path_from(self, start: tuple[str, int]) -> tuple[tuple[Upcaster, ...], tuple[str, int]]:
         steps: list[Upcaster] = []
@@ -125,6 +128,7 @@ class UpcasterChain:
 
 
 _IMMUTABLE = (str, int, float, bool, type(None))
+_SCALARS = frozenset(_IMMUTABLE)
 
 
 def _copy_json(value: Any) -> Any:
@@ -134,10 +138,14 @@ def _copy_json(value: Any) -> Any:
     times faster than ``copy.deepcopy``, which pays for memo bookkeeping and
     dispatch that JSON never needs.  Anything else falls back to deepcopy.
     """
+    # Scalars are tested inline: most stored events are flat, and a call per
+    # value would cost more than the copy itself.
     if isinstance(value, dict):
-        return {key: _copy_json(item) for key, item in value.items()}
+        return {
+            key: item if type(item) in _SCALARS else _copy_json(item) for key, item in value.items()
+        }
     if isinstance(value, list):
-        return [_copy_json(item) for item in value]
+        return [item if type(item) in _SCALARS else _copy_json(item) for item in value]
     if isinstance(value, _IMMUTABLE):
         return value
     return copy.deepcopy(value)
