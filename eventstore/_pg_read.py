@@ -15,6 +15,7 @@ which).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -106,6 +107,38 @@ def prefix_successor(prefix: str) -> str | None:
     return stripped[:-1] + chr(following)
 
 
+# Why the paged reads run inside functions
+# -----------------------------------------
+# A page must walk its index in order.  On a table that was never analyzed
+# (a fresh deployment, a bulk import, the minute before autovacuum gets to it)
+# the planner guesses a few hundred matching rows and prefers a bitmap scan
+# plus a sort: every page then sorts everything after it (measured: a 30,000
+# event feed read at 70k events/s instead of 125k, and worse as it grows).
+# ``SET enable_sort = off`` on the function makes any sorting plan a last
+# resort for these statements only, so the index order is used whatever the
+# statistics say.  The bodies are the statements above, numbered.
+PAGED_READS: dict[str, tuple[str, str]] = {
+    "stream_forward_page": (_STREAM_FORWARD, "text, bigint, bigint, bigint"),
+    "stream_backward_page": (_STREAM_BACKWARD, "text, bigint, bigint, bigint"),
+    "feed_page": (_FEED, "text, bigint, bigint"),
+}
+_RETURNS = """TABLE (stream_id text, version bigint, transaction_id bigint,
+    global_position bigint, event_id uuid, type text, schema_version integer,
+    data jsonb, metadata jsonb, recorded_at timestamptz)"""
+
+
+def paged_read_function(name: str) -> str:
+    """The migration statement creating one paged read (``{schema}`` left to fill)."""
+    body, arguments = PAGED_READS[name]
+    numbers = iter(range(1, 10))
+    body = re.sub("%s", lambda _: f"${next(numbers)}", body)
+    body = body.replace("{events}", "{schema}.events").replace("{columns}", _COLUMNS)
+    return (
+        f"CREATE OR REPLACE FUNCTION {{schema}}.{name}({arguments}) RETURNS {_RETURNS}\n"
+        f"LANGUAGE sql STABLE SET enable_sort = off AS $body$ {body} $body$"
+    )
+
+
 class ReadStatements:
     """The read SQL, composed once per schema."""
 
@@ -122,6 +155,13 @@ class ReadStatements:
         self.stream_forward = compose(_STREAM_FORWARD)
         self.stream_backward = compose(_STREAM_BACKWARD)
         self.feed = compose(_FEED)
+        self.pages = {
+            name: sql.SQL("SELECT * FROM {}({})").format(
+                sql.Identifier(schema, name),
+                sql.SQL(", ").join([sql.Placeholder()] * len(args.split(","))),
+            )
+            for name, (_, args) in PAGED_READS.items()
+        }
         self.head = compose(_HEAD)
         self.count_after = compose(_COUNT_AFTER)
         self.held_back = compose(_HELD_BACK)

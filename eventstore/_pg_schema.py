@@ -11,6 +11,8 @@ from typing import Any
 
 from psycopg import AsyncConnection, sql
 
+from ._pg_read import PAGED_READS, paged_read_function
+
 # Each step is a list of statements; ``{schema}`` is replaced by the quoted
 # schema identifier, ``{channel}`` by the quoted NOTIFY channel literal.
 _MIGRATIONS: list[list[str]] = [
@@ -105,6 +107,7 @@ _MIGRATIONS: list[list[str]] = [
         # transaction appended to one stream, so re-appending either is a no-op.
         "ALTER TABLE {schema}.events ADD COLUMN batch_start bigint",
     ],
+    [paged_read_function(name) for name in PAGED_READS],
 ]
 
 LATEST_VERSION = len(_MIGRATIONS)

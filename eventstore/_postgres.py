@@ -177,7 +177,9 @@ class PostgresEventStore(EventStore):
         self, stream_id: str, low: int, high: int | None, *, backwards: bool
     ) -> AsyncIterator[RecordedEvent]:
         high = _LAST_STREAM_VERSION if high is None else high
-        statement = self._reads.stream_backward if backwards else self._reads.stream_forward
+        statement = self._reads.pages[
+            "stream_backward_page" if backwards else "stream_forward_page"
+        ]
         while low <= high:
             # One row more than a page tells whether another page follows, so a
             # stream of exactly N pages costs N queries, not N + 1.
@@ -229,7 +231,8 @@ class PostgresEventStore(EventStore):
         while remaining is None or remaining > 0:
             size = DEFAULT_PAGE_SIZE if remaining is None else min(remaining, DEFAULT_PAGE_SIZE)
             page = await self._fetch_events(
-                self._reads.feed, (str(position.transaction_id), position.global_position, size)
+                self._reads.pages["feed_page"],
+                (str(position.transaction_id), position.global_position, size),
             )
             for event in page:
                 yield event
