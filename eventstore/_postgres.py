@@ -177,9 +177,12 @@ class PostgresEventStore(EventStore):
         self, stream_id: str, low: int, high: int | None, *, backwards: bool
     ) -> AsyncIterator[RecordedEvent]:
         high = _LAST_STREAM_VERSION if high is None else high
-        statement = self._reads.pages[
-            "stream_backward_page" if backwards else "stream_forward_page"
-        ]
+        # Most streams fit one page: read it with the plain statement, since
+        # calling a function costs ~0.1 ms, a third of loading a small aggregate.
+        # A long stream's later pages go through the sort-proof function (see
+        # _pg_read), so one that was never analyzed is sorted once, not per page.
+        statement = self._reads.stream_backward if backwards else self._reads.stream_forward
+        paged = self._reads.pages["stream_backward_page" if backwards else "stream_forward_page"]
         while low <= high:
             # One row more than a page tells whether another page follows, so a
             # stream of exactly N pages costs N queries, not N + 1.
@@ -190,6 +193,7 @@ class PostgresEventStore(EventStore):
                 yield event
             if len(page) <= DEFAULT_PAGE_SIZE:
                 return
+            statement = paged
             if backwards:
                 high = page[DEFAULT_PAGE_SIZE].version
             else:
