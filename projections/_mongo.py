@@ -59,7 +59,6 @@ from ._slots import (
     parse_position_key,
     parse_slot_id,
     position_key,
-    slot_id,
 )
 
 DEFAULT_DATABASE = "chronik"
@@ -202,20 +201,10 @@ class MongoReadModel(ReadModel[MongoWrites]):
                 return_document=ReturnDocument.AFTER,
             )
             generation = int(counted["generations"][f"v{version}"])
-            now = datetime.now(UTC)
-            info = SlotInfo(
-                slot_id(version, generation),
-                version,
-                generation,
-                SlotState.BUILDING,
-                from_position,
-                from_position,
-                created_at=now,
-                updated_at=now,
-            )
+            info = SlotInfo.new_build(version, generation, from_position)
             record = info.registry_record() | {
                 "position": position_key(from_position),
-                "updated_at": now.isoformat(),
+                "updated_at": info.registry_record()["created_at"],
                 "events": 0,
             }
             await self._meta.update_one({"_id": name}, {"$set": {f"slots.{info.slot}": record}})

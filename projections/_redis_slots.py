@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -27,7 +27,7 @@ from redis.exceptions import RedisError, WatchError
 from eventstore import START, Position
 
 from ._errors import ProjectionError, ReadModelError
-from ._slots import ProjectionMeta, SlotInfo, SlotState, check_name, parse_slot_id, slot_id
+from ._slots import ProjectionMeta, SlotInfo, SlotState, check_name, parse_slot_id
 
 SCAN_COUNT = 500
 
@@ -131,24 +131,14 @@ class RedisSlots:
             generation = int(
                 await self.client.hincrby(self._meta_key(name, "generations"), f"v{version}", 1)
             )
-            now = datetime.now(UTC)
-            info = SlotInfo(
-                slot_id(version, generation),
-                version,
-                generation,
-                SlotState.BUILDING,
-                from_position,
-                from_position,
-                created_at=now,
-                updated_at=now,
-            )
+            info = SlotInfo.new_build(version, generation, from_position)
             async with self.client.pipeline(transaction=True) as pipe:
                 pipe.hset(self._slots_key(name), info.slot, json.dumps(info.registry_record()))
                 pipe.hset(
                     self._checkpoint_key(name, info.slot),
                     mapping={
                         "position": str(from_position),
-                        "updated_at": now.isoformat(),
+                        "updated_at": info.registry_record()["created_at"],
                         "events": 0,
                     },
                 )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from eventstore import START, Position
@@ -83,6 +83,21 @@ class SlotInfo:
 
     def with_state(self, state: SlotState) -> SlotInfo:
         return replace(self, state=state)
+
+    @classmethod
+    def new_build(cls, version: int, generation: int, from_position: Position) -> SlotInfo:
+        """A slot just created to build into, starting after ``from_position``."""
+        now = datetime.now(UTC)
+        return cls(
+            slot_id(version, generation),
+            version,
+            generation,
+            SlotState.BUILDING,
+            from_position,
+            from_position,
+            created_at=now,
+            updated_at=now,
+        )
 
 
 @dataclass(frozen=True, slots=True)
