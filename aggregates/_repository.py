@@ -166,18 +166,11 @@ class Repository:
                     stream_id, f"at_version must be an int >= 1, got {at_version!r}"
                 )
             return at_version
+        # The store checks as_of (aware datetime) and at_position (a valid Position).
         if as_of is not None:
-            if not isinstance(as_of, datetime) or as_of.tzinfo is None:
-                raise InvalidInputError(
-                    stream_id, f"as_of must be a timezone-aware datetime, got {as_of!r}"
-                )
             version = await self.store.stream_version(stream_id, as_of=as_of)
             requested = f"as of {as_of.isoformat()}"
         elif at_position is not None:
-            if not isinstance(at_position, Position):
-                raise InvalidInputError(
-                    stream_id, f"at_position must be an eventstore.Position, got {at_position!r}"
-                )
             version = await self.store.stream_version(stream_id, at_position=at_position)
             requested = f"at position {at_position}"
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -23,6 +24,7 @@ from ._progress import Progress
 Target = tuple[Projection[Any], ReadModel[Any]]
 SlotPicker = Callable[[dict[str, SlotInfo]], SlotInfo | None]
 
+log = logging.getLogger("chronik")
 _POLL_SECONDS = 0.2
 
 
@@ -64,8 +66,12 @@ async def slot_progress(
         yield
     finally:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        with contextlib.suppress(asyncio.CancelledError):
+            try:
+                await task
+            except Exception as error:
+                # Only the bar stopped; the work it followed reports its own errors.
+                log.warning("progress display for %s stopped: %s", name, error)
 
 
 async def run_projections(

@@ -10,7 +10,7 @@ import enum
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, NamedTuple, TypeAlias
+from typing import Any, Final, NamedTuple
 from uuid import UUID
 
 
@@ -30,8 +30,6 @@ class ExpectedVersion(enum.Enum):
 ANY: Final = ExpectedVersion.ANY
 NO_STREAM: Final = ExpectedVersion.NO_STREAM
 STREAM_EXISTS: Final = ExpectedVersion.STREAM_EXISTS
-
-Expected: TypeAlias = "ExpectedVersion | int"
 
 
 def version_matches(expected: ExpectedVersion | int, actual: int) -> bool:

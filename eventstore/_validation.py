@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 from uuid import UUID
 
 from ._errors import DuplicateEventError, InvalidAppendError, InvalidInputError
@@ -84,7 +84,7 @@ def check_limit(limit: object, about: str) -> int | None:
     raise InvalidInputError(about, f"invalid limit {limit!r}: use None or an int >= 0")
 
 
-def _is_valid_position(position: object) -> bool:
+def _is_valid_position(position: object) -> TypeGuard[Position]:
     # xid8 is unsigned 64-bit and the sequence a bigint: PostgreSQL would read a
     # negative transaction id as one near 2**64 and silently answer for that.
     return (
@@ -97,7 +97,7 @@ def _is_valid_position(position: object) -> bool:
 
 def check_after(after: object) -> Position | None:
     if after is None or _is_valid_position(after):
-        return after  # type: ignore[return-value]
+        return after
     raise InvalidInputError(
         FEED,
         f"invalid feed position {after!r}: use a Position of two ints in 0..2**63-1 "

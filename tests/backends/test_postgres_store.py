@@ -38,6 +38,13 @@ class TestPostgresEventStore(EventStoreContract):
     async def store(self, pg_store: PostgresEventStore) -> EventStore:
         return pg_store
 
+    async def until_subscriber_waits(self, store: EventStore) -> None:
+        # Registered in the listeners table means LISTEN is in place.
+        assert isinstance(store, PostgresEventStore)
+        async with asyncio.timeout(60):
+            while not await _listeners(store):  # noqa: ASYNC110 (a table, not an event)
+                await asyncio.sleep(0.01)
+
     @pytest.fixture
     async def make_store(self, pg_dsn: str) -> AsyncIterator[MakeStore]:
         stores: list[EventStore] = []

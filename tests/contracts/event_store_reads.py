@@ -341,7 +341,7 @@ class ReadsContract(ContractBase):
         subscription = store.subscribe(after=await store.head(), poll_interval=3600)
         pending = asyncio.ensure_future(anext(subscription))
         try:
-            await asyncio.sleep(0.2)  # let it reach its wait (not needed for correctness)
+            await self.until_subscriber_waits(store)
             assert not pending.done()
             result = await store.append(stream, new_events(1))
             event = await asyncio.wait_for(pending, HANG_GUARD)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from decimal import Decimal
@@ -81,6 +82,17 @@ class ContractBase:
     @pytest.fixture
     async def fresh_store(self, make_store: MakeStore) -> EventStore:
         return await make_store()
+
+    async def until_subscriber_waits(self, store: EventStore) -> None:
+        """Let a just-started subscription reach its wait for new events.
+
+        Not needed for correctness (an append that lands first is found by the
+        catch-up read); it makes the wake-up path the one usually tested.  An
+        in-process store gets there within a few turns of the event loop;
+        backends with an observable listener override this with a real condition.
+        """
+        for _ in range(20):
+            await asyncio.sleep(0)
 
     async def assert_nothing_written(
         self,

@@ -11,12 +11,12 @@ from typing import ClassVar
 
 import pytest
 import redis.asyncio as aioredis
+from support.projection_runs import run_until_caught_up
 
 from eventstore import Event, InMemoryEventStore, RecordedEvent
 from projections import (
     LocalLocks,
     MongoWrites,
-    Phase,
     Projection,
     ProjectionDefinitionError,
     ProjectionRunner,
@@ -69,24 +69,7 @@ async def run_to_head(
     store: InMemoryEventStore, targets: list[tuple[Projection[RedisWrites], RedisReadModel]]
 ) -> ProjectionRunner:
     runner = ProjectionRunner(StoreFeedSource(store), targets, locks=LocalLocks(), options=OPTIONS)
-    stop = asyncio.Event()
-    task = asyncio.create_task(runner.run(stop))
-
-    async def caught_up() -> None:
-        while True:
-            head = await store.head()
-            if all(s.phase is Phase.LIVE and s.position == head for s in runner.states.values()):
-                return
-            if task.done():
-                await task
-                raise AssertionError(runner.states)
-            await asyncio.sleep(0.01)
-
-    try:
-        await asyncio.wait_for(caught_up(), 60)
-    finally:
-        stop.set()
-        await task
+    await run_until_caught_up(runner, store)
     return runner
 
 

@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import pytest
 import redis.asyncio as aioredis
+from support.projection_runs import run_until_caught_up
 
 from eventstore import Event, InMemoryEventStore, RecordedEvent
 from projections import (
@@ -21,7 +22,6 @@ from projections import (
     LocalLocks,
     PartialDeadLetterError,
     PendingFailures,
-    Phase,
     Projection,
     ProjectionRunner,
     ReadModelError,
@@ -113,25 +113,7 @@ async def run_to_head(store: InMemoryEventStore, model: RedisReadModel) -> Proje
     runner = ProjectionRunner(
         StoreFeedSource(store), [(paid(), model)], locks=LocalLocks(), options=OPTIONS
     )
-    stop = asyncio.Event()
-    task = asyncio.create_task(runner.run(stop))
-
-    async def caught_up() -> None:
-        while True:
-            head = await store.head()
-            state = runner.states[NAME]
-            if state.phase is Phase.LIVE and state.position == head:
-                return
-            if task.done():
-                await task
-                raise AssertionError(runner.states)
-            await asyncio.sleep(0.01)
-
-    try:
-        await asyncio.wait_for(caught_up(), 60)  # a hang guard, not a timing assertion
-    finally:
-        stop.set()
-        await task
+    await run_until_caught_up(runner, store, names=[NAME])
     return runner
 
 

@@ -20,6 +20,7 @@ import pytest
 import redis.asyncio as aioredis
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.projection_runs import DEADLINE, run_until_caught_up, until
 
 from eventstore import Event, EventCodec, NewEvent, PostgresEventStore, RecordedEvent
 from projections import (
@@ -45,7 +46,6 @@ from upcasters import UpcasterChain
 
 MakeStore = Callable[..., Awaitable[PostgresEventStore]]
 FAST = RunnerOptions(batch_size=7, idle_timeout=0.02, standby_poll=0.02, lock_check_interval=0.05)
-DEADLINE = 60.0  # a hang guard, not a timing assertion
 
 
 class Added(Event):
@@ -162,32 +162,6 @@ async def model(read_model: RedisReadModel, name: str) -> tuple[dict[str, str], 
     view = await read_model.view(name)
     totals = await view.client.hgetall(view.key("totals"))
     return totals, await view.client.lrange(view.key("log"), 0, -1)
-
-
-async def run_until_caught_up(
-    runner: ProjectionRunner, store: PostgresEventStore, *, names: Iterable[str] | None = None
-) -> None:
-    """Run until every projection (or ``names``) is live at the head, then stop."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(runner.run(stop))
-    wanted = set(names) if names is not None else set(runner.states)
-
-    async def caught_up() -> None:
-        while True:
-            head = await store.head()
-            states = runner.states
-            if all(states[n].phase is Phase.LIVE and states[n].position == head for n in wanted):
-                return
-            if task.done():
-                await task
-                raise AssertionError(f"the runner ended early: {runner.states}")
-            await asyncio.sleep(0.01)
-
-    try:
-        await asyncio.wait_for(caught_up(), DEADLINE)
-    finally:
-        stop.set()
-        await task
 
 
 async def run_until(runner: ProjectionRunner, until: Callable[[], bool]) -> asyncio.Task[None]:
@@ -485,7 +459,7 @@ async def test_a_rebuild_swaps_in_only_a_complete_model_while_readers_read(
     async with Readers(read_model, "rebuilt") as readers:
         result = await rebuild(projection, read_model, source, options=RunnerOptions(batch_size=10))
         seen_after = len(readers.seen)
-        await _until(lambda: len(readers.seen) >= seen_after + 3)
+        await until(lambda: len(readers.seen) >= seen_after + 3)
     await stop_task(live)
 
     assert (result.previous_slot, result.slot) == ("v1g1", "v1g2")
@@ -570,13 +544,13 @@ async def test_a_standby_takes_over_when_the_leader_dies(
     standby = await run_until(second, lambda: second.states["led"].phase is Phase.STANDBY)
 
     await append_added(store, [("k", 1)] * 5)
-    await asyncio.wait_for(_until(lambda: first.states["led"].events == 15), DEADLINE)
+    await until(lambda: first.states["led"].events == 15)
     leader.cancel()  # the leading process dies: its lock connection goes with it
     with pytest.raises(asyncio.CancelledError):
         await leader
     await append_added(store, [("k", 1)] * 5)
     head = await store.head()
-    await asyncio.wait_for(_until(lambda: second.states["led"].position == head), DEADLINE)
+    await until(lambda: second.states["led"].position == head)
     assert second.states["led"].phase is Phase.LIVE
     await stop_task(standby)
     assert await model(read_model, "led") == await expected(store)
@@ -609,19 +583,12 @@ async def test_a_leader_cut_off_from_its_lock_steps_down_and_nothing_doubles(
         return phases == ["live", "standby"] and leaders[0].states["cut"].position == head
 
     try:
-        await asyncio.wait_for(_until(settled), DEADLINE)
+        await until(settled)
     except TimeoutError:
         raise AssertionError(f"{[r.states for r in runners]} head={head}") from None
     for task in tasks:
         await stop_task(task)
     assert await model(read_model, "cut") == await expected(store)
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    while True:
-        if condition():
-            return
-        await asyncio.sleep(0.01)
 
 
 # -- status ------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ models must agree with the aggregates loaded from the store.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
@@ -18,6 +17,7 @@ import redis.asyncio as aioredis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mongomock_motor import AsyncMongoMockClient
+from support.projection_runs import run_until_caught_up
 
 from aggregates import DomainError, Repository
 from aggregates.ledger import Deposited, Ledger
@@ -25,7 +25,6 @@ from aggregates.order import Order
 from eventstore import NewEvent, PostgresEventStore
 from projections import (
     MongoReadModel,
-    Phase,
     ProjectionRunner,
     RedisReadModel,
     RunnerOptions,
@@ -66,24 +65,7 @@ async def project(
         [(LEDGER_BALANCES, balances), (ORDER_SUMMARIES, orders)],
         options=OPTIONS,
     )
-    stop = asyncio.Event()
-    task = asyncio.create_task(runner.run(stop))
-
-    async def caught_up() -> None:
-        while True:
-            head = await store.head()
-            if all(s.phase is Phase.LIVE and s.position == head for s in runner.states.values()):
-                return
-            if task.done():
-                await task
-                raise AssertionError(runner.states)
-            await asyncio.sleep(0.01)
-
-    try:
-        await asyncio.wait_for(caught_up(), 60)
-    finally:
-        stop.set()
-        await task
+    await run_until_caught_up(runner, store)
 
 
 amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("500"), places=2)

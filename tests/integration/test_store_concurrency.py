@@ -162,8 +162,9 @@ async def long_transaction_writer(
         result = await store.append(stream_id, batch, NO_STREAM, connection=connection)
         appended.set()
         # Thread writers count too, and they cannot set an asyncio.Event of this loop.
-        while len(committed.events) < 150:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(HANG_GUARD):
+            while len(committed.events) < 150:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
         seen_before_commit.extend(p for _, p in list(committed.events.values()))
     committed.add(stream_id, batch, result)
 
