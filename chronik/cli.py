@@ -18,6 +18,7 @@ from . import (
     _cmd_run,
     _cmd_state,
     _cmd_store,
+    _cmd_topics,
 )
 from ._config import Config
 from ._context import Context
@@ -53,6 +54,7 @@ def build_parser() -> Parser:
         _cmd_run,
         _cmd_demo,
         _cmd_relay,
+        _cmd_topics,
     ):
         module.register(commands, parents)
     return parser
@@ -111,6 +113,11 @@ def _configure_logging(debug: bool) -> None:
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     logging.getLogger("chronik").setLevel(logging.DEBUG if debug else logging.WARNING)
+    # librdkafka's own log (every failed connection attempt) is for --debug; the
+    # relay reports what matters in one line.
+    logging.getLogger("chronik.messaging.kafka").setLevel(
+        logging.DEBUG if debug else logging.CRITICAL
+    )
 
 
 def _unwrap(error: BaseException) -> BaseException:

@@ -243,6 +243,7 @@ class Relay:
                     )
             else:
                 async with self.store.connection() as connection:
+                    await self.checkpoints.register(connection, options.name, options.mode_name)
                     checkpoint = await self.checkpoints.load(connection, options.name)
             self.state.checkpoint = checkpoint
             yield Session(self, producer, checkpoint, uuid.uuid4().hex[:12])
