@@ -94,7 +94,7 @@ async def run_relay(ctx: Context, args: argparse.Namespace) -> int:
     name = args.name
     if ctx.services.kafka_embedded:
         name = EMBEDDED_RELAY
-        await _forget(store, name)
+        await forget_checkpoint(store, name)
         ctx.note(f"relay {name!r}: publishing the whole feed to the embedded cluster")
     try:
         check_topic(args.topic_prefix + "x", "--topic-prefix")
@@ -133,7 +133,8 @@ async def run_relay(ctx: Context, args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-async def _forget(store: Any, name: str) -> None:
+async def forget_checkpoint(store: Any, name: str) -> None:
+    """Drop a relay's checkpoint (its messages went to a cluster that is gone)."""
     async with store.connection() as connection:
         cursor = await connection.execute(
             "SELECT to_regclass(%s)",
