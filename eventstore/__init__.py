@@ -21,6 +21,7 @@ from ._errors import (
     StreamNotFoundError,
     StreamOrderConflict,
     UnknownEventTypeError,
+    UnreadableEventError,
     UpcasterChainError,
     UpcastError,
 )
@@ -43,12 +44,18 @@ from ._model import (
 from ._pg_schema import apply_migrations
 from ._postgres import DEFAULT_SCHEMA, OpenTransaction, PostgresEventStore
 from ._store import EventStore
-from ._validation import DEFAULT_MAX_EVENT_BYTES, MAX_STREAM_ID_LENGTH, check_stream_id
+from ._validation import (
+    DEFAULT_MAX_EVENT_BYTES,
+    MAX_NESTING_DEPTH,
+    MAX_STREAM_ID_LENGTH,
+    check_stream_id,
+)
 
 __all__ = [
     "ANY",
     "DEFAULT_MAX_EVENT_BYTES",
     "DEFAULT_SCHEMA",
+    "MAX_NESTING_DEPTH",
     "MAX_STREAM_ID_LENGTH",
     "NO_STREAM",
     "START",
@@ -79,6 +86,7 @@ __all__ = [
     "StreamNotFoundError",
     "StreamOrderConflict",
     "UnknownEventTypeError",
+    "UnreadableEventError",
     "UpcastError",
     "UpcasterChainError",
     "apply_migrations",

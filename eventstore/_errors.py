@@ -17,6 +17,7 @@ translated at the boundary and kept as ``__cause__``.
      │    ├── DuplicateEventError        some, not all, event ids of a batch already exist
      │    └── StreamNotFoundError        the stream has no events
      ├── EventCodecError
+     │    ├── UnreadableEventError       a stored row cannot be decoded (nested too deep)
      │    ├── UnknownEventTypeError      no event class registered for a stored type
      │    ├── UpcastError                an upcaster step raised or returned bad data
      │    ├── EventValidationError       stored (upcast) data does not validate into its class
@@ -148,6 +149,44 @@ class StreamNotFoundError(EventStoreError, LookupError):
 
 class EventCodecError(ChronikError):
     """A stored event could not be turned into a typed event (or back)."""
+
+
+class UnreadableEventError(EventCodecError):
+    """A stored event whose data or metadata cannot be decoded at all.
+
+    Rows written before ``MAX_NESTING_DEPTH`` was enforced can nest too deeply
+    for the JSON decoder.  Readers raise this after every event before it, so a
+    caller (a projection runner) can park it and go on after ``position``.
+    """
+
+    def __init__(
+        self,
+        stream_id: str,
+        version: int,
+        position: Any,
+        event_id: Any,
+        event_type: str,
+        schema_version: int,
+        recorded_at: Any,
+        reason: str,
+    ) -> None:
+        super().__init__(
+            stream_id, version, position, event_id, event_type, schema_version, recorded_at, reason
+        )
+        self.stream_id = stream_id
+        self.version = version
+        self.position = position
+        self.event_id = event_id
+        self.event_type = event_type
+        self.schema_version = schema_version
+        self.recorded_at = recorded_at
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return (
+            f"stored event {self.event_type!r} at {self.stream_id!r} version {self.version} "
+            f"(feed position {self.position}) cannot be decoded: {self.reason}"
+        )
 
 
 class _StoredEventError(EventCodecError):

@@ -13,14 +13,21 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import AsyncConnection
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.string import TextLoader
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ._embedded import describe_dsn, embedded_dsn, mask_password
-from ._errors import InvalidConfigurationError, StoreUnavailableError
+from ._errors import InvalidConfigurationError, StoreUnavailableError, UnreadableEventError
 from ._model import AppendResult, ExpectedVersion, Position, RecordedEvent, StreamInfo
 from ._pg_append import AppendStatements, append_batch
 from ._pg_listen import listen_for_appends
-from ._pg_read import ReadStatements, prefix_successor, recorded_events, stream_info_rows
+from ._pg_read import (
+    ReadStatements,
+    decode_text_rows,
+    prefix_successor,
+    recorded_events,
+    stream_info_rows,
+)
 from ._pg_schema import migrate
 from ._store import DEFAULT_PAGE_SIZE, EventStore
 from ._validation import (
@@ -186,11 +193,13 @@ class PostgresEventStore(EventStore):
         while low <= high:
             # One row more than a page tells whether another page follows, so a
             # stream of exactly N pages costs N queries, not N + 1.
-            page = await self._fetch_events(
+            page, broken = await self._fetch_events(
                 statement, (stream_id, low, high, DEFAULT_PAGE_SIZE + 1)
             )
             for event in page[:DEFAULT_PAGE_SIZE]:
                 yield event
+            if broken is not None:
+                raise broken
             if len(page) <= DEFAULT_PAGE_SIZE:
                 return
             statement = paged
@@ -234,12 +243,14 @@ class PostgresEventStore(EventStore):
         position, remaining = after, limit
         while remaining is None or remaining > 0:
             size = DEFAULT_PAGE_SIZE if remaining is None else min(remaining, DEFAULT_PAGE_SIZE)
-            page = await self._fetch_events(
+            page, broken = await self._fetch_events(
                 self._reads.pages["feed_page"],
                 (str(position.transaction_id), position.global_position, size),
             )
             for event in page:
                 yield event
+            if broken is not None:
+                raise broken
             if len(page) < size:
                 return
             position = page[-1].position
@@ -268,9 +279,23 @@ class PostgresEventStore(EventStore):
         )
         return [OpenTransaction(*row) for row in rows]
 
-    async def _fetch_events(self, statement: Any, params: Sequence[Any]) -> list[RecordedEvent]:
-        rows = await self._run(lambda connection: self._fetch_all(connection, statement, params))
-        return recorded_events(rows)
+    async def _fetch_events(
+        self, statement: Any, params: Sequence[Any]
+    ) -> tuple[list[RecordedEvent], UnreadableEventError | None]:
+        """A page of events; if a row cannot be decoded, the events before it and the
+        error naming it (raise it after delivering them)."""
+        try:
+            rows = await self._run(
+                functools.partial(self._fetch_all, statement=statement, params=params)
+            )
+        except (RecursionError, ValueError):
+            # psycopg decodes jsonb inside fetchall, so one bad row fails the whole
+            # page without saying which.  Fetch it again as text and find it.
+            rows = await self._run(
+                functools.partial(self._fetch_text, statement=statement, params=params)
+            )
+            return decode_text_rows(rows)
+        return recorded_events(rows), None
 
     # -- connections -----------------------------------------------------------
 
@@ -306,6 +331,15 @@ class PostgresEventStore(EventStore):
         connection: AsyncConnection[Any], statement: Any, params: Any
     ) -> list[Any]:
         cursor = await connection.execute(statement, params, prepare=_UNPREPARED)
+        return await cursor.fetchall()
+
+    @staticmethod
+    async def _fetch_text(
+        connection: AsyncConnection[Any], statement: Any, params: Any
+    ) -> list[Any]:
+        cursor = connection.cursor()
+        cursor.adapters.register_loader("jsonb", TextLoader)
+        await cursor.execute(statement, params, prepare=_UNPREPARED)
         return await cursor.fetchall()
 
     @staticmethod

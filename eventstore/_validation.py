@@ -23,6 +23,11 @@ MAX_STREAM_ID_LENGTH = 255
 MAX_TYPE_LENGTH = 255
 MAX_SCHEMA_VERSION = 2**31 - 1  # the column is a PostgreSQL integer
 DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
+#: How deeply event data and metadata may nest (the top-level dict is depth 1).
+#: Deeper data used to be accepted up to whatever Python's recursion allowed at
+#: the call site, and then failed to decode on every read of the page holding it
+#: (a stuck feed); 64 leaves readers ample stack at any call depth.
+MAX_NESTING_DEPTH = 64
 # What InvalidInputError names when a feed argument (not a stream's) is bad.
 FEED = "(the global feed)"
 
@@ -154,6 +159,9 @@ def _encode(stream_id: str, what: str, index: int, event_type: str, value: objec
             f"event {index} ({event_type!r}): {what} must be a JSON object (a dict), "
             f"got {type(value).__name__}",
         )
+    problem = check_json_shape(value, what)
+    if problem is not None:
+        raise InvalidAppendError(stream_id, f"event {index} ({event_type!r}): {problem}")
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as error:
@@ -172,6 +180,41 @@ def _encode(stream_id: str, what: str, index: int, event_type: str, value: objec
             f"event {index} ({event_type!r}): {what} contains a lone surrogate (not valid UTF-8)",
         )
     return text
+
+
+def check_json_shape(value: Mapping[Any, Any], name: str) -> str | None:
+    """What is wrong with the shape of ``value`` as stored JSON, or None.
+
+    Walked with an explicit stack, never by recursion: data nested thousands of
+    levels deep must give this answer, not a ``RecursionError``.  Refused:
+
+    * nesting deeper than ``MAX_NESTING_DEPTH`` (dicts and lists both count);
+    * dict keys that are not strings: ``json.dumps`` turns ``1`` and ``True`` into
+      ``"1"`` and ``"true"``, so ``{1: "a", "1": "b"}`` would read back as one key.
+    """
+    stack: list[tuple[Any, int, str]] = [(value, 1, name)]
+    while stack:
+        container, depth, path = stack.pop()
+        if depth > MAX_NESTING_DEPTH:
+            return (
+                f"{name} nests deeper than {MAX_NESTING_DEPTH} levels (at {path[:200]}); "
+                f"the limit is eventstore.MAX_NESTING_DEPTH"
+            )
+        if isinstance(container, Mapping):
+            for key, item in container.items():
+                if not isinstance(key, str):
+                    return (
+                        f"{name} has a non-string key {key!r} ({type(key).__name__}) at "
+                        f"{path[:200]}: JSON object keys are strings, so it would read back "
+                        "as another key"
+                    )
+                if isinstance(item, (Mapping, list, tuple)):
+                    stack.append((item, depth + 1, f"{path}[{key!r}]"))
+        else:
+            for position, item in enumerate(container):
+                if isinstance(item, (Mapping, list, tuple)):
+                    stack.append((item, depth + 1, f"{path}[{position}]"))
+    return None
 
 
 def prepare_batch(
