@@ -45,6 +45,7 @@ from ._pg_schema import apply_migrations
 from ._postgres import DEFAULT_SCHEMA, OpenTransaction, PostgresEventStore
 from ._store import EventStore
 from ._validation import (
+    DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_EVENT_BYTES,
     MAX_NESTING_DEPTH,
     MAX_STREAM_ID_LENGTH,
@@ -53,6 +54,7 @@ from ._validation import (
 
 __all__ = [
     "ANY",
+    "DEFAULT_MAX_BATCH_BYTES",
     "DEFAULT_MAX_EVENT_BYTES",
     "DEFAULT_SCHEMA",
     "MAX_NESTING_DEPTH",

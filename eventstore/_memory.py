@@ -28,8 +28,10 @@ from ._model import (
 )
 from ._store import EventStore
 from ._validation import (
+    DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_EVENT_BYTES,
     PreparedEvent,
+    check_byte_limits,
     check_replayed_content,
 )
 
@@ -41,9 +43,12 @@ class InMemoryEventStore(EventStore):
         self,
         *,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
+        check_byte_limits(max_event_bytes, max_batch_bytes)
         self.max_event_bytes = max_event_bytes
+        self.max_batch_bytes = max_batch_bytes
         self._clock = clock or (lambda: datetime.now(UTC))
         self._feed: list[RecordedEvent] = []
         self._streams: dict[str, list[RecordedEvent]] = {}

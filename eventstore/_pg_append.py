@@ -29,7 +29,12 @@ from typing import Any
 
 from psycopg import AsyncConnection, errors, pq, sql
 
-from ._errors import ConcurrencyError, DuplicateEventError, StreamOrderConflict
+from ._errors import (
+    ConcurrencyError,
+    DuplicateEventError,
+    InvalidAppendError,
+    StreamOrderConflict,
+)
 from ._model import AppendResult, ExpectedVersion, Position, version_matches
 from ._validation import PreparedEvent, check_replayed_content
 
@@ -203,6 +208,14 @@ async def append_batch(
                     rows = await cursor.fetchall()
         except errors.UniqueViolation as error:
             return await _already_appended(connection, statements, stream_id, batch, error)
+        except errors.ProgramLimitExceeded as error:
+            # Past max_batch_bytes' guarantee (a store configured above the default):
+            # the statement failed whole, so nothing was written.
+            raise InvalidAppendError(
+                stream_id,
+                f"PostgreSQL refused the batch of {len(batch)} events as too large "
+                f"({error.diag.message_primary}): append it in smaller batches",
+            ) from error
         if rows:
             rows.sort()
             return AppendResult(

@@ -31,8 +31,10 @@ from ._pg_read import (
 from ._pg_schema import migrate
 from ._store import DEFAULT_PAGE_SIZE, EventStore
 from ._validation import (
+    DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_EVENT_BYTES,
     PreparedEvent,
+    check_byte_limits,
 )
 
 T = TypeVar("T")
@@ -89,8 +91,11 @@ class PostgresEventStore(EventStore):
         *,
         schema: str = DEFAULT_SCHEMA,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
     ) -> None:
+        check_byte_limits(max_event_bytes, max_batch_bytes)
         self.max_event_bytes = max_event_bytes
+        self.max_batch_bytes = max_batch_bytes
         self.schema = schema
         self.dsn = dsn
         self._pool = pool
@@ -105,6 +110,7 @@ class PostgresEventStore(EventStore):
         schema: str = DEFAULT_SCHEMA,
         pool_size: int = 10,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         create_schema: bool = True,
         data_dir: str | os.PathLike[str] | None = None,
         connect_timeout: float = 10.0,
@@ -116,6 +122,7 @@ class PostgresEventStore(EventStore):
         ``StoreUnavailableError`` naming host and database, never the password.
         """
         _check_schema_name(schema)
+        check_byte_limits(max_event_bytes, max_batch_bytes)
         if dsn is None:
             dsn = await embedded_dsn(data_dir)
         target = describe_dsn(dsn)
@@ -144,7 +151,13 @@ class PostgresEventStore(EventStore):
             name=f"chronik-{schema}",
         )
         await pool.open(wait=True, timeout=connect_timeout)
-        return cls(pool, dsn, schema=schema, max_event_bytes=max_event_bytes)
+        return cls(
+            pool,
+            dsn,
+            schema=schema,
+            max_event_bytes=max_event_bytes,
+            max_batch_bytes=max_batch_bytes,
+        )
 
     async def migrate(self) -> int:
         """Create or upgrade the schema; return the number of steps applied."""

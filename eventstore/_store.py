@@ -25,6 +25,7 @@ from ._model import (
     StreamInfo,
 )
 from ._validation import (
+    DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_EVENT_BYTES,
     FEED,
     PreparedEvent,
@@ -46,6 +47,7 @@ class EventStore(AsyncClosing):
     """An append-only store of event streams with a gap-safe global feed."""
 
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES
 
     # -- writing -------------------------------------------------------------
 
@@ -65,10 +67,14 @@ class EventStore(AsyncClosing):
         nothing is written.  Re-appending the same event ids as the same batch returns
         the original result.  ``connection`` joins a caller's open transaction (stores
         that support it).
+
+        Limits (all refused with ``InvalidAppendError``): ``max_event_bytes`` of JSON
+        per event, ``max_batch_bytes`` per append, ``MAX_NESTING_DEPTH`` levels of
+        nesting, string keys only.
         """
         stream_id = check_stream_id(stream_id)
         expected = check_expected_version(stream_id, expected_version)
-        batch = prepare_batch(stream_id, events, self.max_event_bytes)
+        batch = prepare_batch(stream_id, events, self.max_event_bytes, self.max_batch_bytes)
         return await self._append(stream_id, batch, expected, connection)
 
     @abc.abstractmethod
