@@ -19,7 +19,7 @@ from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ValidationError
 
-from eventstore import MAX_STREAM_ID_LENGTH, Event, InvalidInputError
+from eventstore import MAX_STREAM_ID_LENGTH, MAX_VERSION, Event, InvalidInputError
 from upcasters import UpcasterChain
 
 from ._errors import (
@@ -145,7 +145,11 @@ class Aggregate(Generic[S]):
                 f"aggregate id must be a non-empty str that keeps the stream id within "
                 f"{MAX_STREAM_ID_LENGTH} characters, got {id!r}",
             )
-        if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        if (
+            isinstance(version, bool)
+            or not isinstance(version, int)
+            or not 0 <= version <= MAX_VERSION
+        ):
             raise InvalidInputError(f"{cls.type_name}-{id}", f"invalid version {version!r}")
         self.id = id
         self.version = version

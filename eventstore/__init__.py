@@ -49,6 +49,7 @@ from ._validation import (
     DEFAULT_MAX_EVENT_BYTES,
     MAX_NESTING_DEPTH,
     MAX_STREAM_ID_LENGTH,
+    MAX_VERSION,
     check_stream_id,
 )
 
@@ -59,6 +60,7 @@ __all__ = [
     "DEFAULT_SCHEMA",
     "MAX_NESTING_DEPTH",
     "MAX_STREAM_ID_LENGTH",
+    "MAX_VERSION",
     "NO_STREAM",
     "START",
     "STREAM_EXISTS",

@@ -33,13 +33,14 @@ from ._store import DEFAULT_PAGE_SIZE, EventStore
 from ._validation import (
     DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_EVENT_BYTES,
+    MAX_VERSION,
     PreparedEvent,
     check_byte_limits,
 )
 
 T = TypeVar("T")
 
-_LAST_STREAM_VERSION = 2**62
+_LAST_STREAM_VERSION = MAX_VERSION
 DEFAULT_SCHEMA = "chronik"
 
 

@@ -36,6 +36,7 @@ from ._validation import (
     check_prefix,
     check_stream_cut,
     check_stream_id,
+    check_version_range,
     prepare_batch,
 )
 
@@ -92,15 +93,15 @@ class EventStore(AsyncClosing):
         self, stream_id: str, from_version: int = 1, to_version: int | None = None
     ) -> AsyncIterator[RecordedEvent]:
         """The stream's events with ``from_version <= version <= to_version``, oldest first."""
-        self._check_range(stream_id, from_version, to_version)
-        return self._read_stream(stream_id, from_version, to_version, backwards=False)
+        low, high = self._check_range(stream_id, from_version, to_version)
+        return self._read_stream(stream_id, low, high, backwards=False)
 
     def read_stream_backwards(
         self, stream_id: str, from_version: int | None = None, to_version: int = 1
     ) -> AsyncIterator[RecordedEvent]:
         """Newest first: from ``from_version`` (default: the last) down to ``to_version``."""
-        self._check_range(stream_id, to_version, from_version)
-        return self._read_stream(stream_id, to_version, from_version, backwards=True)
+        low, high = self._check_range(stream_id, to_version, from_version)
+        return self._read_stream(stream_id, low, high, backwards=True)
 
     @abc.abstractmethod
     def _read_stream(
@@ -215,18 +216,9 @@ class EventStore(AsyncClosing):
     async def close(self) -> None: ...
 
     @staticmethod
-    def _check_range(stream_id: str, low: int, high: int | None) -> None:
+    def _check_range(stream_id: str, low: int, high: int | None) -> tuple[int, int | None]:
         check_stream_id(stream_id, InvalidInputError)
-        # bool is an int subclass; reading "from version True" is always a bug
-        # (append already refuses True as an expected version).
-        if (
-            not _is_version(low)
-            or low < 1
-            or (high is not None and (not _is_version(high) or high < 1))
-        ):
-            raise InvalidInputError(
-                stream_id, f"invalid version range {low}..{high}: versions start at 1"
-            )
+        return check_version_range(stream_id, low, high)
 
 
 def _is_version(value: object) -> bool:

@@ -27,6 +27,9 @@ from ._model import ExpectedVersion, NewEvent, Position
 MAX_STREAM_ID_LENGTH = 255
 MAX_TYPE_LENGTH = 255
 MAX_SCHEMA_VERSION = 2**31 - 1  # the column is a PostgreSQL integer
+#: The highest stream version (the column is a PostgreSQL bigint).  Upper bounds
+#: past it are clamped to it; any other version past it is refused.
+MAX_VERSION = 2**63 - 1
 DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
 #: The most JSON (data + metadata, summed over its events) one append may carry.
 #: PostgreSQL refuses a jsonb value over 256 MiB, and the whole batch travels as
@@ -163,13 +166,41 @@ def check_expected_version(stream_id: str, expected: object) -> ExpectedVersion 
     if isinstance(expected, ExpectedVersion):
         return expected
     # bool is an int subclass; True as "version 1" is always a bug.
-    if isinstance(expected, int) and not isinstance(expected, bool) and expected >= 0:
+    if (
+        isinstance(expected, int)
+        and not isinstance(expected, bool)
+        and 0 <= expected <= MAX_VERSION
+    ):
         return expected
     raise InvalidAppendError(
         stream_id,
         f"invalid expected version {expected!r}: use ANY, NO_STREAM, STREAM_EXISTS "
-        "or a version number >= 0",
+        f"or a version number in 0..{MAX_VERSION}",
     )
+
+
+def check_version_range(stream_id: str, low: object, high: object) -> tuple[int, int | None]:
+    """A stream read's bounds: ``low`` in 1..MAX_VERSION, ``high`` None or >= 1.
+
+    ``high`` past ``MAX_VERSION`` means "to the end" and is clamped: sent as is, it
+    became a numeric parameter and the paged read function did not exist for it.
+    """
+    # bool is an int subclass; reading "from version True" is always a bug
+    # (append already refuses True as an expected version).
+    if (
+        not _is_int(low)
+        or not 1 <= low <= MAX_VERSION
+        or (high is not None and (not _is_int(high) or high < 1))
+    ):
+        raise InvalidInputError(
+            stream_id,
+            f"invalid version range {low!r}..{high!r}: versions are ints in 1..{MAX_VERSION}",
+        )
+    return low, None if high is None else min(high, MAX_VERSION)
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _encode(stream_id: str, what: str, index: int, event_type: str, value: object) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -10,13 +11,22 @@ from contracts.event_store import collect, new_events, new_stream
 from contracts.event_store_shapes import nested
 from support.raw_rows import deep_json, insert_raw
 
+from aggregates import Repository, TimeTravelError
+from aggregates.ledger import Ledger
 from eventstore import (
     MAX_NESTING_DEPTH,
+    MAX_VERSION,
     InvalidAppendError,
+    InvalidInputError,
     NewEvent,
     PostgresEventStore,
     UnreadableEventError,
 )
+from snapshots import PostgresSnapshotStore
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
 
 
 async def test_a_callers_transaction_gets_the_same_nesting_check(
@@ -71,3 +81,25 @@ async def test_a_row_at_the_limit_written_raw_reads_normally(make_pg_store: Any)
     await insert_raw(store, stream, 1, deep_json(MAX_NESTING_DEPTH))
     [event] = await collect(store.read_stream(stream))
     assert event.data == nested(MAX_NESTING_DEPTH)
+
+
+async def test_time_travel_past_any_version_is_a_time_travel_error(
+    pg_store: PostgresEventStore,
+) -> None:
+    # A stream longer than one page, so the paged reads run too.
+    stream = new_stream("hard")
+    await pg_store.append(stream, new_events(1001))
+    for high in (MAX_VERSION, MAX_VERSION + 1, 2**70, 99999999999999999999999):
+        assert len(await collect(pg_store.read_stream(stream, 1000, high))) == 2
+    snapshots = PostgresSnapshotStore.from_event_store(pg_store)
+    repository = Repository(pg_store, [Ledger], snapshots=snapshots)
+    ledger = await repository.create(Ledger, new_id(), lambda ledger: ledger.open("ann", "EUR"))
+    for _ in range(3):
+        await repository.update(Ledger, ledger.id, lambda ledger: ledger.deposit(1))
+    await repository.snapshot(await repository.load(Ledger, ledger.id))
+    for target in (5, MAX_VERSION, MAX_VERSION + 1, 99999999999999999999999):
+        with pytest.raises(TimeTravelError, match=f"at version {target}.*is at version 4"):
+            await repository.load(Ledger, ledger.id, at_version=target)
+    assert await snapshots.load(ledger.stream_id, max_version=2**70) is not None
+    with pytest.raises(InvalidInputError, match="invalid expected version"):
+        await pg_store.append(stream, new_events(1), 2**63)
