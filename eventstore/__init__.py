@@ -43,6 +43,7 @@ from ._model import (
 )
 from ._pg_schema import apply_migrations
 from ._postgres import DEFAULT_SCHEMA, OpenTransaction, PostgresEventStore
+from ._schema_name import MAX_SCHEMA_NAME_LENGTH, SCHEMA_NAME_RULE, check_schema_name
 from ._store import EventStore
 from ._validation import (
     DEFAULT_MAX_BATCH_BYTES,
@@ -59,9 +60,11 @@ __all__ = [
     "DEFAULT_MAX_EVENT_BYTES",
     "DEFAULT_SCHEMA",
     "MAX_NESTING_DEPTH",
+    "MAX_SCHEMA_NAME_LENGTH",
     "MAX_STREAM_ID_LENGTH",
     "MAX_VERSION",
     "NO_STREAM",
+    "SCHEMA_NAME_RULE",
     "START",
     "STREAM_EXISTS",
     "AppendResult",
@@ -94,6 +97,7 @@ __all__ = [
     "UpcastError",
     "UpcasterChainError",
     "apply_migrations",
+    "check_schema_name",
     "check_stream_id",
     "describe_dsn",
     "embedded_dsn",

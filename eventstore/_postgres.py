@@ -17,7 +17,7 @@ from psycopg.types.string import TextLoader
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ._embedded import describe_dsn, embedded_dsn, mask_password
-from ._errors import InvalidConfigurationError, StoreUnavailableError, UnreadableEventError
+from ._errors import StoreUnavailableError, UnreadableEventError
 from ._model import AppendResult, ExpectedVersion, Position, RecordedEvent, StreamInfo
 from ._pg_append import AppendStatements, append_batch
 from ._pg_listen import listen_for_appends
@@ -29,6 +29,7 @@ from ._pg_read import (
     stream_info_rows,
 )
 from ._pg_schema import migrate
+from ._schema_name import check_schema_name
 from ._store import DEFAULT_PAGE_SIZE, EventStore
 from ._validation import (
     DEFAULT_MAX_BATCH_BYTES,
@@ -67,21 +68,6 @@ class OpenTransaction:
 _UNPREPARED = False
 
 
-# The NOTIFY channel is "chronik_events.<schema>" and PostgreSQL truncates
-# identifiers at 63 bytes; a longer channel name fails inside every append.
-MAX_SCHEMA_NAME_BYTES = 63 - len("chronik_events.")
-
-
-def _check_schema_name(schema: object) -> None:
-    if not isinstance(schema, str) or not schema.strip():
-        raise InvalidConfigurationError("schema", f"expected a non-empty name, got {schema!r}")
-    if "\x00" in schema or len(schema.encode("utf-8", "replace")) > MAX_SCHEMA_NAME_BYTES:
-        raise InvalidConfigurationError(
-            "schema",
-            f"{schema[:60]!r} must be at most {MAX_SCHEMA_NAME_BYTES} bytes of UTF-8 without NUL",
-        )
-
-
 class PostgresEventStore(EventStore):
     """Events in PostgreSQL; see ``_pg_append`` and ``_pg_read`` for why it is safe."""
 
@@ -97,7 +83,7 @@ class PostgresEventStore(EventStore):
         check_byte_limits(max_event_bytes, max_batch_bytes)
         self.max_event_bytes = max_event_bytes
         self.max_batch_bytes = max_batch_bytes
-        self.schema = schema
+        self.schema = check_schema_name(schema)
         self.dsn = dsn
         self._pool = pool
         self._appends = AppendStatements(schema)
@@ -122,7 +108,7 @@ class PostgresEventStore(EventStore):
         ``create_schema`` is false.  An unreachable database raises
         ``StoreUnavailableError`` naming host and database, never the password.
         """
-        _check_schema_name(schema)
+        check_schema_name(schema)
         check_byte_limits(max_event_bytes, max_batch_bytes)
         if dsn is None:
             dsn = await embedded_dsn(data_dir)
