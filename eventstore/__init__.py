@@ -10,6 +10,7 @@ from ._embedded import describe_dsn, embedded_dsn, mask_password
 from ._errors import (
     ChronikError,
     ConcurrencyError,
+    DeadlockError,
     DuplicateEventError,
     EventCodecError,
     EventStoreError,
@@ -71,6 +72,7 @@ __all__ = [
     "AsyncClosing",
     "ChronikError",
     "ConcurrencyError",
+    "DeadlockError",
     "DuplicateEventError",
     "Event",
     "EventCodec",

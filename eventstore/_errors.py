@@ -14,6 +14,7 @@ translated at the boundary and kept as ``__cause__``.
      │    │    └── InvalidAppendError    bad input to append
      │    ├── ConcurrencyError           expected version did not match (retryable)
      │    │    └── StreamOrderConflict   an older transaction appended after a newer one (retryable)
+     │    ├── DeadlockError              two transactions' appends waited on each other (retryable)
      │    ├── DuplicateEventError        some, not all, event ids of a batch already exist
      │    └── StreamNotFoundError        the stream has no events
      ├── EventCodecError
@@ -119,6 +120,33 @@ class StreamOrderConflict(ConcurrencyError):
         return (
             f"stream {self.stream_id!r} (version {self.actual}) was last written by a newer "
             "transaction than this one; retry the append in a new transaction"
+        )
+
+
+class DeadlockError(EventStoreError):
+    """Two transactions appending to the same streams in opposite order deadlocked.
+
+    PostgreSQL broke the deadlock by failing this append.  Retryable: roll the
+    whole transaction back and run it again.  Avoid it by appending to several
+    streams in one transaction in a fixed order (sorted by stream id, say).
+    ``held_streams``: the streams this transaction had appended to before.
+    """
+
+    def __init__(self, stream_id: str, held_streams: tuple[str, ...] = ()) -> None:
+        super().__init__(stream_id, held_streams)
+        self.stream_id = stream_id
+        self.held_streams = held_streams
+
+    def __str__(self) -> str:
+        held = (
+            f" (it had appended to {', '.join(repr(s) for s in self.held_streams)})"
+            if self.held_streams
+            else ""
+        )
+        return (
+            f"appending to stream {self.stream_id!r} deadlocked with another transaction"
+            f"{held}: roll back and retry the whole transaction; append to several streams "
+            "in one fixed order (e.g. sorted by stream id) to avoid this"
         )
 
 

@@ -69,6 +69,12 @@ class EventStore(AsyncClosing):
         the original result.  ``connection`` joins a caller's open transaction (stores
         that support it).
 
+        Several streams in one transaction: append to them in one fixed order (sorted
+        by stream id, say) in every transaction.  An append holds its stream until the
+        transaction ends, so two transactions taking two streams in opposite order
+        wait on each other; PostgreSQL fails one of them, raised as the retryable
+        ``DeadlockError`` (roll the whole transaction back and run it again).
+
         Limits (all refused with ``InvalidAppendError``): ``max_event_bytes`` of JSON
         per event, ``max_batch_bytes`` per append, ``MAX_NESTING_DEPTH`` levels of
         nesting, string keys only.

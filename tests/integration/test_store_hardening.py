@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
+import psycopg
 import pytest
 from contracts.event_store import collect, new_events, new_stream
 from contracts.event_store_shapes import nested
@@ -16,6 +18,7 @@ from aggregates.ledger import Ledger
 from eventstore import (
     MAX_NESTING_DEPTH,
     MAX_VERSION,
+    DeadlockError,
     InvalidAppendError,
     InvalidInputError,
     NewEvent,
@@ -103,3 +106,52 @@ async def test_time_travel_past_any_version_is_a_time_travel_error(
     assert await snapshots.load(ledger.stream_id, max_version=2**70) is not None
     with pytest.raises(InvalidInputError, match="invalid expected version"):
         await pg_store.append(stream, new_events(1), 2**63)
+
+
+async def test_opposite_order_appends_in_two_transactions_deadlock_as_a_typed_error(
+    pg_dsn: str,
+) -> None:
+    store = await PostgresEventStore.connect(pg_dsn, pool_size=3)
+    first, second = new_stream("dl"), new_stream("dl")
+    both_hold_one = asyncio.Barrier(2)
+
+    async def transaction(
+        connection: Any, streams: tuple[str, str], barrier: asyncio.Barrier | None
+    ) -> DeadlockError | None:
+        try:
+            async with connection.transaction():
+                await store.append(streams[0], new_events(1), connection=connection)
+                if barrier is not None:
+                    await barrier.wait()
+                await store.append(streams[1], new_events(1), connection=connection)
+        except DeadlockError as error:
+            return error
+        return None
+
+    try:
+        async with store.connection() as one, store.connection() as two:
+            orders = ((first, second), (second, first))
+            results = await asyncio.gather(
+                transaction(one, orders[0], both_hold_one),
+                transaction(two, orders[1], both_hold_one),
+            )
+            errors = [r for r in results if r is not None]
+            assert len(errors) == 1, results
+            [error] = errors
+            assert isinstance(error.__cause__, psycopg.errors.DeadlockDetected)
+            loser = results.index(error)
+            held, wanted = orders[loser]
+            assert (error.stream_id, error.held_streams) == (wanted, (held,))
+            assert f"stream {wanted!r} deadlocked" in str(error)
+            assert "fixed order" in str(error)
+            # Nothing of the loser was written; the winner committed both appends.
+            events = await collect(store.read_stream(first)) + await collect(
+                store.read_stream(second)
+            )
+            assert len(events) == 2
+            assert len({e.position.transaction_id for e in events}) == 1
+            # Retrying the whole transaction succeeds.
+            assert await transaction((one, two)[loser], orders[loser], None) is None
+        assert await store.stream_version(first) == await store.stream_version(second) == 2
+    finally:
+        await store.close()
