@@ -59,6 +59,8 @@ class RedisView:
         self.namespace = namespace
 
     def key(self, *parts: object) -> str:
+        """The absolute key for relative parts joined by ``:`` as given (not escaped:
+        build parts taken from event data with ``projections.key``)."""
         return self.namespace + ":".join(str(part) for part in parts)
 
 
