@@ -242,30 +242,49 @@ def check_json_shape(value: Mapping[Any, Any], name: str) -> str | None:
     * nesting deeper than ``MAX_NESTING_DEPTH`` (dicts and lists both count);
     * dict keys that are not strings: ``json.dumps`` turns ``1`` and ``True`` into
       ``"1"`` and ``"true"``, so ``{1: "a", "1": "b"}`` would read back as one key.
+
+    Runs on every append, so the common case is kept cheap: plain leaves are
+    skipped by exact type, and a container's path is only spelled out for an error
+    (each stack entry links to its parent's).
     """
-    stack: list[tuple[Any, int, str]] = [(value, 1, name)]
+    stack: list[tuple[Any, int, _Trail]] = [(value, 1, None)]
     while stack:
-        container, depth, path = stack.pop()
+        container, depth, trail = stack.pop()
         if depth > MAX_NESTING_DEPTH:
             return (
-                f"{name} nests deeper than {MAX_NESTING_DEPTH} levels (at {path[:200]}); "
-                f"the limit is eventstore.MAX_NESTING_DEPTH"
+                f"{name} nests deeper than {MAX_NESTING_DEPTH} levels (at "
+                f"{_path(name, trail)}); the limit is eventstore.MAX_NESTING_DEPTH"
             )
         if isinstance(container, Mapping):
             for key, item in container.items():
-                if not isinstance(key, str):
+                if type(key) is not str and not isinstance(key, str):
                     return (
                         f"{name} has a non-string key {key!r} ({type(key).__name__}) at "
-                        f"{path[:200]}: JSON object keys are strings, so it would read back "
-                        "as another key"
+                        f"{_path(name, trail)}: JSON object keys are strings, so it would "
+                        "read back as another key"
                     )
-                if isinstance(item, (Mapping, list, tuple)):
-                    stack.append((item, depth + 1, f"{path}[{key!r}]"))
+                if type(item) not in _LEAVES and isinstance(item, _CONTAINERS):
+                    stack.append((item, depth + 1, (trail, repr(key))))
         else:
             for position, item in enumerate(container):
-                if isinstance(item, (Mapping, list, tuple)):
-                    stack.append((item, depth + 1, f"{path}[{position}]"))
+                if type(item) not in _LEAVES and isinstance(item, _CONTAINERS):
+                    stack.append((item, depth + 1, (trail, str(position))))
     return None
+
+
+# A container's place: its parent's trail and its key (None at the top).
+_Trail = tuple[Any, str] | None
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+_CONTAINERS = (dict, list, tuple, Mapping)
+
+
+def _path(name: str, trail: _Trail) -> str:
+    keys: list[str] = []
+    while trail is not None:
+        trail, key = trail
+        keys.append(key)
+    text = name + "".join(f"[{key}]" for key in reversed(keys))
+    return text if len(text) <= 200 else text[:200] + "..."
 
 
 def prepare_batch(
