@@ -298,7 +298,7 @@ def _failure(event: RecordedEvent, error: EventCodecError) -> Finding:
     }
     message = (
         f"{event.stream_id!r} version {event.version} (position {event.position}) does not "
-        f"load: {getattr(error, 'reason', error)}"
+        f"load: {_reason(error)}"
     )
     return Finding("history", ERROR, f"{event.type} v{event.schema_version}", message, details)
 
@@ -371,6 +371,18 @@ def projection_findings(projections: Iterable[Any], produced: set[str]) -> list[
                 )
             )
     return findings
+
+
+def _reason(error: EventCodecError) -> str:
+    """The error's reason; for an upcaster, which step raised what (``KeyError: 'x'``)."""
+    reason = str(getattr(error, "reason", error))
+    step = getattr(error, "step", "")
+    if not step:
+        return reason
+    root: BaseException = error
+    while root.__cause__ is not None:
+        root = root.__cause__
+    return f"upcaster step {step} raised {type(root).__name__}: {reason}"
 
 
 def _changes(changes: Iterable[Any], lines: list[str]) -> dict[str, Any]:

@@ -87,6 +87,7 @@ async def test_an_upcaster_that_raises_on_one_old_shape_among_thousands_is_found
         assert failure["position"] == str(odd.position)
         assert failure["error_type"] == "UpcastError"
         assert "'grams'" in str(failure["error"]) and "post.Shipped v1->v2" in str(failure["error"])
+        assert "raised KeyError" in str(failure["message"])
         assert not errors(report, "model") and not errors(report, "upcasters")
     # The sample found it by its shape, reading a fraction of the history.
     assert sampled.stats["events_checked"] < 20
