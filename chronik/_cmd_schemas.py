@@ -159,7 +159,7 @@ async def run_register(ctx: Context, args: argparse.Namespace) -> int:
         {
             "type": o.record.event_type,
             "schema_version": o.record.schema_version,
-            "status": o.status,
+            "status": str(o.status),
             "changes": [str(change) for change in o.changes],
         }
         for o in outcomes

@@ -17,7 +17,7 @@ from psycopg import AsyncConnection, errors, sql
 from ._errors import InvalidConfigurationError
 from ._model import RecordedEvent
 from ._pg_read import recorded_events
-from ._schemas import Registration, SchemaRecord, SchemaRegistry, decide
+from ._schemas import Registration, RegistrationStatus, SchemaRecord, SchemaRegistry, decide
 
 Connect = Callable[[], Any]  # an async context manager giving a pooled connection
 
@@ -124,12 +124,12 @@ class PostgresSchemaRegistry(SchemaRegistry):
             (record.event_type, record.schema_version, text, record.fingerprint, record.model),
         )
         if await cursor.fetchone() is not None:
-            return Registration(record, "registered")
+            return Registration(record, RegistrationStatus.REGISTERED)
         cursor = await connection.execute(
             self._lock_row, (record.event_type, record.schema_version)
         )
         outcome = decide(_record(await cursor.fetchone()), record)
-        if outcome.status == "updated":
+        if outcome.status is RegistrationStatus.UPDATED:
             await connection.execute(
                 self._update,
                 (text, record.fingerprint, record.model, record.event_type, record.schema_version),

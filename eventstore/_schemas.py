@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import enum
 import hashlib
 import json
 import logging
@@ -97,25 +98,33 @@ class SchemaRecord:
         return schema_uri(self.event_type, self.schema_version)
 
 
+class RegistrationStatus(enum.StrEnum):
+    """What registering one schema did."""
+
+    REGISTERED = "registered"  # the version had no schema yet
+    UNCHANGED = "unchanged"  # the same schema was registered already
+    UPDATED = "updated"  # a compatible change replaced the registered schema
+    REFUSED = "refused"  # incompatible with the registered schema: nothing written
+
+
 @dataclass(frozen=True, slots=True)
 class Registration:
-    """What registering one record did: ``registered`` (new), ``unchanged``,
-    ``updated`` (a compatible change replaced the schema) or ``refused``
-    (incompatible with the registered schema of that version; nothing written)."""
+    """One schema's registration outcome, with the changes found (if it differed)."""
 
     record: SchemaRecord
-    status: str
+    status: RegistrationStatus
     changes: tuple[SchemaChange, ...] = field(default=())
 
 
 def decide(existing: SchemaRecord | None, record: SchemaRecord) -> Registration:
     """What registering ``record`` over ``existing`` must do (pure; backends apply it)."""
     if existing is None:
-        return Registration(record, "registered")
+        return Registration(record, RegistrationStatus.REGISTERED)
     if existing.fingerprint == record.fingerprint:
-        return Registration(record, "unchanged")
+        return Registration(record, RegistrationStatus.UNCHANGED)
     changes = tuple(compare_schemas(existing.json_schema, record.json_schema))
-    status = "refused" if incompatible_changes(list(changes)) else "updated"
+    refused = incompatible_changes(list(changes))
+    status = RegistrationStatus.REFUSED if refused else RegistrationStatus.UPDATED
     return Registration(record, status, changes)
 
 
@@ -124,7 +133,7 @@ class SchemaRegistry(abc.ABC):
 
     def __init__(self) -> None:
         # Classes this process has registered (or found registered): the fast path.
-        self._seen: dict[type[Event], str] = {}
+        self._seen: dict[type[Event], RegistrationStatus] = {}
         self._lock = asyncio.Lock()
 
     async def ensure(self, models: Iterable[type[Event]]) -> None:
@@ -146,7 +155,7 @@ class SchemaRegistry(abc.ABC):
             outcomes = await self.register([SchemaRecord.of(m) for m in missing])
             for model, outcome in zip(missing, outcomes, strict=True):
                 seen[model] = outcome.status
-                if outcome.status == "refused":
+                if outcome.status is RegistrationStatus.REFUSED:
                     logger.warning(
                         "event %s v%d: the schema of %s differs from the one registered for "
                         "this version (%s); bump event_version and add an upcaster, and run "
@@ -184,9 +193,9 @@ class InMemorySchemaRegistry(SchemaRegistry):
         for record in records:
             outcome = decide(self._records.get(record.key), record)
             now = datetime.now(UTC)
-            if outcome.status == "registered":
+            if outcome.status is RegistrationStatus.REGISTERED:
                 self._records[record.key] = _stamped(record, now, now)
-            elif outcome.status == "updated":
+            elif outcome.status is RegistrationStatus.UPDATED:
                 first = self._records[record.key].registered_at
                 self._records[record.key] = _stamped(record, first, now)
             outcomes.append(outcome)

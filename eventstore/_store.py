@@ -76,7 +76,10 @@ class EventStore(AsyncClosing):
         models: set[type[Any]] = set()
         batch = prepare_batch(stream_id, events, self.max_event_bytes, models)
         if models:
-            # Before the append: a schema is on record before any event of it is.
+            # Before the append, so a schema is on record before any event of it.
+            # Registration takes its own pooled connection even when the append
+            # joins a caller's transaction: a rollback there must not undo a
+            # registration this process has already cached as done.
             await self.schemas.ensure(m for m in models if issubclass(m, Event))
         return await self._append(stream_id, batch, expected, connection)
 
