@@ -145,3 +145,19 @@ async def test_the_sql_sample_picks_what_the_python_rule_picks(make_pg_store: Ma
     every_shape = await store.sample_events(0)
     pairs = {(e.type, e.schema_version) for e in every_shape}
     assert pairs == set(await store.stored_schema_versions())
+
+
+async def test_an_append_inside_a_callers_transaction_registers_on_its_own(
+    make_pg_store: MakeStore,
+) -> None:
+    store = await make_pg_store()
+    async with store.connection() as connection:
+        try:
+            async with connection.transaction():
+                await store.append("p-9", [Parcel(weight=9)], connection=connection)
+                raise RuntimeError("the caller rolls back")
+        except RuntimeError:
+            pass
+    assert await store.stored_schema_versions() == {}
+    # The registration was not part of the rolled-back transaction.
+    assert set(await registered(store)) == {("post.Parcel", 1)}
