@@ -43,8 +43,22 @@ from ._model import (
     version_matches,
 )
 from ._pg_schema import apply_migrations
+from ._pg_schemas import PostgresSchemaRegistry
 from ._postgres import DEFAULT_SCHEMA, OpenTransaction, PostgresEventStore
+from ._schema_diff import SchemaChange, compare_schemas, incompatible_changes
 from ._schema_name import MAX_SCHEMA_NAME_LENGTH, SCHEMA_NAME_RULE, check_schema_name
+from ._schemas import (
+    JSON_SCHEMA_DIALECT,
+    InMemorySchemaRegistry,
+    Registration,
+    RegistrationStatus,
+    SchemaRecord,
+    SchemaRegistry,
+    event_json_schema,
+    schema_file_name,
+    schema_fingerprint,
+    schema_uri,
+)
 from ._store import EventStore
 from ._validation import (
     DEFAULT_MAX_BATCH_BYTES,
@@ -60,6 +74,7 @@ __all__ = [
     "DEFAULT_MAX_BATCH_BYTES",
     "DEFAULT_MAX_EVENT_BYTES",
     "DEFAULT_SCHEMA",
+    "JSON_SCHEMA_DIALECT",
     "MAX_NESTING_DEPTH",
     "MAX_SCHEMA_NAME_LENGTH",
     "MAX_STREAM_ID_LENGTH",
@@ -82,6 +97,7 @@ __all__ = [
     "EventValidationError",
     "ExpectedVersion",
     "InMemoryEventStore",
+    "InMemorySchemaRegistry",
     "InvalidAppendError",
     "InvalidConfigurationError",
     "InvalidInputError",
@@ -89,7 +105,13 @@ __all__ = [
     "OpenTransaction",
     "Position",
     "PostgresEventStore",
+    "PostgresSchemaRegistry",
     "RecordedEvent",
+    "Registration",
+    "RegistrationStatus",
+    "SchemaChange",
+    "SchemaRecord",
+    "SchemaRegistry",
     "StoreUnavailableError",
     "StreamInfo",
     "StreamNotFoundError",
@@ -101,8 +123,14 @@ __all__ = [
     "apply_migrations",
     "check_schema_name",
     "check_stream_id",
+    "compare_schemas",
     "describe_dsn",
     "embedded_dsn",
+    "event_json_schema",
+    "incompatible_changes",
     "mask_password",
+    "schema_file_name",
+    "schema_fingerprint",
+    "schema_uri",
     "version_matches",
 ]

@@ -79,6 +79,7 @@ LEDGER_BALANCES: Projection[RedisWrites] = Projection(
     version=2,
     codec=EventCodec(LEDGER_EVENTS, LEDGER_UPCASTERS),
     description="ledger balances and per-owner totals",
+    must_handle=("ledger.*",),
 )
 
 
