@@ -1,0 +1,11 @@
+# The chronik command on the shop (run from the repository root).
+export PYTHONPATH="examples${PYTHONPATH:+:$PYTHONPATH}"  # where the example packages live
+export CHRONIK_APP=shopping_cart.app:app  # or --app, or [tool.chronik] app in pyproject.toml
+X  # cart-1a2b3c4d
+
+chronik streams --type cart                       # every cart: type, version, last change
+chronik history "$stream"                         # its events as the app sees them
+chronik state cart "${stream#cart-}"              # its state now...
+chronik state cart "${stream#cart-}" --at-version 2   # ...and after its 2nd event
+chronik run --until-caught-up                     # the app's projections, then stop
+chronik projections status                        # checkpoint, lag, dead letters
