@@ -1,7 +1,7 @@
 # The chronik command on the shop (run from the repository root).
 export PYTHONPATH="examples${PYTHONPATH:+:$PYTHONPATH}"  # where the example packages live
 export CHRONIK_APP=shopping_cart.app:app  # or --app, or [tool.chronik] app in pyproject.toml
-X  # cart-1a2b3c4d
+stream=$(python -m shopping_cart.main | awk 'NR == 1 {print $1}')  # cart-1a2b3c4d
 
 chronik streams --type cart                       # every cart: type, version, last change
 chronik history "$stream"                         # its events as the app sees them
