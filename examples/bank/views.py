@@ -60,23 +60,17 @@ def statement_opened(event: Opened, envelope: RecordedEvent, writes: MongoWrites
     writes.upsert("statements", envelope.stream_id, {"$set": {"owner": event.owner}})
 
 
-def _line(cents: int, envelope: RecordedEvent, writes: MongoWrites) -> None:
-    line = {"version": envelope.version, "cents": cents, "at": envelope.recorded_at}
+@STATEMENTS.on(Deposited, Withdrawn)  # one handler for both: its event is their union
+def statement_line(
+    event: Deposited | Withdrawn, envelope: RecordedEvent, writes: MongoWrites
+) -> None:
+    signed = cents(event.amount) if isinstance(event, Deposited) else -cents(event.amount)
+    line = {"version": envelope.version, "cents": signed, "at": envelope.recorded_at}
     writes.upsert(
         "statements",
         envelope.stream_id,
-        {"$push": {"lines": line}, "$inc": {"balance_cents": cents}},
+        {"$push": {"lines": line}, "$inc": {"balance_cents": signed}},
     )
-
-
-@STATEMENTS.on(Deposited)
-def statement_deposit(event: Deposited, envelope: RecordedEvent, writes: MongoWrites) -> None:
-    _line(cents(event.amount), envelope, writes)
-
-
-@STATEMENTS.on(Withdrawn)
-def statement_withdrawal(event: Withdrawn, envelope: RecordedEvent, writes: MongoWrites) -> None:
-    _line(-cents(event.amount), envelope, writes)
 
 
 async def statement(read_model: MongoReadModel, stream_id: str) -> dict[str, Any] | None:

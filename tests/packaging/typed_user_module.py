@@ -21,6 +21,10 @@ class Tallied(Event):
     by: int
 
 
+class Reset(Event):
+    event_type: ClassVar[str] = "tally.Reset"
+
+
 class TallyState(BaseModel):
     total: int = 0
 
@@ -36,6 +40,10 @@ class Tally(Aggregate[TallyState]):
     def _tallied(self, event: Tallied) -> None:
         self.state.total += event.by
 
+    @applies
+    def _reset(self, event: Reset) -> None:
+        self.state.total = 0
+
 
 TOTALS: Projection[RedisWrites] = Projection("totals", writes=RedisWrites)
 
@@ -45,7 +53,15 @@ def tallied(event: Tallied, envelope: RecordedEvent, writes: RedisWrites) -> Non
     writes.hincrby("totals", envelope.stream_id, event.by)
 
 
-app = App(name="tally", aggregates=[Tally], projections=[TOTALS])
+CHANGES: Projection[RedisWrites] = Projection("changes", writes=RedisWrites)
+
+
+@CHANGES.on(Tallied, Reset)  # one handler of two classes takes their union
+async def changed(event: Tallied | Reset, envelope: RecordedEvent, writes: RedisWrites) -> None:
+    writes.rpush("changes", event.by if isinstance(event, Tallied) else "reset")
+
+
+app = App(name="tally", aggregates=[Tally], projections=[TOTALS, CHANGES])
 
 
 async def total(store: PostgresEventStore, tally_id: str) -> int:
