@@ -1,7 +1,7 @@
 # The on-call runbook, played on the bank (run from the repository root).
 export PYTHONPATH="examples${PYTHONPATH:+:$PYTHONPATH}"  # where the example packages live
 export CHRONIK_APP=bank.app:app  # the fixed release; --app picks another
-read -r ann ben < <(python -m bank.seed)  # two accounts; release 1 is deployed
+ann=$(python -m bank.seed | awk '{print $1}')  # Ann's and Ben's accounts; release 1 is live
 
 # --8<-- [start:incident]
 # Release 1 runs its projections (in production: `chronik run` as a service).
@@ -13,13 +13,13 @@ chronik deadletters list --app bank.release1:app      # the event, and the error
 # --8<-- [start:investigate]
 chronik history "account-$ann"                        # what happened, upcast...
 chronik history "account-$ann" --raw                  # ...and as stored (schema v1 inside)
-chronik state account "$ann" --at-version 2     # the state back then
+chronik state account "$ann" --at-version 2           # the state back then
 # --8<-- [end:investigate]
 
 # --8<-- [start:deadletters]
 # The closures handler is fixed without a version bump: replay its parked events.
 chronik deadletters replay closures
-chronik deadletters list                             # nothing parked any more
+chronik deadletters list                              # nothing parked any more
 # --8<-- [end:deadletters]
 
 # --8<-- [start:rebuild]
@@ -27,5 +27,5 @@ chronik deadletters list                             # nothing parked any more
 chronik replay balances --into fix-check --diff
 # Build v2 beside the live v1, swap readers to it once caught up.
 chronik rebuild balances
-chronik projections status                           # balances: active v2, no lag
+chronik projections status                            # balances: active v2, no lag
 # --8<-- [end:rebuild]

@@ -1,6 +1,6 @@
 """Accounts for the runbook: one written partly by release 1, one closed without a reason.
 
-Prints the two account ids.
+Prints the two account ids (Ann's first).
 """
 
 from __future__ import annotations
