@@ -47,7 +47,8 @@ from ._tables import SagaTables
 
 log = logging.getLogger("chronik.sagas")
 
-#: Called around every commit with (saga id, "before" | "after"): tests crash here.
+#: Called around every commit with (saga id, "before" | "inside" | "after"), "inside"
+#: being after the writes and before the commit: tests crash the runner there.
 CommitHook = Callable[[str, str], None]
 
 _MAX_CONFLICTS = 50
@@ -319,6 +320,8 @@ class SagaEngine:
             self.on_commit(process.id, "before")
         async with self.store.connection() as connection, connection.transaction():
             yield connection
+            if self.on_commit is not None:
+                self.on_commit(process.id, "inside")  # everything written, not committed
         if self.on_commit is not None:
             self.on_commit(process.id, "after")
 
