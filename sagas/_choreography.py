@@ -51,7 +51,16 @@ async def run_reaction(
             command.decide(target)
             return target
 
-        await reaction.handle(event, current, issue)
+        if await tables.is_handled(reaction.name, envelope.event_id):
+            return False  # the usual redelivery: not even decided again
+        try:
+            await reaction.handle(event, current, issue)
+        except Exception:
+            # Decided on state this very event already changed (handled meanwhile by
+            # another runner): the refusal is about a repeat, not news.
+            if await tables.is_handled(reaction.name, envelope.event_id):
+                return False
+            raise
         try:
             async with store.connection() as connection, connection.transaction():
                 if not await tables.mark_handled(connection, reaction.name, envelope.event_id):

@@ -160,6 +160,14 @@ class SagaTables:
         )
         return await cursor.fetchone() is not None
 
+    async def is_handled(self, reaction: str, event_id: Any) -> bool:
+        async with self.store.connection() as connection:
+            cursor = await connection.execute(
+                self._sql("SELECT 1 FROM {reactions} WHERE reaction = %s AND event_id = %s"),
+                (reaction, event_id),
+            )
+            return await cursor.fetchone() is not None
+
     @staticmethod
     async def now(connection: AsyncConnection[Any], shift: timedelta) -> datetime:
         """The database's clock (plus a test's shift)."""
