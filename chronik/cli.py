@@ -16,6 +16,7 @@ from . import (
     _cmd_projections,
     _cmd_relay,
     _cmd_run,
+    _cmd_sagas,
     _cmd_state,
     _cmd_store,
 )
@@ -50,6 +51,7 @@ def build_parser() -> Parser:
         _cmd_state,
         _cmd_projections,
         _cmd_deadletters,
+        _cmd_sagas,
         _cmd_run,
         _cmd_demo,
         _cmd_relay,

@@ -68,7 +68,8 @@ _UPSERT = """
     VALUES (%(id)s, %(saga)s, %(status)s, %(version)s, %(step)s, %(waiting_stream)s,
             %(waiting_type)s, %(deadline_at)s, %(reason)s)
     ON CONFLICT (saga_id) DO UPDATE
-       SET status = excluded.status, version = excluded.version, step = excluded.step,
+       SET status = excluded.status, version = excluded.version,
+           step = coalesce(excluded.step, s.step),
            waiting_stream = excluded.waiting_stream, waiting_type = excluded.waiting_type,
            deadline_at = excluded.deadline_at, reason = excluded.reason, updated_at = now()
      -- A replayed (idempotent) append of an old batch must not roll the index back.
