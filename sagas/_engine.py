@@ -122,8 +122,8 @@ class SagaEngine:
     async def drive(self, saga_id: str) -> SagaStatus:
         """Advance the instance as far as it goes now; its status afterwards."""
         conflicts = 0
+        process = await self.load(saga_id)
         while True:
-            process = await self.load(saga_id)
             definition = self.sagas.get(process.state.saga)
             if definition is None:
                 return process.status  # another app's saga: not ours to drive
@@ -136,6 +136,11 @@ class SagaEngine:
                 if conflicts > _MAX_CONFLICTS:
                     raise
                 log.debug("saga %s: conflict, deciding again", saga_id)
+                process = await self.load(saga_id)
+                continue
+            # Saved: the object is the stream's state now, no need to read it back.
+            if process.pending_events:
+                process = await self.load(saga_id)
 
     async def retry(self, saga_id: str, reason: str = "") -> None:
         """Put a failed instance back to work (after its cause was fixed)."""

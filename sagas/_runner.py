@@ -90,6 +90,7 @@ class SagaRunner:
         if not self.engine.sagas and not self.reactions:
             raise SagaConfigError(name, "a runner needs at least one saga or reaction")
         self.codec = _codec(repository, self.engine.sagas.values(), self.reactions)
+        self._migrated = False
         self._starters: dict[str, list[Saga]] = {}
         for saga in self.engine.sagas.values():
             for event_class in saga.start_on:
@@ -102,6 +103,7 @@ class SagaRunner:
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set; errors restart from the checkpoint after a delay."""
         await self.engine.tables.migrate()
+        self._migrated = True
         delay = self.options.restart_delay
         while not stop.is_set():
             try:
@@ -120,7 +122,9 @@ class SagaRunner:
 
     async def catch_up(self) -> None:
         """Process everything the source holds now, then fire due deadlines, and return."""
-        await self.engine.tables.migrate()
+        if not self._migrated:
+            await self.engine.tables.migrate()
+            self._migrated = True
         await self.resume()
         head = await self.source.head()
         position = await self.engine.tables.checkpoint(self.name)
