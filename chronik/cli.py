@@ -17,6 +17,7 @@ from . import (
     _cmd_relay,
     _cmd_run,
     _cmd_sagas,
+    _cmd_schemas,
     _cmd_state,
     _cmd_store,
 )
@@ -54,6 +55,7 @@ def build_parser() -> Parser:
         _cmd_sagas,
         _cmd_run,
         _cmd_demo,
+        _cmd_schemas,
         _cmd_relay,
     ):
         module.register(commands, parents)
