@@ -38,3 +38,6 @@ def test_readme_example_runs(index: int, pg_dsn: str, redis_url: str, tmp_path: 
         lines = done.stdout.splitlines()
         assert lines[0].startswith("completed") and lines[1].startswith("compensated"), lines
         assert lines[-1] == "70", lines
+    if "App(name=" in BLOCKS[index]:
+        expected = "App('billing', aggregates=['Invoice'], projections=['invoice_totals'])"
+        assert done.stdout.strip() == expected, done.stdout
