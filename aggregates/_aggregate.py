@@ -288,6 +288,11 @@ class Aggregate(Generic[S]):
     def _pending_with_ids(self) -> list[tuple[Event, UUID]]:
         return list(self._pending)
 
+    def _replace_pending_ids(self, event_ids: list[UUID]) -> None:
+        self._pending = [
+            (event, event_id) for (event, _), event_id in zip(self._pending, event_ids, strict=True)
+        ]
+
     def _mark_saved(self, saved: list[tuple[Event, UUID]]) -> None:
         # Only if they are still the oldest pending events: two tasks saving one
         # aggregate object at once must not drop events the other one recorded.
