@@ -8,11 +8,15 @@ that are the same for all of them (input checks, the live subscription loop).
 from __future__ import annotations
 
 import abc
+import functools
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from ._errors import InvalidInputError
+from ._events import Event
+from ._history import DEFAULT_MAX_SHAPES, pick_sample
 from ._lifecycle import AsyncClosing
 from ._model import (
     ANY,
@@ -24,7 +28,9 @@ from ._model import (
     RecordedEvent,
     StreamInfo,
 )
+from ._schemas import InMemorySchemaRegistry, SchemaRegistry
 from ._validation import (
+    DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_EVENT_BYTES,
     FEED,
     PreparedEvent,
@@ -35,6 +41,7 @@ from ._validation import (
     check_prefix,
     check_stream_cut,
     check_stream_id,
+    check_version_range,
     prepare_batch,
 )
 
@@ -46,6 +53,7 @@ class EventStore(AsyncClosing):
     """An append-only store of event streams with a gap-safe global feed."""
 
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES
 
     # -- writing -------------------------------------------------------------
 
@@ -65,10 +73,29 @@ class EventStore(AsyncClosing):
         nothing is written.  Re-appending the same event ids as the same batch returns
         the original result.  ``connection`` joins a caller's open transaction (stores
         that support it).
+
+        Several streams in one transaction: append to them in one fixed order (sorted
+        by stream id, say) in every transaction.  An append holds its stream until the
+        transaction ends, so two transactions taking two streams in opposite order
+        wait on each other; PostgreSQL fails one of them, raised as the retryable
+        ``DeadlockError`` (roll the whole transaction back and run it again).
+
+        Limits (all refused with ``InvalidAppendError``): ``max_event_bytes`` of JSON
+        per event, ``max_batch_bytes`` per append, ``MAX_NESTING_DEPTH`` levels of
+        nesting, string keys only.
         """
         stream_id = check_stream_id(stream_id)
         expected = check_expected_version(stream_id, expected_version)
-        batch = prepare_batch(stream_id, events, self.max_event_bytes)
+        models: set[type[Any]] = set()
+        batch = prepare_batch(
+            stream_id, events, self.max_event_bytes, models, max_batch_bytes=self.max_batch_bytes
+        )
+        if models:
+            # Before the append, so a schema is on record before any event of it.
+            # Registration takes its own pooled connection even when the append
+            # joins a caller's transaction: a rollback there must not undo a
+            # registration this process has already cached as done.
+            await self.schemas.ensure(m for m in models if issubclass(m, Event))
         return await self._append(stream_id, batch, expected, connection)
 
     @abc.abstractmethod
@@ -86,15 +113,15 @@ class EventStore(AsyncClosing):
         self, stream_id: str, from_version: int = 1, to_version: int | None = None
     ) -> AsyncIterator[RecordedEvent]:
         """The stream's events with ``from_version <= version <= to_version``, oldest first."""
-        self._check_range(stream_id, from_version, to_version)
-        return self._read_stream(stream_id, from_version, to_version, backwards=False)
+        low, high = self._check_range(stream_id, from_version, to_version)
+        return self._read_stream(stream_id, low, high, backwards=False)
 
     def read_stream_backwards(
         self, stream_id: str, from_version: int | None = None, to_version: int = 1
     ) -> AsyncIterator[RecordedEvent]:
         """Newest first: from ``from_version`` (default: the last) down to ``to_version``."""
-        self._check_range(stream_id, to_version, from_version)
-        return self._read_stream(stream_id, to_version, from_version, backwards=True)
+        low, high = self._check_range(stream_id, to_version, from_version)
+        return self._read_stream(stream_id, low, high, backwards=True)
 
     @abc.abstractmethod
     def _read_stream(
@@ -203,24 +230,47 @@ class EventStore(AsyncClosing):
     def _wake_up_listener(self) -> Any:
         """An async context manager giving ``async wait(timeout)`` for new appends."""
 
+    # -- event schemas ---------------------------------------------------------
+
+    @functools.cached_property
+    def schemas(self) -> SchemaRegistry:
+        """The registry of the event schemas written to this store (see ``_schemas``)."""
+        return InMemorySchemaRegistry()
+
+    async def stored_schema_versions(self) -> dict[tuple[str, int], int]:
+        """How many events are stored per ``(type, schema_version)``."""
+        counts: Counter[tuple[str, int]] = Counter()
+        async for event in self._read_all(START, None):
+            counts[(event.type, event.schema_version)] += 1
+        return dict(sorted(counts.items()))
+
+    async def sample_events(
+        self, per_version: int, *, max_shapes: int = DEFAULT_MAX_SHAPES
+    ) -> list[RecordedEvent]:
+        """Stored events (as written) for the pre-deploy history check.
+
+        Per ``(type, schema_version)``: the first event of every distinct top-level
+        shape of its data (keys and JSON kinds, up to ``max_shapes``), so a rare
+        old shape is never left out, plus ``per_version`` events spread over the
+        history (lowest hash of the event id: the same sample on every run).
+        """
+        for name, value in (("per_version", per_version), ("max_shapes", max_shapes)):
+            if not _is_version(value) or value < 0:
+                raise InvalidInputError(FEED, f"{name} must be an int >= 0, got {value!r}")
+        return await self._sample_events(per_version, max_shapes)
+
+    async def _sample_events(self, per_version: int, max_shapes: int) -> list[RecordedEvent]:
+        return pick_sample([e async for e in self._read_all(START, None)], per_version, max_shapes)
+
     # -- lifecycle -----------------------------------------------------------
 
     @abc.abstractmethod
     async def close(self) -> None: ...
 
     @staticmethod
-    def _check_range(stream_id: str, low: int, high: int | None) -> None:
+    def _check_range(stream_id: str, low: int, high: int | None) -> tuple[int, int | None]:
         check_stream_id(stream_id, InvalidInputError)
-        # bool is an int subclass; reading "from version True" is always a bug
-        # (append already refuses True as an expected version).
-        if (
-            not _is_version(low)
-            or low < 1
-            or (high is not None and (not _is_version(high) or high < 1))
-        ):
-            raise InvalidInputError(
-                stream_id, f"invalid version range {low}..{high}: versions start at 1"
-            )
+        return check_version_range(stream_id, low, high)
 
 
 def _is_version(value: object) -> bool:

@@ -48,17 +48,31 @@ DEFAULT_PREFIX = "chronik:"
 class RedisView:
     """A reader's handle on one projection's active slot, resolved once.
 
+    Read with any redis-py command on :attr:`client`, naming keys with :meth:`key`
+    (the same relative parts the handlers gave ``RedisWrites``)::
+
+        view = await read_model.view("cart_contents")
+        quantities = await view.client.hgetall(view.key("cart", stream_id))
+
     Keep using one view for a group of reads: a rebuild that swaps slots meanwhile
     does not change what this view reads (the old slot stays until it is dropped).
     """
 
     def __init__(self, client: aioredis.Redis, name: str, slot: str, namespace: str) -> None:
+        #: The read model's ``redis.asyncio`` client, for reads.  A read model made by
+        #: ``RedisReadModel.connect`` decodes replies (str, not bytes).  Never write
+        #: through it: writes belong to handlers, committed with the checkpoint.
         self.client = client
+        #: The projection's name.
         self.name = name
+        #: The slot this view reads (``v<version>g<generation>``).
         self.slot = slot
+        #: The prefix of every key of the slot; :meth:`key` prepends it.
         self.namespace = namespace
 
     def key(self, *parts: object) -> str:
+        """The absolute key for relative parts joined by ``:`` as given (not escaped:
+        build parts taken from event data with ``projections.key``)."""
         return self.namespace + ":".join(str(part) for part in parts)
 
 
@@ -160,15 +174,17 @@ class RedisReadModel(RedisSlots, ReadModel[RedisWrites]):
             try:
                 reply = await script(keys=keys, args=args)
             except ResponseError as error:
-                # The script failed before or around its writes (not a refused
-                # command, those are reported in the reply): the checkpoint did
-                # not move, so the batch must be split to find the culprit.  Redis
-                # keeps what a failing script wrote, so an event of several writes
-                # may have been partly applied.
-                raise WriteRejectedError(
-                    name, str(error), None, partial=len(writes.commands) > 1
-                ) from error
+                # Refused commands are reported in the reply, and the script cannot
+                # fail after its first write (see _redis_lua), so it failed before
+                # writing anything (a handler script that does not compile, say):
+                # the runner may split the batch to find the culprit, and nothing
+                # of an earlier event is applied twice.
+                raise WriteRejectedError(name, str(error), None, partial=False) from error
         outcome = reply_text(reply[0])
+        if outcome == "corrupt":
+            raise ReadModelError(
+                name, f"slot {slot}: {reply_text(reply[1])}; nothing of the batch was applied"
+            )
         if outcome == "done":
             # This very batch was committed before (its reply was lost, say): its
             # refused writes, if not settled yet, are still the caller's to park.
@@ -261,6 +277,10 @@ class RedisReadModel(RedisSlots, ReadModel[RedisWrites]):
             except ResponseError as error:
                 raise WriteRejectedError(name, str(error), 0) from error
         outcome = reply_text(reply[0])
+        if outcome == "corrupt":
+            raise ReadModelError(
+                name, f"slot {slot}: {reply_text(reply[1])}; nothing of the replay was applied"
+            )
         if outcome == "missing":
             raise DeadLetterNotFoundError(name, dead_letter.position)
         if outcome == "conflict":

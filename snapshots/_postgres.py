@@ -10,10 +10,16 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg_pool import AsyncConnectionPool
 
-from eventstore import DEFAULT_SCHEMA, PostgresEventStore, describe_dsn, embedded_dsn
+from eventstore import (
+    DEFAULT_SCHEMA,
+    PostgresEventStore,
+    check_schema_name,
+    describe_dsn,
+    embedded_dsn,
+)
 from eventstore import mask_password as _mask
 
 from ._errors import SnapshotStoreError
@@ -52,7 +58,7 @@ class PostgresSnapshotStore(SnapshotStore):
         migrated: bool = False,
     ) -> None:
         self.keep = check_keep(keep)
-        self.schema = schema
+        self.schema = check_schema_name(schema)
         self.dsn = dsn
         self._connection = connection
         self._own_pool = pool
@@ -84,6 +90,7 @@ class PostgresSnapshotStore(SnapshotStore):
     ) -> PostgresSnapshotStore:
         """A standalone store with its own pool; embedded PostgreSQL when ``dsn`` is None."""
         keep = check_keep(keep)
+        check_schema_name(schema)
         if dsn is None:
             dsn = await embedded_dsn(data_dir)
         options: dict[str, Any] = {
@@ -154,6 +161,16 @@ class PostgresSnapshotStore(SnapshotStore):
             cursor = await connection.execute(self._statements.delete, (stream_id,))
             return cursor.rowcount
 
+    async def fingerprint_counts(self) -> dict[tuple[str, str], int]:
+        """How many snapshots each ``(aggregate_type, fingerprint)`` has (schema checks)."""
+        statement = sql.SQL(
+            "SELECT aggregate_type, fingerprint, count(*) FROM {} GROUP BY 1, 2 ORDER BY 1, 2"
+        ).format(sql.Identifier(self.schema, "snapshots"))
+        async with self._ready_connection(None) as connection:
+            cursor = await connection.execute(statement)
+            rows = await cursor.fetchall()
+        return {(row[0], row[1]): int(row[2]) for row in rows}
+
     async def close(self) -> None:
         if self._own_pool is not None:
             await self._own_pool.close()
@@ -161,7 +178,7 @@ class PostgresSnapshotStore(SnapshotStore):
     # -- plumbing --------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def _ready_connection(self, stream_id: str) -> AsyncIterator[AsyncConnection[Any]]:
+    async def _ready_connection(self, stream_id: str | None) -> AsyncIterator[AsyncConnection[Any]]:
         """A connection to a migrated schema; driver errors become ``SnapshotStoreError``."""
         if not self._migrated:
             async with self._migrating:
