@@ -28,7 +28,7 @@ def topic_prefix() -> str:
 async def seed(
     make_pg_store: Callable[..., Awaitable[PostgresEventStore]], schema: str
 ) -> list[str]:
-    store = await make_pg_store(schema)
+    store = await make_pg_store(schema, pool_size=2)
     streams = [f"ledger-{uuid.uuid4().hex[:6]}" for _ in range(3)]
     for stream in streams:
         await store.append(stream, [NewEvent("ledger.Touched", {"n": n}) for n in range(2)])
@@ -67,7 +67,7 @@ async def test_relay_runs_until_sigterm_and_exits_cleanly(
     cli_schema: str,
     topic_prefix: str,
 ) -> None:
-    store = await make_pg_store(cli_schema)
+    store = await make_pg_store(cli_schema, pool_size=2)
     process = kafka_chronik.start("relay", "--name", "live", "--topic-prefix", topic_prefix)
     try:
         await store.append(f"ledger-{uuid.uuid4().hex[:6]}", [NewEvent("ledger.Live", {})])

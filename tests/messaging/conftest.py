@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -11,14 +11,16 @@ from eventstore import NewEvent, PostgresEventStore
 
 
 @pytest.fixture
-async def relay_store(
-    make_pg_store: Callable[..., Awaitable[PostgresEventStore]],
-) -> PostgresEventStore:
-    """A schema of its own: the relay reads the whole feed."""
-    store = await make_pg_store()
+async def relay_store(pg_dsn: str) -> AsyncIterator[PostgresEventStore]:
+    """A schema of its own (the relay reads the whole feed), closed after the test: the
+    suite shares one server's connection limit."""
+    store = await PostgresEventStore.connect(
+        pg_dsn, schema=f"t_{uuid.uuid4().hex[:12]}", pool_size=4
+    )
     # Plan-cache traps hide in empty tables: start with some history.
     await store.append("seed-0", [NewEvent("seed.Planted", {"n": i}) for i in range(20)])
-    return store
+    yield store
+    await store.close()
 
 
 @pytest.fixture
