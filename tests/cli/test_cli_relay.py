@@ -6,7 +6,7 @@ import asyncio
 import json
 import signal
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from cli_runner import Chronik
@@ -25,10 +25,15 @@ def topic_prefix() -> str:
     return f"cli{uuid.uuid4().hex[:8]}."
 
 
-async def seed(
-    make_pg_store: Callable[..., Awaitable[PostgresEventStore]], schema: str
-) -> list[str]:
-    store = await make_pg_store(schema, pool_size=2)
+@pytest.fixture
+async def cli_store(pg_dsn: str, cli_schema: str) -> AsyncIterator[PostgresEventStore]:
+    # Closed after each test: the suite runs close to the server's connection limit.
+    store = await PostgresEventStore.connect(pg_dsn, schema=cli_schema, pool_size=2)
+    yield store
+    await store.close()
+
+
+async def seed(store: PostgresEventStore) -> list[str]:
     streams = [f"ledger-{uuid.uuid4().hex[:6]}" for _ in range(3)]
     for stream in streams:
         await store.append(stream, [NewEvent("ledger.Touched", {"n": n}) for n in range(2)])
@@ -36,12 +41,9 @@ async def seed(
 
 
 async def test_relay_publishes_and_status_and_tail_show_it(
-    kafka_chronik: Chronik,
-    make_pg_store: Callable[..., Awaitable[PostgresEventStore]],
-    cli_schema: str,
-    topic_prefix: str,
+    kafka_chronik: Chronik, cli_store: PostgresEventStore, topic_prefix: str
 ) -> None:
-    streams = await seed(make_pg_store, cli_schema)
+    streams = await seed(cli_store)
     result = kafka_chronik("relay", "--until-caught-up", "--topic-prefix", topic_prefix)
     assert result.code == 0, result.describe()
     [status] = kafka_chronik("relay", "status", "--json").json()
@@ -62,12 +64,9 @@ async def test_relay_publishes_and_status_and_tail_show_it(
 
 
 async def test_relay_runs_until_sigterm_and_exits_cleanly(
-    kafka_chronik: Chronik,
-    make_pg_store: Callable[..., Awaitable[PostgresEventStore]],
-    cli_schema: str,
-    topic_prefix: str,
+    kafka_chronik: Chronik, cli_store: PostgresEventStore, topic_prefix: str
 ) -> None:
-    store = await make_pg_store(cli_schema, pool_size=2)
+    store = cli_store
     process = kafka_chronik.start("relay", "--name", "live", "--topic-prefix", topic_prefix)
     try:
         await store.append(f"ledger-{uuid.uuid4().hex[:6]}", [NewEvent("ledger.Live", {})])
