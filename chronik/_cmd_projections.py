@@ -136,7 +136,7 @@ async def run_status(ctx: Context, args: argparse.Namespace) -> int:
     )
     if blocker is not None:
         held = blocker["transaction"]
-        ctx.out.write(
+        ctx.say(
             f"\nThe feed is held back: {blocker['events']} committed event(s) wait behind "
             f"open transaction {held.transaction_id} (backend pid {held.pid}, open for "
             f"{held.age_seconds or 0:.0f}s, state {held.state}, query started "
@@ -225,19 +225,19 @@ async def run_rebuild(ctx: Context, args: argparse.Namespace) -> int:
         print_json({**_as_dict(result), "dropped": dropped, "dead_letters": parked}, ctx.out)
         return 0
     previous = f"readers were on {result.previous_slot}" if result.previous_slot else "first build"
-    ctx.out.write(
+    ctx.say(
         f"rebuilt {result.name} v{result.version} into slot {result.slot} ({previous}); "
         f"swapped at feed position {result.position}\n"
     )
     if parked:
-        ctx.out.write(
+        ctx.say(
             f"{parked} event(s) failed and are parked: see 'chronik deadletters list "
             f"{projection.name}'\n"
         )
     if dropped:
-        ctx.out.write(f"dropped old slot(s): {', '.join(dropped)}\n")
+        ctx.say(f"dropped old slot(s): {', '.join(dropped)}\n")
     elif result.previous_slot:
-        ctx.out.write(
+        ctx.say(
             f"slot {result.previous_slot} is kept for readers still on it; "
             "rerun with --drop-old to delete it\n"
         )
@@ -302,7 +302,7 @@ async def run_replay(ctx: Context, args: argparse.Namespace) -> int:
     if args.json:
         print_json(result, ctx.out)
         return ExitCode.OK
-    ctx.out.write(
+    ctx.say(
         f"replayed {projection.name} v{projection.version} into scratch {args.into!r} up to "
         f"{reached} ({result['where']}); {len(letters)} event(s) failed and were parked\n"
     )
@@ -315,9 +315,9 @@ def _print_diff(
     ctx: Context, result: dict[str, Any], limit: int, live_checkpoint: Position | None
 ) -> None:
     if live_checkpoint is None:
-        ctx.out.write("the live read model has no active slot: everything is new\n")
+        ctx.say("the live read model has no active slot: everything is new\n")
     if result["identical"]:
-        ctx.out.write(f"identical to the live read model at {result['live_checkpoint']}\n")
+        ctx.say(f"identical to the live read model at {result['live_checkpoint']}\n")
         return
     rows = [
         [key, "changed", compact(v["live"]), compact(v["scratch"])]
@@ -327,13 +327,13 @@ def _print_diff(
     rows += [
         [key, "only scratch", "-", compact(v)] for key, v in sorted(result["only_scratch"].items())
     ]
-    ctx.out.write(
+    ctx.say(
         f"{len(rows)} key(s) differ (live at {result['live_checkpoint'] or '-'}, scratch at "
         f"{result['scratch_checkpoint']}):\n"
     )
     print_table(["key", "difference", "live", "scratch"], rows[:limit], ctx.out)
     if len(rows) > limit:
-        ctx.out.write(f"... and {len(rows) - limit} more (--limit, or --json for all)\n")
+        ctx.say(f"... and {len(rows) - limit} more (--limit, or --json for all)\n")
 
 
 def _any_slot(slots: dict[str, SlotInfo]) -> SlotInfo | None:

@@ -8,7 +8,7 @@ from typing import Any
 from aggregates import Repository
 
 from ._context import Context
-from ._output import print_fields, print_json
+from ._output import print_fields, print_json, printable
 from ._parsing import feed_position, positive_int, timestamp
 
 
@@ -78,14 +78,15 @@ async def run_state(ctx: Context, args: argparse.Namespace) -> int:
         )
         return 0
     when = _requested(args)
-    ctx.out.write(
-        f"{aggregate.type_name} {aggregate.id!r} {when}: version {aggregate.version} "
-        f"of {latest}, last event recorded {recorded_at.isoformat() if recorded_at else '-'}\n"
+    ctx.say(
+        f"{aggregate.type_name} {printable(repr(aggregate.id))} {when}: "
+        f"version {aggregate.version} of {latest}, "
+        f"last event recorded {recorded_at.isoformat() if recorded_at else '-'}\n"
     )
     if snapshot_version is None:
-        ctx.out.write(f"(replayed all {aggregate.version} events: no usable snapshot)\n")
+        ctx.say(f"(replayed all {aggregate.version} events: no usable snapshot)\n")
     else:
-        ctx.out.write(
+        ctx.say(
             f"(from the snapshot at version {snapshot_version}, then "
             f"{aggregate.version - snapshot_version} events replayed)\n"
         )

@@ -9,7 +9,7 @@ from eventstore import EventCodec, RecordedEvent, StreamNotFoundError
 
 from ._context import Context
 from ._errors import UsageError
-from ._output import print_json, print_table
+from ._output import print_json, print_table, printable
 from ._parsing import positive_int
 from ._progress import Progress
 
@@ -71,7 +71,7 @@ async def run_init(ctx: Context, args: argparse.Namespace) -> int:
         if steps or snapshot_steps
         else "already up to date"
     )
-    ctx.out.write(
+    ctx.say(
         f"event store and snapshot tables in schema {store.schema!r} of "
         f"{ctx.config.describe_database()}: {done}\n"
     )
@@ -151,7 +151,7 @@ async def run_history(ctx: Context, args: argparse.Namespace) -> int:
         ctx.out,
         empty=f"(no events in versions {args.from_version}..{last})",
     )
-    ctx.note(f"{args.stream}: {len(rows)} of {version} event(s) shown")
+    ctx.note(f"{printable(args.stream)}: {len(rows)} of {version} event(s) shown")
     return 0
 
 

@@ -1,4 +1,10 @@
-"""Output for people (aligned tables) and for scripts (JSON), always to stdout."""
+"""Output for people (aligned tables) and for scripts (JSON), always to stdout.
+
+Everything printed for people passes ``printable``: stream ids, event types and
+data come from whoever appended them, and a terminal obeys control characters
+in them (clear the screen, set the title, forge a row with a carriage return,
+reverse the text with a bidi override).  JSON output keeps every value exact.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,53 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from eventstore import Position, RecordedEvent
+
+
+# Escaped for people: what Python's repr() escapes, i.e. C0 and C1 controls, DEL,
+# the invisible format characters that reorder or hide text (bidi overrides and
+# isolates, zero-width characters), line/paragraph separators, odd spaces,
+# surrogates and unassigned code points.  A terminal may act on any of them
+# (U+009B is CSI on some); str.isprintable() knows them all, at C speed.
+def _escape(char: str) -> str:
+    if char == " " or char.isprintable():
+        return char
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def printable(value: object) -> str:
+    """``value`` as text safe for a terminal: control characters shown escaped (``\\x1b``)."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(_escape(char) for char in text)
+
+
+def printable_lines(text: str) -> str:
+    """Like ``printable`` but keeps line breaks: for messages of several lines."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
+def _json_inert(text: str) -> str:
+    """JSON text with every non-printable character as a ``\\uXXXX`` escape.
+
+    json escapes C0 controls itself; the others (C1, bidi overrides...) are
+    written raw with ``ensure_ascii=False``.  As escapes they decode to the very
+    same strings, so the output stays exact, but cannot steer a terminal.  Raw
+    newlines in the text are json's indentation, never data.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        char if char in " \n" or char.isprintable() else _json_unit_escapes(char) for char in text
+    )
+
+
+def _json_unit_escapes(char: str) -> str:
+    data = char.encode("utf-16-be", "surrogatepass")
+    return "".join(f"\\u{data[i] << 8 | data[i + 1]:04x}" for i in range(0, len(data), 2))
 
 
 def to_jsonable(value: Any) -> Any:
@@ -46,7 +99,8 @@ def to_jsonable(value: Any) -> Any:
 
 def print_json(value: Any, out: TextIO | None = None) -> None:
     stream = out or sys.stdout
-    stream.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
+    text = json.dumps(to_jsonable(value), indent=2, ensure_ascii=False)
+    stream.write(_json_inert(text) + "\n")
 
 
 def compact(value: Any) -> str:
@@ -55,13 +109,14 @@ def compact(value: Any) -> str:
 
 
 def cell(value: Any) -> str:
+    """A table cell: one line, nothing a terminal would obey."""
     if value is None:
         return "-"
     if isinstance(value, datetime):
         return value.isoformat(sep=" ", timespec="milliseconds")
     if isinstance(value, Mapping | list | tuple):
-        return compact(value)
-    return str(to_jsonable(value))
+        return printable(compact(value))
+    return printable(to_jsonable(value))
 
 
 def print_table(
@@ -92,7 +147,7 @@ def print_table(
             full = full[: max(limit - 1, 10)] + "…"
         return full.rstrip()
 
-    stream.write(line([h.upper() for h in headers]) + "\n")
+    stream.write(line([printable(h.upper()) for h in headers]) + "\n")
     for row in text:
         stream.write(line(row) + "\n")
 
@@ -100,6 +155,6 @@ def print_table(
 def print_fields(pairs: Sequence[tuple[str, Any]], out: TextIO | None = None) -> None:
     """``name: value`` lines, names aligned."""
     stream = out or sys.stdout
-    width = max((len(name) for name, _ in pairs), default=0)
+    width = max((len(printable(name)) for name, _ in pairs), default=0)
     for name, value in pairs:
-        stream.write(f"{name + ':':<{width + 1}} {cell(value)}\n")
+        stream.write(f"{printable(name) + ':':<{width + 1}} {cell(value)}\n")

@@ -23,6 +23,7 @@ from ._config import Config
 from ._context import Context
 from ._discovery import isolate_from_cwd
 from ._errors import EXIT_CODES_HELP, ExitCode, UsageError, classify
+from ._output import printable, printable_lines
 from ._parsing import Parser, global_options
 from ._services import Services
 
@@ -91,7 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         code, message = classify(_unwrap(error))
         if config.debug:
-            sys.stderr.write(config.mask("".join(traceback.format_exception(error))))
+            trace = "".join(traceback.format_exception(error))
+            sys.stderr.write(printable_lines(config.mask(trace)))
         _report(config.mask(message))
         return code
 
@@ -110,11 +112,18 @@ def _configure_logging(debug: bool) -> None:
     # Library warnings (a snapshot write that failed, a runner restart) reach the
     # person at the terminal on stderr; --debug shows chronik's own detail too.
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("chronik: %(levelname)s: %(name)s: %(message)s"))
+    handler.setFormatter(_Printable("chronik: %(levelname)s: %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     logging.getLogger("chronik").setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+class _Printable(logging.Formatter):
+    """Log lines name streams and events: keep their control characters off the terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable_lines(super().format(record))
 
 
 def _unwrap(error: BaseException) -> BaseException:
@@ -125,5 +134,5 @@ def _unwrap(error: BaseException) -> BaseException:
 
 
 def _report(message: str) -> None:
-    sys.stderr.write(f"chronik: error: {message}\n")
+    sys.stderr.write(f"chronik: error: {printable(message)}\n")
     sys.stderr.flush()
