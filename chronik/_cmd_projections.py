@@ -6,7 +6,7 @@ import argparse
 import asyncio
 from typing import Any
 
-from eventstore import START, Position
+from eventstore import START, OpenTransaction, Position
 from projections import (
     Projection,
     ProjectionStatus,
@@ -18,12 +18,13 @@ from projections import (
     list_dead_letters,
     rebuild,
     replay_into,
+    statement_summary,
     status,
 )
 
 from ._context import Context
 from ._errors import CommandError, ExitCode
-from ._output import compact, print_json, print_table
+from ._output import compact, print_json, print_table, printable
 from ._parsing import feed_position, positive_int
 from ._progress import Progress
 from ._projecting import slot_progress, stop_on_signals
@@ -112,7 +113,10 @@ async def run_status(ctx: Context, args: argparse.Namespace) -> int:
         meta = await model.meta(projection.name)
         rows.append(_status_row(ctx, projection, found, meta.active_slot))
         if found.held_back_by is not None:
-            blocker = {"events": found.held_back_events, "transaction": found.held_back_by}
+            blocker = {
+                "events": found.held_back_events,
+                "transaction": _transaction(found.held_back_by),
+            }
     if args.json:
         print_json(rows, ctx.out)
         return 0
@@ -138,9 +142,11 @@ async def run_status(ctx: Context, args: argparse.Namespace) -> int:
         held = blocker["transaction"]
         ctx.say(
             f"\nThe feed is held back: {blocker['events']} committed event(s) wait behind "
-            f"open transaction {held.transaction_id} (backend pid {held.pid}, open for "
-            f"{held.age_seconds or 0:.0f}s, state {held.state}, query started "
-            f"{held.query_started_at}). End or cancel it: SELECT pg_cancel_backend({held.pid});\n"
+            f"open transaction {held['transaction_id']} (backend pid {held['pid']}, "
+            f"application {printable(repr(held['application_name'] or ''))}, open for "
+            f"{held['age_seconds'] or 0:.0f}s, state {held['state']}, statement "
+            f"{printable(held['statement'] or '-')}). End it, or cancel its statement: "
+            f"SELECT pg_cancel_backend({held['pid']});\n"
         )
     return 0
 
@@ -163,10 +169,28 @@ def _status_row(
         "dead_letters": found.dead_letters,
         "stopped_at": found.stopped_at,
         "held_back_events": found.held_back_events,
-        "held_back_by": found.held_back_by,
+        "held_back_by": _transaction(found.held_back_by) if found.held_back_by else None,
         "building": [s.slot for s in found.building],
         "state": _describe_state(projection, found, active),
         "slots": list(found.slots),
+    }
+
+
+def _transaction(held: OpenTransaction) -> dict[str, Any]:
+    """What on-call needs about the transaction holding the feed back, and no more.
+
+    Its SQL text is another connection's and can hold secrets: only the leading
+    command keywords (``statement_summary``) are shown, whatever the library passes.
+    """
+    return {
+        "pid": held.pid,
+        "application_name": held.application_name,
+        "transaction_id": held.transaction_id,
+        "state": held.state,
+        "started_at": held.started_at,
+        "age_seconds": held.age_seconds,
+        "query_started_at": held.query_started_at,
+        "statement": statement_summary(held.query),
     }
 
 

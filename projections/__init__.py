@@ -45,7 +45,7 @@ from ._redis_writes import RedisScript, RedisWrites
 from ._runner import ProjectionRunner, run
 from ._slots import ProjectionMeta, SlotInfo, SlotState
 from ._source import EventFeed, EventSource, StoreFeedSource
-from ._status import ProjectionStatus, status, status_all
+from ._status import ProjectionStatus, statement_summary, status, status_all
 from ._worker import Phase, RunnerOptions, WorkerState
 from ._writes import Writes
 
@@ -105,6 +105,7 @@ __all__ = [
     "replay_dead_letters",
     "replay_into",
     "run",
+    "statement_summary",
     "status",
     "status_all",
 ]
