@@ -13,11 +13,11 @@ import enum
 import json
 import shutil
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Self, TextIO
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -121,35 +121,112 @@ def cell(value: Any) -> str:
 
 def print_table(
     headers: Sequence[str],
-    rows: Sequence[Sequence[Any]],
+    rows: Iterable[Sequence[Any]],
     out: TextIO | None = None,
     *,
     empty: str = "(none)",
-) -> None:
+) -> int:
     """Left-aligned columns; the last column is cut to the terminal width on a TTY."""
-    stream = out or sys.stdout
-    if not rows:
-        stream.write(empty + "\n")
-        return
-    text = [[cell(value) for value in row] for row in rows]
-    widths = [len(header) for header in headers]
-    for row in text:
-        for index, value in enumerate(row[:-1]):
-            widths[index] = max(widths[index], len(value))
-    limit = shutil.get_terminal_size((10_000, 24)).columns if stream.isatty() else None
+    with TableWriter(headers, out, empty=empty) as table:
+        for row in rows:
+            table.add(row)
+    return table.rows
 
-    def line(values: Sequence[str]) -> str:
+
+class TableWriter:
+    """A table written as rows arrive, so a long listing never sits in memory.
+
+    Column widths come from the first ``sample`` rows (all of them, for a short
+    table); a later, wider cell pushes its line out rather than holding output back.
+    """
+
+    def __init__(
+        self,
+        headers: Sequence[str],
+        out: TextIO | None = None,
+        *,
+        empty: str = "(none)",
+        sample: int = 200,
+    ) -> None:
+        self.headers = [printable(h.upper()) for h in headers]
+        self.out = out or sys.stdout
+        self.empty = empty
+        self.sample = sample
+        self.rows = 0
+        self._pending: list[list[str]] | None = []
+        self._widths: list[int] = []
+        self._limit = shutil.get_terminal_size((10_000, 24)).columns if self.out.isatty() else None
+
+    def add(self, row: Sequence[Any]) -> None:
+        text = [cell(value) for value in row]
+        self.rows += 1
+        if self._pending is None:
+            self.out.write(self._line(text) + "\n")
+            return
+        self._pending.append(text)
+        if len(self._pending) >= self.sample:
+            self._flush()
+
+    def close(self) -> None:
+        if self._pending == [] and self.rows == 0:
+            self.out.write(self.empty + "\n")
+            self._pending = None
+        elif self._pending is not None:
+            self._flush()
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending or [], None
+        self._widths = [len(header) for header in self.headers]
+        for row in pending:
+            for index, value in enumerate(row[:-1]):
+                self._widths[index] = max(self._widths[index], len(value))
+        self.out.write(self._line(self.headers) + "\n")
+        for row in pending:
+            self.out.write(self._line(row) + "\n")
+
+    def _line(self, values: Sequence[str]) -> str:
         head = "  ".join(
-            value.ljust(width) for value, width in zip(values[:-1], widths[:-1], strict=True)
+            value.ljust(width) for value, width in zip(values[:-1], self._widths[:-1], strict=True)
         )
         full = f"{head}  {values[-1]}" if len(values) > 1 else values[-1]
-        if limit is not None and len(full) > limit:
-            full = full[: max(limit - 1, 10)] + "…"
+        if self._limit is not None and len(full) > self._limit:
+            full = full[: max(self._limit - 1, 10)] + "…"
         return full.rstrip()
 
-    stream.write(line([printable(h.upper()) for h in headers]) + "\n")
-    for row in text:
-        stream.write(line(row) + "\n")
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class JsonArrayWriter:
+    """A JSON list written item by item; the text is what ``print_json(list)`` prints."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+        self.items = 0
+
+    def add(self, value: Any) -> None:
+        text = json.dumps(to_jsonable(value), indent=2, ensure_ascii=False)
+        self.out.write(("[\n" if self.items == 0 else ",\n") + _indent(_json_inert(text)))
+        self.items += 1
+
+    def close(self) -> None:
+        self.out.write("[]\n" if self.items == 0 else "\n]\n")
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        # An error mid-way leaves the list unclosed: a truncated list must not
+        # parse as a complete one.
+        if exc_info[0] is None:
+            self.close()
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.split("\n"))
 
 
 def print_fields(pairs: Sequence[tuple[str, Any]], out: TextIO | None = None) -> None:
