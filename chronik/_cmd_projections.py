@@ -11,6 +11,7 @@ from projections import (
     Projection,
     ProjectionStatus,
     SlotInfo,
+    SlotState,
     StoreFeedSource,
     diff,
     diff_snapshots,
@@ -23,11 +24,11 @@ from projections import (
 )
 
 from ._context import Context
-from ._errors import CommandError, ExitCode
+from ._errors import ExitCode, Interrupted
 from ._output import compact, print_json, print_table, printable
 from ._parsing import feed_position, positive_int
 from ._progress import Progress
-from ._projecting import slot_progress, stop_on_signals
+from ._projecting import abandon_slot, drop_abandoned_slots, slot_progress, stop_on_signals
 
 
 def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -211,6 +212,9 @@ def _describe_state(
     if found.building:
         built = ", ".join(f"{s.slot} at {s.position}" for s in found.building)
         parts.append(f"building {built}")
+    abandoned = [s.slot for s in found.slots if s.state is SlotState.ABANDONED]
+    if abandoned:
+        parts.append(f"abandoned {', '.join(abandoned)} (the next rebuild or run drops it)")
     return "; ".join(parts)
 
 
@@ -221,6 +225,9 @@ async def run_rebuild(ctx: Context, args: argparse.Namespace) -> int:
     projection = ctx.app().projection(args.projection)
     store = await ctx.services.store()
     model = await ctx.read_models.live(projection)
+    cleared = await drop_abandoned_slots(model, projection.name)
+    if cleared:
+        ctx.note(f"dropped slot(s) {', '.join(cleared)} left by interrupted rebuilds")
     before = set((await model.meta(projection.name)).slots)
     stop = asyncio.Event()
     total = await store.count_after(args.from_position)
@@ -235,14 +242,24 @@ async def run_rebuild(ctx: Context, args: argparse.Namespace) -> int:
                     from_position=args.from_position,
                     stop=stop,
                 )
-            except Exception as error:
-                if stop.is_set():
-                    raise CommandError(
-                        f"rebuild of {projection.name!r} was interrupted before its swap; "
-                        "readers still use the old slot",
-                        "run the rebuild again (it starts a fresh slot)",
-                    ) from error
-                raise
+            except (Exception, asyncio.CancelledError) as error:
+                if not stop.is_set() and not isinstance(error, asyncio.CancelledError):
+                    raise
+                # Interrupted before the swap: readers still use the old slot.  Mark
+                # the half-built one abandoned so status stops calling it "building";
+                # the next rebuild or run drops it.
+                unfinished = _new_slot(before)((await model.meta(projection.name)).slots)
+                if unfinished is not None:
+                    await abandon_slot(model, projection.name, unfinished.slot)
+                if isinstance(error, asyncio.CancelledError):
+                    raise
+                left = f"; slot {unfinished.slot} is marked abandoned" if unfinished else ""
+                raise Interrupted(
+                    f"rebuild of {projection.name!r} interrupted before its swap: readers "
+                    f"still use the old slot{left}",
+                    "run the rebuild again; it, 'chronik run' or 'chronik projections "
+                    "prune' drop the abandoned slot",
+                ) from error
     dropped = await drop_inactive_slots(model, projection.name) if args.drop_old else []
     parked = len(await list_dead_letters(model, projection.name))
     if args.json:

