@@ -23,6 +23,7 @@ from projections import (
     status,
 )
 
+from . import _cmd_prune
 from ._context import Context
 from ._errors import ExitCode, Interrupted
 from ._output import compact, print_json, print_table, printable
@@ -49,6 +50,7 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     state.add_argument("--json", action="store_true", help="print a JSON list")
     state.set_defaults(handler=run_status)
+    _cmd_prune.register(sub, parents)
 
     again = commands.add_parser(
         "rebuild",

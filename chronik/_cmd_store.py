@@ -89,10 +89,14 @@ async def run_streams(ctx: Context, args: argparse.Namespace) -> int:
         if known and (prefix is None or known.startswith(prefix)):
             prefix = known
     rows: list[dict[str, Any]] = []
+    matching = 0
     async for info in store.list_streams(prefix):
         kind = app.stream_type(info.stream_id)
         if args.stream_type and kind.casefold() != args.stream_type.casefold():
             continue
+        matching += 1
+        if args.limit is not None and len(rows) >= args.limit:
+            continue  # only counted, so the note can say how many there are
         rows.append(
             {
                 "stream_id": info.stream_id,
@@ -102,8 +106,6 @@ async def run_streams(ctx: Context, args: argparse.Namespace) -> int:
                 "updated_at": info.updated_at,
             }
         )
-        if args.limit is not None and len(rows) >= args.limit:
-            break
     if args.json:
         print_json(rows, ctx.out)
     else:
@@ -113,6 +115,8 @@ async def run_streams(ctx: Context, args: argparse.Namespace) -> int:
             ctx.out,
             empty="(no streams)",
         )
+    if matching > len(rows):
+        ctx.note(f"{len(rows)} of {matching} stream(s) shown (--limit {args.limit})")
     return 0
 
 

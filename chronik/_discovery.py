@@ -143,5 +143,5 @@ def _app_failed(reference: AppReference, doing: str, error: Exception) -> Comman
     return CommandError(
         f"{doing} (from {reference.source}): "
         f"{type(error).__name__}: {' '.join(str(error).split())}",
-        "fix the app module; --debug shows the traceback",
+        "fix the app module",
     )

