@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from psycopg.conninfo import conninfo_to_dict
 
@@ -105,8 +106,9 @@ class Config:
         return describe_url(self.mongo_url)
 
 
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
-_MONGO_SCHEMES = ("mongodb://", "mongodb+srv://")
+# What redis-py's from_url and PyMongo accept.
+_REDIS_SCHEMES = {"redis", "rediss", "unix"}
+_MONGO_SCHEMES = {"mongodb", "mongodb+srv"}
 
 
 def _check_urls(database: str | None, redis: str | None, mongo: str | None) -> None:
@@ -120,12 +122,12 @@ def _check_urls(database: str | None, redis: str | None, mongo: str | None) -> N
                 f"{describe_dsn(database)}",
                 "use postgresql://user:password@host:5432/dbname",
             ) from None
-    if redis is not None and not redis.lower().startswith(_REDIS_SCHEMES):
+    if redis is not None and urlsplit(redis).scheme.lower() not in _REDIS_SCHEMES:
         raise UsageError(
             f"--redis-url / REDIS_URL is not a Redis URL: {describe_url(redis)!r}",
             "use redis://host:6379/0, rediss://... or unix:///path/to/redis.sock",
         )
-    if mongo is not None and not mongo.lower().startswith(_MONGO_SCHEMES):
+    if mongo is not None and urlsplit(mongo).scheme.lower() not in _MONGO_SCHEMES:
         raise UsageError(
             f"--mongo-url / MONGO_URL is not a MongoDB URL: {describe_url(mongo)!r}",
             "use mongodb://host:27017 or mongodb+srv://...",
