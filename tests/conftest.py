@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from eventstore import PostgresEventStore
+from eventstore._embedded import ensure_logical_wal
 
 settings.register_profile(
     "ci",
@@ -53,6 +54,8 @@ def pg_dsn() -> Iterator[str]:
     data = Path(tempfile.mkdtemp(prefix="chronik-pg-"))
     data.chmod(0o755)
     server = pgserver.get_server(data, cleanup_mode="stop")
+    # Logical decoding on, as on the CLI's embedded server: the CDC tests need it.
+    ensure_logical_wal(server)
     yield server.get_uri()
     server.cleanup()
     shutil.rmtree(data, ignore_errors=True)
