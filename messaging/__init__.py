@@ -9,6 +9,7 @@ from ._cdc_capture import CdcOptions, ChangeCapture
 from ._cdc_envelope import ChangeEvent
 from ._cdc_errors import CdcDecodeError, CdcDeliveryError, CdcError, CdcSetupError, WalLevelError
 from ._cdc_slot import SlotBatch, SlotLag, slot_lag
+from ._cdc_source import ChangeEventSource, RowChange
 
 __all__ = [
     "CdcDecodeError",
@@ -18,6 +19,8 @@ __all__ = [
     "CdcSetupError",
     "ChangeCapture",
     "ChangeEvent",
+    "ChangeEventSource",
+    "RowChange",
     "SlotBatch",
     "SlotLag",
     "WalLevelError",
