@@ -3,21 +3,22 @@
 ::
 
     ChronikError
-     └── CdcError                 anything CDC refuses or fails to do
-     ├── CdcDecodeError           bytes from the slot that are not pgoutput v1
-     ├── CdcSetupError            the server or a table cannot be captured as asked
-     │    └── WalLevelError       wal_level is not 'logical' (says how to fix it)
-     └── CdcDeliveryError         Kafka did not confirm a change (the slot stays put)
+     └── MessagingError
+          └── CdcError                 anything CDC refuses or fails to do
+               ├── CdcDecodeError      bytes from the slot that are not pgoutput v1
+               └── CdcSetupError       the server or a table cannot be captured as asked
+                    └── WalLevelError  wal_level is not 'logical' (says how to fix it)
 
-Each names what it is about (table, slot, topic, LSN) and keeps its cause.
+A change Kafka does not acknowledge is the producer's ``PublishError`` naming
+the change's LSN and topic; the slot is not moved past it.
 """
 
 from __future__ import annotations
 
-from eventstore import ChronikError
+from ._errors import MessagingError
 
 
-class CdcError(ChronikError):
+class CdcError(MessagingError):
     """Base class of the CDC errors."""
 
 
@@ -42,18 +43,3 @@ class WalLevelError(CdcSetupError):
 
     def __reduce__(self) -> tuple[type[WalLevelError], tuple[str]]:
         return (WalLevelError, (self.wal_level,))
-
-
-class CdcDeliveryError(CdcError):
-    """Kafka did not acknowledge a change message; the slot was not advanced past it."""
-
-    def __init__(self, topic: str, lsn: str, reason: str) -> None:
-        super().__init__(
-            f"delivery to topic {topic!r} failed for the change at LSN {lsn}: {reason}"
-        )
-        self.topic = topic
-        self.lsn = lsn
-        self.reason = reason
-
-    def __reduce__(self) -> tuple[type[CdcDeliveryError], tuple[str, str, str]]:
-        return (CdcDeliveryError, (self.topic, self.lsn, self.reason))

@@ -7,7 +7,15 @@ import types
 
 import pytest
 
-PACKAGES = ["upcasters", "eventstore", "snapshots", "aggregates", "projections", "chronik"]
+PACKAGES = [
+    "upcasters",
+    "eventstore",
+    "snapshots",
+    "aggregates",
+    "projections",
+    "messaging",
+    "chronik",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
