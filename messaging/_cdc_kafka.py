@@ -71,8 +71,12 @@ async def publish_changes(
     poll_interval: float = 0.2,
     stop: asyncio.Event | None = None,
     progress: CdcProgress | None = None,
+    until_idle: bool = False,
 ) -> CdcProgress:
-    """Snapshot (when due), then stream to Kafka until ``stop`` is set."""
+    """Snapshot (when due), then stream to Kafka until ``stop`` is set.
+
+    ``until_idle``: return once a read finds nothing new (a catch-up run).
+    """
     progress = progress or CdcProgress()
     stop = stop or asyncio.Event()
     async for page in capture.snapshot():
@@ -97,6 +101,8 @@ async def publish_changes(
         progress.batches += 1
         for listener in progress.listeners:
             listener(progress)
+        if not batch.messages and until_idle:
+            break
         if not batch.messages:
             # The SQL slot functions cannot wait for WAL: poll, but wake on stop.
             try:
