@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import _aggregates, _append, _feed, _projection, _scaling, _upcast
+from . import _aggregates, _append, _cdc, _feed, _projection, _scaling, _upcast
 from ._cases import Case
 
 ALL_CASES: tuple[Case, ...] = (
@@ -12,4 +12,5 @@ ALL_CASES: tuple[Case, ...] = (
     *_upcast.CASES,
     *_projection.CASES,
     *_scaling.CASES,
+    *_cdc.CASES,
 )
