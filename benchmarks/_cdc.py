@@ -49,7 +49,8 @@ async def _write(connection: Any, table: sql.Composed, rows: int, start: int) ->
         async with connection.transaction():
             await connection.execute(
                 sql.SQL(
-                    "INSERT INTO {} SELECT g, g %% 97, 'row ' || g FROM generate_series(%s::bigint, %s::bigint) g"
+                    "INSERT INTO {} SELECT g, g %% 97, 'row ' || g "
+                    "FROM generate_series(%s::bigint, %s::bigint) g"
                 ).format(table),
                 (first, first + TRANSACTION - 1),
             )
