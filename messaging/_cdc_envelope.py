@@ -21,6 +21,7 @@ event per table with no key, before or after.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,7 +29,7 @@ from typing import Any, Final
 
 from . import _cdc_pgoutput as pg
 from ._cdc_errors import CdcDecodeError
-from ._cdc_values import UNAVAILABLE, to_json
+from ._cdc_values import UNAVAILABLE, converter
 
 CONNECTOR_VERSION: Final = "chronik-0.1.0"
 
@@ -58,7 +59,7 @@ class ChangeEvent:
         return (self.commit_lsn, self.sequence)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TableShape:
     """What the envelope needs about a table: its columns and its primary key."""
 
@@ -67,20 +68,32 @@ class TableShape:
     columns: tuple[pg.Column, ...]
     primary_key: tuple[str, ...]
 
+    @functools.cached_property
+    def _converters(self) -> tuple[tuple[str, Callable[[str], Any]], ...]:
+        return tuple((c.name, converter(c.type_oid, c.type_modifier)) for c in self.columns)
+
     def row(self, values: Sequence[pg.ColumnValue]) -> dict[str, Any]:
-        if len(values) != len(self.columns):
+        converters = self._converters
+        if len(values) != len(converters):
             raise CdcDecodeError(
                 f"row of {self.schema}.{self.table} has {len(values)} values for "
-                f"{len(self.columns)} columns"
+                f"{len(converters)} columns"
             )
         row: dict[str, Any] = {}
-        for column, value in zip(self.columns, values, strict=True):
+        for (name, convert), value in zip(converters, values, strict=True):
             if value is None:
-                row[column.name] = None
+                row[name] = None
             elif value is pg.UNCHANGED_TOAST:
-                row[column.name] = UNAVAILABLE
+                row[name] = UNAVAILABLE
             else:
-                row[column.name] = to_json(column.type_oid, column.type_modifier, str(value))
+                try:
+                    row[name] = convert(value)  # type: ignore[arg-type]
+                except ValueError as error:
+                    column = next(c for c in self.columns if c.name == name)
+                    raise CdcDecodeError(
+                        f"cannot convert {value!r} in {self.schema}.{self.table}.{name} "
+                        f"(type oid {column.type_oid}): {error}"
+                    ) from error
         return row
 
     def key(self, row: Mapping[str, Any]) -> dict[str, Any] | None:

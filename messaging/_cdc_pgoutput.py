@@ -154,18 +154,39 @@ class _Reader:
         return POSTGRES_EPOCH + timedelta(microseconds=self.take(_INT64))
 
     def tuple_data(self) -> tuple[ColumnValue, ...]:
-        count = self.take(_INT16)
+        # The hot path of decoding (every row of every change): reads the buffer
+        # directly instead of through ``take``/``byte``, about twice as fast.
+        data, offset, size = self.data, self.offset, len(self.data)
+        if offset + 2 > size:
+            raise CdcDecodeError(f"message ends at byte {size}, expected {offset + 2}")
+        (count,) = _INT16.unpack_from(data, offset)
+        offset += 2
         values: list[ColumnValue] = []
+        append = values.append
         for _ in range(count):
-            kind = self.byte()
-            if kind == "n":
-                values.append(None)
-            elif kind == "u":
-                values.append(UNCHANGED_TOAST)
-            elif kind == "t":
-                values.append(self.raw(self.take(_INT32)).decode())
+            if offset >= size:
+                raise CdcDecodeError(f"message ends at byte {size}, expected {offset + 1}")
+            kind = data[offset]
+            offset += 1
+            if kind == 0x74:  # 't': text
+                if offset + 4 > size:
+                    raise CdcDecodeError(f"message ends at byte {size}, expected {offset + 4}")
+                (length,) = _INT32.unpack_from(data, offset)
+                offset += 4
+                end = offset + length
+                if length < 0 or end > size:
+                    raise CdcDecodeError(
+                        f"value of {length} bytes overruns the message at {offset}"
+                    )
+                append(data[offset:end].decode())
+                offset = end
+            elif kind == 0x6E:  # 'n': NULL
+                append(None)
+            elif kind == 0x75:  # 'u': unchanged TOAST
+                append(UNCHANGED_TOAST)
             else:
-                raise CdcDecodeError(f"unknown column kind {kind!r} at byte {self.offset - 1}")
+                raise CdcDecodeError(f"unknown column kind {chr(kind)!r} at byte {offset - 1}")
+        self.offset = offset
         return tuple(values)
 
     def done(self, what: str) -> None:

@@ -168,16 +168,25 @@ _ARRAYS: Final[dict[int, int]] = {
 }
 
 
-def to_json(type_oid: int, modifier: int, text: str) -> Any:
-    """The JSON value Debezium writes for a column of this type whose text output is ``text``."""
+def converter(type_oid: int, modifier: int) -> Callable[[str], Any]:
+    """The text -> JSON value function for a column of this type (``ValueError`` on bad text)."""
     element = _ARRAYS.get(type_oid)
     if element is not None:
-        convert = _SCALARS[element]
+        scalar = _SCALARS[element]
         # Array typmods are the element's (timestamp(3)[] has modifier 3).
-        return _map_nested(parse_array(text), lambda item: convert(item, modifier))
+        return lambda text: _map_nested(parse_array(text), lambda item: scalar(item, modifier))
     convert = _SCALARS.get(type_oid, _text)
+    if convert is _text:
+        return str
+    if convert is _integer:
+        return int
+    return lambda text: convert(text, modifier)
+
+
+def to_json(type_oid: int, modifier: int, text: str) -> Any:
+    """The JSON value Debezium writes for a column of this type whose text output is ``text``."""
     try:
-        return convert(text, modifier)
+        return converter(type_oid, modifier)(text)
     except ValueError as error:
         raise CdcDecodeError(f"cannot convert {text!r} of type oid {type_oid}: {error}") from error
 
