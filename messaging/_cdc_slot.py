@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import psycopg
+import psycopg.errors
 
 from ._cdc_envelope import ChangeDecoder, ChangeEvent
 from ._cdc_errors import CdcSetupError
@@ -84,13 +85,16 @@ class SlotReader:
         row = await cursor.fetchone()
         assert row is not None
         flushed = int(row[0])  # type: ignore[call-overload]
-        cursor = await self.connection.execute(
-            "SELECT (lsn - '0/0'::pg_lsn)::bigint, data "
-            "FROM pg_logical_slot_peek_binary_changes(%s, %s::pg_lsn, %s, "
-            "'proto_version', '1', 'publication_names', %s)",
-            (self.names.slot, format_lsn(flushed), self.max_changes, self.names.publication),
-        )
-        rows = await cursor.fetchall()
+        try:
+            cursor = await self.connection.execute(
+                "SELECT (lsn - '0/0'::pg_lsn)::bigint, data "
+                "FROM pg_logical_slot_peek_binary_changes(%s, %s::pg_lsn, %s, "
+                "'proto_version', '1', 'publication_names', %s)",
+                (self.names.slot, format_lsn(flushed), self.max_changes, self.names.publication),
+            )
+            rows = await cursor.fetchall()
+        except psycopg.errors.ObjectInUse as error:
+            raise self._in_use(error) from error
         events: list[ChangeEvent] = []
         end: int | None = None
         decoder = self.decoder
@@ -111,11 +115,20 @@ class SlotReader:
         """Move the slot to ``lsn``: everything before it was delivered."""
         if self.confirmed is not None and lsn <= self.confirmed:
             return
-        await self.connection.execute(
-            "SELECT pg_replication_slot_advance(%s, %s::pg_lsn)",
-            (self.names.slot, format_lsn(lsn)),
-        )
+        try:
+            await self.connection.execute(
+                "SELECT pg_replication_slot_advance(%s, %s::pg_lsn)",
+                (self.names.slot, format_lsn(lsn)),
+            )
+        except psycopg.errors.ObjectInUse as error:
+            raise self._in_use(error) from error
         self.confirmed = lsn
+
+    def _in_use(self, error: Exception) -> CdcSetupError:
+        return CdcSetupError(
+            f"replication slot {self.names.slot} is in use by another process (another CDC "
+            f"run of connector {self.names.name!r}?): {str(error).strip()}"
+        )
 
 
 async def slot_lag(
