@@ -48,7 +48,12 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="a table to capture (repeat for more)",
     )
     cdc.add_argument("--name", default="default", help="connector name (slot chronik_cdc_NAME)")
-    cdc.add_argument("--topic-prefix", default="chronik", help="topic prefix (Debezium's)")
+    cdc.add_argument(
+        "--topic-prefix",
+        default="chronik",
+        metavar="PREFIX",
+        help="Debezium's topic.prefix: topics are PREFIX.SCHEMA.TABLE (default: chronik)",
+    )
     cdc.add_argument(
         "--full-before",
         action="store_true",
@@ -60,7 +65,13 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     cdc.add_argument(
         "--until-idle", action="store_true", help="stop once no change is left to send"
     )
-    cdc.add_argument("--max-changes", type=positive_int, default=5000, metavar="N")
+    cdc.add_argument(
+        "--max-changes",
+        type=positive_int,
+        default=5000,
+        metavar="N",
+        help="decode about N changes per read of the slot (whole transactions)",
+    )
     cdc.set_defaults(handler=run_cdc)
     actions = cdc.add_subparsers(dest="cdc_action", metavar="ACTION", title="actions")
     status = actions.add_parser(
