@@ -4,6 +4,7 @@ from ._app import App
 from ._config import Config
 from ._demo import SeedReport
 from ._errors import CommandError, ExitCode, NotFoundError, UnavailableError, UsageError
+from ._schema_check import Finding, SchemaReport, check_app_schemas
 from .cli import main
 
 __all__ = [
@@ -11,9 +12,12 @@ __all__ = [
     "CommandError",
     "Config",
     "ExitCode",
+    "Finding",
     "NotFoundError",
+    "SchemaReport",
     "SeedReport",
     "UnavailableError",
     "UsageError",
+    "check_app_schemas",
     "main",
 ]

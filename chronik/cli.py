@@ -17,6 +17,7 @@ from . import (
     _cmd_projections,
     _cmd_relay,
     _cmd_run,
+    _cmd_schemas,
     _cmd_state,
     _cmd_store,
 )
@@ -53,6 +54,7 @@ def build_parser() -> Parser:
         _cmd_deadletters,
         _cmd_run,
         _cmd_demo,
+        _cmd_schemas,
         _cmd_relay,
         _cmd_cdc,
     ):

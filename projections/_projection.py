@@ -24,8 +24,9 @@ once it has caught up.
 from __future__ import annotations
 
 import enum
+import fnmatch
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeAlias, TypeVar
 
@@ -96,7 +97,11 @@ class Projection(Generic[W]):
         on_poison: PoisonPolicy | str = PoisonPolicy.PARK,
         retry: RetryPolicy | None = None,
         description: str = "",
+        must_handle: Iterable[str] = (),
     ) -> None:
+        """``must_handle``: event type patterns (``fnmatch``, e.g. ``"ledger.*"``) this
+        projection declares it handles completely; ``chronik schemas check`` fails when
+        the app produces a matching type the projection has no handler for."""
         self.name = check_name(name)
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise ProjectionDefinitionError(name, f"version must be an int >= 1, got {version!r}")
@@ -112,6 +117,9 @@ class Projection(Generic[W]):
         self.writes_type: type[W] = writes
         self.retry = retry if retry is not None else RetryPolicy()
         self.description = description
+        self.must_handle: tuple[str, ...] = (
+            (must_handle,) if isinstance(must_handle, str) else tuple(must_handle)
+        )
         self._own_codec = codec is None
         self.codec = codec if codec is not None else EventCodec()
         self._handlers: dict[str, BoundHandler] = {}
@@ -155,6 +163,14 @@ class Projection(Generic[W]):
     @property
     def handled_types(self) -> frozenset[str]:
         return frozenset(self._handlers)
+
+    def missing_handlers(self, produced: Iterable[str]) -> list[str]:
+        """The ``produced`` event types matching ``must_handle`` that have no handler."""
+        return sorted(
+            name
+            for name in set(produced) - self._handlers.keys()
+            if any(fnmatch.fnmatchcase(name, pattern) for pattern in self.must_handle)
+        )
 
     def __repr__(self) -> str:
         return (
