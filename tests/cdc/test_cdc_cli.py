@@ -99,9 +99,16 @@ def test_wal_level_not_logical_says_how_to_fix_it(replica_dsn: str, tmp_path: Pa
     assert "restart PostgreSQL" in done.stderr
 
 
-def test_embedded_server_is_ready_for_cdc(tmp_path: Path) -> None:
-    # No DATABASE_URL: the embedded server starts with logical decoding on, so the
-    # first thing CDC trips over is the missing table, not the wal_level.
-    done = chronik("cdc", "--table", "public.rides", "--until-idle", cwd=tmp_path)
-    assert done.returncode == 1, done.stderr
-    assert "table public.rides does not exist" in done.stderr
+def test_embedded_server_is_ready_for_cdc() -> None:
+    # Not tmp_path: pytest prunes old basetemp folders, and a parallel pytest run
+    # would delete the embedded server's data under it (see tests/conftest.py).
+    folder = Path(tempfile.mkdtemp(prefix="chronik-cdc-embedded-"))
+    folder.chmod(0o755)
+    try:
+        # No DATABASE_URL: the embedded server starts with logical decoding on, so
+        # the first thing CDC trips over is the missing table, not the wal_level.
+        done = chronik("cdc", "--table", "public.rides", "--until-idle", cwd=folder)
+        assert done.returncode == 1, done.stderr
+        assert "table public.rides does not exist" in done.stderr
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
