@@ -26,6 +26,7 @@ from ._context import Context
 from ._errors import EXIT_CODES_HELP, ExitCode, UsageError, classify
 from ._parsing import Parser, global_options
 from ._services import Services
+from ._version import chronik_version
 
 _EPILOG = f"""\
 Start with 'chronik demo' (seeds the embedded database), then 'chronik streams'.
@@ -43,6 +44,7 @@ def build_parser() -> Parser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[global_options(suppress=False)],
     )
+    parser.add_argument("--version", action="version", version=f"chronik {chronik_version()}")
     commands = parser.add_subparsers(
         dest="command", metavar="COMMAND", title="commands", parser_class=Parser
     )

@@ -160,6 +160,12 @@ def _encode(stream_id: str, what: str, index: int, event_type: str, value: objec
         raise InvalidAppendError(
             stream_id, f"event {index} ({event_type!r}): {what} is not JSON-serializable: {error}"
         ) from error
+    except RecursionError as error:
+        # The encoder recurses once per level: Python's recursion limit (1000 by
+        # default) bounds how deep an event's JSON may nest.
+        raise InvalidAppendError(
+            stream_id, f"event {index} ({event_type!r}): {what} is nested too deeply to encode"
+        ) from error
     if "\\u0000" in text and _JSON_NUL.search(text):
         raise InvalidAppendError(
             stream_id, f"event {index} ({event_type!r}): {what} contains a NUL character"

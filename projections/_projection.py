@@ -28,7 +28,7 @@ import fnmatch
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeAlias, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar, overload
 
 from eventstore import Event, EventCodec, RecordedEvent
 
@@ -38,6 +38,8 @@ from ._writes import Writes
 
 W = TypeVar("W", bound=Writes)
 E = TypeVar("E", bound=Event)
+E2 = TypeVar("E2", bound=Event)
+E3 = TypeVar("E3", bound=Event)
 
 Handler: TypeAlias = Callable[[E, RecordedEvent, W], Awaitable[None] | None]
 
@@ -124,12 +126,31 @@ class Projection(Generic[W]):
         self.codec = codec if codec is not None else EventCodec()
         self._handlers: dict[str, BoundHandler] = {}
 
-    def on(self, *event_classes: type[E]) -> Callable[[Handler[E, W]], Handler[E, W]]:
-        """Decorator: register the function as the handler of these event classes."""
+    # Overloads so that one handler of several classes may take their union
+    # (``event: Deposited | Withdrawn``): with one type variable for all of them a
+    # type checker would infer their common base and refuse such a handler.
+    @overload
+    def on(self, first: type[E], /) -> Callable[[Handler[E, W]], Handler[E, W]]: ...
+    @overload
+    def on(
+        self, first: type[E], second: type[E2], /
+    ) -> Callable[[Handler[E | E2, W]], Handler[E | E2, W]]: ...
+    @overload
+    def on(
+        self, first: type[E], second: type[E2], third: type[E3], /
+    ) -> Callable[[Handler[E | E2 | E3, W]], Handler[E | E2 | E3, W]]: ...
+    @overload
+    def on(self, *event_classes: type[E]) -> Callable[[Handler[E, W]], Handler[E, W]]: ...
+    def on(self, *event_classes: type[Any]) -> Callable[[Handler[Any, W]], Handler[Any, W]]:
+        """Decorator: register the function as the handler of these event classes.
+
+        One function may handle several classes; type its event parameter as their
+        union (``event: Deposited | Withdrawn``).
+        """
         if not event_classes:
             raise ProjectionDefinitionError(self.name, "on() needs at least one event class")
 
-        def register(function: Handler[E, W]) -> Handler[E, W]:
+        def register(function: Handler[Any, W]) -> Handler[Any, W]:
             for cls in event_classes:
                 self.add_handler(cls, function)
             return function
