@@ -235,6 +235,12 @@ class Relay:
                     options.delivery_timeout,
                 )
                 checkpoint = found or RelayCheckpoint()
+                # The last relay may have died between its Kafka commit and the
+                # mirror: bring status (and the outbox clean-up) up to date now.
+                async with self.store.connection() as connection:
+                    await self.checkpoints.save(
+                        connection, options.name, options.mode_name, checkpoint
+                    )
             else:
                 async with self.store.connection() as connection:
                     checkpoint = await self.checkpoints.load(connection, options.name)
