@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from eventstore import PostgresEventStore
+from eventstore._embedded import ensure_logical_wal
 
 settings.register_profile(
     "ci",
@@ -53,6 +54,8 @@ def pg_dsn() -> Iterator[str]:
     data = Path(tempfile.mkdtemp(prefix="chronik-pg-"))
     data.chmod(0o755)
     server = pgserver.get_server(data, cleanup_mode="stop")
+    # Logical decoding on, as on the CLI's embedded server: the CDC tests need it.
+    ensure_logical_wal(server)
     yield server.get_uri()
     server.cleanup()
     shutil.rmtree(data, ignore_errors=True)
@@ -97,3 +100,16 @@ def redis_url() -> Iterator[str]:
     yield f"unix://{server.socket_file}"
     server.shutdown()
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """A Kafka broker: ``KAFKA_BOOTSTRAP_SERVERS`` if set, else librdkafka's mock cluster."""
+    url = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if url:
+        yield url
+        return
+    from messaging import MockCluster
+
+    with MockCluster(brokers=3) as cluster:
+        yield cluster.bootstrap_servers
