@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import _aggregates, _append, _feed, _projection, _sagas, _scaling, _upcast
+from . import _aggregates, _append, _cdc, _feed, _projection, _sagas, _scaling, _upcast
 from ._cases import Case
 
 ALL_CASES: tuple[Case, ...] = (
@@ -13,4 +13,5 @@ ALL_CASES: tuple[Case, ...] = (
     *_projection.CASES,
     *_sagas.CASES,
     *_scaling.CASES,
+    *_cdc.CASES,
 )

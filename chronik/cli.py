@@ -11,6 +11,7 @@ import traceback
 from collections.abc import Sequence
 
 from . import (
+    _cmd_cdc,
     _cmd_deadletters,
     _cmd_demo,
     _cmd_projections,
@@ -62,6 +63,7 @@ def build_parser() -> Parser:
         _cmd_demo,
         _cmd_schemas,
         _cmd_relay,
+        _cmd_cdc,
     ):
         module.register(commands, parents)
     return parser

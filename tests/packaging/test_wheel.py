@@ -22,7 +22,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-PACKAGES = ["upcasters", "eventstore", "snapshots", "aggregates", "projections", "sagas", "chronik"]
+PACKAGES = [
+    "upcasters",
+    "eventstore",
+    "snapshots",
+    "aggregates",
+    "projections",
+    "messaging",
+    "sagas",
+    "chronik",
+]
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 
 

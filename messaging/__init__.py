@@ -1,0 +1,105 @@
+"""Kafka publishing: the relay, the outbox, and CloudEvents on the wire.
+
+- ``Relay`` publishes the event store's gap-safe feed and the ``outbox`` table
+  to Kafka (key = stream id, CloudEvents binary or structured), at-least-once
+  with a PostgreSQL checkpoint or exactly-once with Kafka transactions, one
+  active instance per (schema, name).  ``relay_status`` reports on it.
+- ``publish`` writes an outbox message in the caller's own transaction
+  (Debezium outbox-router compatible table).
+- ``encode_event``/``encode``/``decode``: the CloudEvents Kafka binding, both ways.
+- ``TrackedProducer``: delivery-report tracking with bounded in-flight messages,
+  the piece anything checkpointed on delivery reuses (CDC).
+- ``MockCluster``/``MockClusterProcess``: librdkafka's embedded mock cluster.
+- Change data capture (CDC): ``ChangeCapture`` sets up a publication and a
+  ``pgoutput`` slot for some tables, takes a snapshot consistent with the slot
+  and streams row changes as Debezium change events (``ChangeEvent``);
+  ``publish_changes`` sends them to Kafka and moves the slot only over delivered
+  messages; ``ChangeEventSource`` feeds them to a projection without Kafka.
+"""
+
+from ._cdc_capture import CdcOptions, ChangeCapture
+from ._cdc_envelope import ChangeEvent
+from ._cdc_errors import CdcDecodeError, CdcError, CdcSetupError, WalLevelError
+from ._cdc_kafka import CdcProgress, change_producer, change_record, publish_changes
+from ._cdc_slot import SlotBatch, SlotLag, slot_lag
+from ._cdc_source import ChangeEventSource, RowChange
+from ._checkpoints import OutboxRow, RelayCheckpoint, read_kafka_checkpoint
+from ._cloudevents import (
+    CloudEvent,
+    CloudEventMode,
+    KafkaRecord,
+    decode,
+    encode,
+    encode_event,
+    event_attributes,
+)
+from ._errors import (
+    BrokerUnavailableError,
+    CloudEventFormatError,
+    MessagingError,
+    MockClusterError,
+    OutboxError,
+    PublishError,
+    RelayFencedError,
+    TopicMappingError,
+)
+from ._mock_cluster import MockCluster, MockClusterProcess
+from ._outbox import publish
+from ._producer import TrackedProducer, producer_config
+from ._relay import DEFAULT_CHECKPOINT_TOPIC, Relay, RelayOptions, RelayPhase, RelayState
+from ._schema import migrate
+from ._status import RelayStatus, relay_status
+from ._topics import TopicMapping, aggregate_type, check_topic
+
+__all__ = [
+    "DEFAULT_CHECKPOINT_TOPIC",
+    "BrokerUnavailableError",
+    "CdcDecodeError",
+    "CdcError",
+    "CdcOptions",
+    "CdcProgress",
+    "CdcSetupError",
+    "ChangeCapture",
+    "ChangeEvent",
+    "ChangeEventSource",
+    "CloudEvent",
+    "CloudEventFormatError",
+    "CloudEventMode",
+    "KafkaRecord",
+    "MessagingError",
+    "MockCluster",
+    "MockClusterError",
+    "MockClusterProcess",
+    "OutboxError",
+    "OutboxRow",
+    "PublishError",
+    "Relay",
+    "RelayCheckpoint",
+    "RelayFencedError",
+    "RelayOptions",
+    "RelayPhase",
+    "RelayState",
+    "RelayStatus",
+    "RowChange",
+    "SlotBatch",
+    "SlotLag",
+    "TopicMapping",
+    "TopicMappingError",
+    "TrackedProducer",
+    "WalLevelError",
+    "aggregate_type",
+    "change_producer",
+    "change_record",
+    "check_topic",
+    "decode",
+    "encode",
+    "encode_event",
+    "event_attributes",
+    "migrate",
+    "producer_config",
+    "publish",
+    "publish_changes",
+    "read_kafka_checkpoint",
+    "relay_status",
+    "slot_lag",
+]
