@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import _aggregates, _append, _feed, _kafka, _projection, _sagas, _scaling, _upcast
+from . import _aggregates, _append, _cdc, _feed, _kafka, _projection, _sagas, _scaling, _upcast
 from ._cases import Case
 
 ALL_CASES: tuple[Case, ...] = (
@@ -14,4 +14,5 @@ ALL_CASES: tuple[Case, ...] = (
     *_kafka.CASES,
     *_sagas.CASES,
     *_scaling.CASES,
+    *_cdc.CASES,
 )

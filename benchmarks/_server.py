@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eventstore import describe_dsn
+from eventstore._embedded import ensure_logical_wal
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ def benchmark_server(dsn: str | None, data_dir: Path | None) -> Iterator[Server]
     path = Path(tempfile.mkdtemp(prefix="chronik-bench-")) if data_dir is None else data_dir
     path.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(path, cleanup_mode="stop")  # type: ignore[attr-defined]
+    ensure_logical_wal(server)  # as chronik's embedded server: the CDC case needs it
     where = "a temporary directory" if temporary else str(path)
     try:
         yield Server(server.get_uri(), f"embedded pgserver in {where}", embedded=True)

@@ -71,11 +71,10 @@ def _print_summary(
     ctx: Context, report: SeedReport, projected: list[dict[str, Any]], kafka: dict[str, Any]
 ) -> None:
     where = f"schema {ctx.config.schema!r} of {ctx.config.describe_database()}"
-    out = ctx.out
     if report.already_seeded:
-        out.write(f"The demo data is already in {where}; nothing was added.\n")
+        ctx.say(f"The demo data is already in {where}; nothing was added.\n")
     else:
-        out.write(
+        ctx.say(
             f"Seeded {report.events} events in {report.streams} streams into {where}.\n"
             f"  {report.legacy_events} of them were appended raw, as release 1 wrote them "
             "(old types and schema versions), and are upcast on every read.\n"
@@ -83,7 +82,7 @@ def _print_summary(
             "repository's snapshot policy.\n"
         )
     for row in projected:
-        out.write(
+        ctx.say(
             f"  projected {row['projection']} v{row['version']} up to {row['position']} into "
             f"{row['where']}\n"
         )
@@ -98,7 +97,7 @@ def _print_summary(
             ("chronik run", "keep projecting live (Ctrl-C stops)"),
             ("chronik relay", "keep publishing to Kafka (set KAFKA_BOOTSTRAP_SERVERS)"),
         ]
-    out.write("\nTry next:\n")
+    ctx.say("\nTry next:\n")
     width = max(len(command) for command, _ in hints)
     for command, why in hints:
-        out.write(f"  {command:<{width}}  # {why}\n")
+        ctx.say(f"  {command:<{width}}  # {why}\n")

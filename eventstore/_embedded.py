@@ -35,8 +35,30 @@ def _start(path: Path) -> Any:
 
     path.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(path)  # type: ignore[attr-defined]
+    ensure_logical_wal(server)
     _servers[path] = server
     return server
+
+
+def ensure_logical_wal(server: Any) -> None:
+    """Turn on logical decoding (``wal_level = logical``) on a pgserver, once.
+
+    Change data capture needs it, and it only takes effect at server start, so a
+    data directory that does not have it yet gets it and one restart (~0.2 s);
+    later starts find it in ``postgresql.auto.conf``.  The extra WAL it writes is
+    small: it only adds what decoding needs to the records already written.
+    """
+    import psycopg
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
+
+    with psycopg.connect(server.get_uri(), autocommit=True) as connection:
+        row = connection.execute("SHOW wal_level").fetchone()
+        if row is not None and row[0] == "logical":
+            return
+        connection.execute("ALTER SYSTEM SET wal_level = logical")
+    with server._lock:  # pgserver's own inter-process lock around start and stop
+        pg_ctl(["-w", "stop"], pgdata=server.pgdata, user=server.system_user)
+        server.ensure_postgres_running()
 
 
 _URL_PASSWORD = re.compile(r"(://[^:/@]*:)([^@]*)(@)")

@@ -10,8 +10,19 @@
 - ``TrackedProducer``: delivery-report tracking with bounded in-flight messages,
   the piece anything checkpointed on delivery reuses (CDC).
 - ``MockCluster``/``MockClusterProcess``: librdkafka's embedded mock cluster.
+- Change data capture (CDC): ``ChangeCapture`` sets up a publication and a
+  ``pgoutput`` slot for some tables, takes a snapshot consistent with the slot
+  and streams row changes as Debezium change events (``ChangeEvent``);
+  ``publish_changes`` sends them to Kafka and moves the slot only over delivered
+  messages; ``ChangeEventSource`` feeds them to a projection without Kafka.
 """
 
+from ._cdc_capture import CdcOptions, ChangeCapture
+from ._cdc_envelope import ChangeEvent
+from ._cdc_errors import CdcDecodeError, CdcError, CdcSetupError, WalLevelError
+from ._cdc_kafka import CdcProgress, change_producer, change_record, publish_changes
+from ._cdc_slot import SlotBatch, SlotLag, slot_lag
+from ._cdc_source import ChangeEventSource, RowChange
 from ._checkpoints import OutboxRow, RelayCheckpoint, read_kafka_checkpoint
 from ._cloudevents import (
     CloudEvent,
@@ -43,6 +54,14 @@ from ._topics import TopicMapping, aggregate_type, check_topic
 __all__ = [
     "DEFAULT_CHECKPOINT_TOPIC",
     "BrokerUnavailableError",
+    "CdcDecodeError",
+    "CdcError",
+    "CdcOptions",
+    "CdcProgress",
+    "CdcSetupError",
+    "ChangeCapture",
+    "ChangeEvent",
+    "ChangeEventSource",
     "CloudEvent",
     "CloudEventFormatError",
     "CloudEventMode",
@@ -61,10 +80,16 @@ __all__ = [
     "RelayPhase",
     "RelayState",
     "RelayStatus",
+    "RowChange",
+    "SlotBatch",
+    "SlotLag",
     "TopicMapping",
     "TopicMappingError",
     "TrackedProducer",
+    "WalLevelError",
     "aggregate_type",
+    "change_producer",
+    "change_record",
     "check_topic",
     "decode",
     "encode",
@@ -73,6 +98,8 @@ __all__ = [
     "migrate",
     "producer_config",
     "publish",
+    "publish_changes",
     "read_kafka_checkpoint",
     "relay_status",
+    "slot_lag",
 ]

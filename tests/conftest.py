@@ -17,10 +17,12 @@ import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, settings
 
 from eventstore import PostgresEventStore
+from eventstore._embedded import ensure_logical_wal
 
 settings.register_profile(
     "ci",
@@ -53,6 +55,12 @@ def pg_dsn() -> Iterator[str]:
     data = Path(tempfile.mkdtemp(prefix="chronik-pg-"))
     data.chmod(0o755)
     server = pgserver.get_server(data, cleanup_mode="stop")
+    # Headroom over the default 100 connections: a session holds many stores' pools
+    # (schemas of their own) plus subprocesses; it takes effect with the restart below.
+    with psycopg.connect(server.get_uri(), autocommit=True) as connection:
+        connection.execute("ALTER SYSTEM SET max_connections = 300")
+    # Logical decoding on, as on the CLI's embedded server: the CDC tests need it.
+    ensure_logical_wal(server)
     yield server.get_uri()
     server.cleanup()
     shutil.rmtree(data, ignore_errors=True)

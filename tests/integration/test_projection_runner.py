@@ -192,11 +192,12 @@ async def stop_task(task: asyncio.Task[None]) -> None:
 
 
 @pytest.fixture
-async def crash_store(make_pg_store: MakeStore) -> PostgresEventStore:
+async def crash_store(make_pg_store: MakeStore) -> AsyncIterator[PostgresEventStore]:
     store = await make_pg_store()
     rng = random.Random(5)
     await append_added(store, [(rng.choice("abcd"), rng.randint(1, 9)) for _ in range(40)])
-    return store
+    yield store
+    await store.close()  # per test: a session of idle pools exhausts connection slots
 
 
 crash_points = st.lists(

@@ -53,8 +53,10 @@ async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 
 
 @pytest.fixture
-async def store(make_pg_store: MakeStore) -> PostgresEventStore:
-    return await make_pg_store()
+async def store(make_pg_store: MakeStore) -> AsyncIterator[PostgresEventStore]:
+    store = await make_pg_store()
+    yield store
+    await store.close()  # per test: a session of idle pools exhausts connection slots
 
 
 async def project(

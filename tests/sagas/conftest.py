@@ -3,7 +3,7 @@ whole feed)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -17,10 +17,13 @@ MakeStore = Callable[..., Awaitable[PostgresEventStore]]
 
 
 @pytest.fixture
-async def store(make_pg_store: MakeStore) -> PostgresEventStore:
+async def store(make_pg_store: MakeStore) -> AsyncIterator[PostgresEventStore]:
     store = await make_pg_store()
     await migrate_sagas(store)
-    return store
+    yield store
+    # Close per test: a saga runner grows the pool, and idle pools of a whole session
+    # would exhaust the server's connection slots.
+    await store.close()
 
 
 @pytest.fixture

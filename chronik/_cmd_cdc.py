@@ -1,0 +1,209 @@
+"""``chronik cdc``: stream row changes of tables to Kafka; ``chronik cdc status``: slot lag."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from messaging import (
+    CdcOptions,
+    ChangeCapture,
+    MockCluster,
+    change_producer,
+    publish_changes,
+    slot_lag,
+)
+
+from ._context import Context
+from ._errors import ExitCode, NotFoundError, UsageError
+from ._output import print_fields, print_json, print_table
+from ._parsing import positive_int
+from ._projecting import stop_on_signals
+
+#: Retained WAL above which ``cdc status`` warns: a stuck slot fills the disk.
+DEFAULT_WARN_BYTES = 1 << 30
+
+
+def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
+    cdc = commands.add_parser(
+        "cdc",
+        parents=parents,
+        help="stream row changes of tables to Kafka (Debezium format)",
+        description="Change data capture: stream the row changes of PostgreSQL tables to "
+        "Kafka as Debezium change events (topic <prefix>.<schema>.<table>, key = primary "
+        "key), after an initial snapshot of their rows. Needs wal_level=logical (the "
+        "embedded server has it). The replication slot moves only over messages Kafka "
+        "acknowledged, so a killed run resumes where it was. SIGINT/SIGTERM stop cleanly.",
+    )
+    cdc.add_argument(
+        "--table",
+        dest="tables",
+        action="append",
+        metavar="SCHEMA.TABLE",
+        help="a table to capture (repeat for more)",
+    )
+    cdc.add_argument("--name", default="default", help="connector name (slot chronik_cdc_NAME)")
+    cdc.add_argument(
+        "--topic-prefix",
+        default="chronik",
+        metavar="PREFIX",
+        help="Debezium's topic.prefix: topics are PREFIX.SCHEMA.TABLE (default: chronik)",
+    )
+    cdc.add_argument(
+        "--full-before",
+        action="store_true",
+        help="set REPLICA IDENTITY FULL: updates and deletes carry the whole old row",
+    )
+    cdc.add_argument(
+        "--no-snapshot", action="store_true", help="skip the initial snapshot of existing rows"
+    )
+    cdc.add_argument(
+        "--until-idle", action="store_true", help="stop once no change is left to send"
+    )
+    cdc.add_argument(
+        "--max-changes",
+        type=positive_int,
+        default=5000,
+        metavar="N",
+        help="decode about N changes per read of the slot (whole transactions)",
+    )
+    cdc.set_defaults(handler=run_cdc)
+    actions = cdc.add_subparsers(dest="cdc_action", metavar="ACTION", title="actions")
+    status = actions.add_parser(
+        "status",
+        parents=parents,
+        help="each connector's slot and the WAL it keeps",
+        description="Each CDC connector's replication slot: active or not, confirmed "
+        "position, and the WAL it keeps on the server's disk. Exits 1 when a slot keeps "
+        "more than --warn-bytes (a stuck slot fills the disk).",
+    )
+    status.add_argument("--name", help="only this connector")
+    status.add_argument(
+        "--warn-bytes", type=positive_int, default=DEFAULT_WARN_BYTES, metavar="BYTES"
+    )
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=cdc_status)
+
+
+async def run_cdc(ctx: Context, args: argparse.Namespace) -> int:
+    if not args.tables:
+        raise UsageError("no table to capture", "name one with --table SCHEMA.TABLE")
+    if not args.until_idle and not ctx.config.debug:
+        logging.getLogger("chronik").setLevel(logging.INFO)
+    store = await ctx.services.store(require_schema=False)
+    options = CdcOptions(
+        tables=tuple(args.tables),
+        name=args.name,
+        topic_prefix=args.topic_prefix,
+        full_before=args.full_before,
+        snapshot=not args.no_snapshot,
+        state_schema=ctx.config.schema,
+        max_changes=args.max_changes,
+    )
+    bootstrap = ctx.config.kafka_bootstrap_servers
+    cluster = None
+    if bootstrap is None:
+        cluster = MockCluster()
+        bootstrap = cluster.bootstrap_servers
+        ctx.note(
+            f"note: no KAFKA_BOOTSTRAP_SERVERS: publishing to an embedded mock cluster at "
+            f"{bootstrap}, which lives only as long as this process"
+        )
+    producer = change_producer(bootstrap)
+    try:
+        async with ChangeCapture(store.dsn, options) as capture:
+            stop = asyncio.Event()
+            with stop_on_signals(stop):
+                if not args.until_idle:
+                    ctx.note(
+                        f"capturing {', '.join(args.tables)} to {args.topic_prefix}.*; "
+                        "Ctrl-C or SIGTERM stops cleanly"
+                    )
+                progress = await publish_changes(
+                    capture, producer, stop=stop, until_idle=args.until_idle
+                )
+    finally:
+        producer.close()
+        if cluster is not None:
+            cluster.close()
+    print_fields(
+        [
+            ("connector", args.name),
+            ("snapshot rows", progress.snapshot_rows),
+            ("changes", progress.changes),
+            ("confirmed lsn", _lsn(progress.confirmed_lsn)),
+        ],
+        ctx.out,
+    )
+    return ExitCode.OK
+
+
+async def cdc_status(ctx: Context, args: argparse.Namespace) -> int:
+    store = await ctx.services.store(require_schema=False)
+    async with await psycopg.AsyncConnection.connect(store.dsn, autocommit=True) as connection:
+        slots = await _connector_slots(connection, ctx.config.schema, args.name)
+        if args.name and not slots:
+            raise NotFoundError(
+                f"no CDC connector {args.name!r}", "start one with 'chronik cdc --table ...'"
+            )
+        lags = [await slot_lag(connection, slot) for _, slot in slots]
+    rows = [
+        {
+            "connector": name,
+            "slot": slot,
+            "active": lag.active if lag else None,
+            "confirmed_lsn": lag.confirmed_lsn if lag else None,
+            "retained_bytes": lag.retained_bytes if lag else None,
+            "wal_status": lag.wal_status if lag else "missing",
+        }
+        for (name, slot), lag in zip(slots, lags, strict=True)
+    ]
+    if args.json:
+        print_json(rows, ctx.out)
+    elif rows:
+        print_table(list(rows[0]), [list(row.values()) for row in rows], ctx.out)
+    else:
+        ctx.note("no CDC connectors: start one with 'chronik cdc --table SCHEMA.TABLE'")
+    over = [r for r in rows if (r["retained_bytes"] or 0) > args.warn_bytes]
+    for row in over:
+        ctx.note(
+            f"warning: slot {row['slot']} keeps {row['retained_bytes']} bytes of WAL "
+            f"(over {args.warn_bytes}); run 'chronik cdc --name {row['connector']}' to "
+            "drain it, or drop the slot if the connector is gone"
+        )
+    return ExitCode.FAILURE if over else ExitCode.OK
+
+
+async def _connector_slots(
+    connection: psycopg.AsyncConnection[tuple[object, ...]], schema: str, name: str | None
+) -> list[tuple[str, str]]:
+    """(connector, slot) from the state table, plus chronik_cdc_* slots it does not list."""
+    cursor = await connection.execute(
+        "SELECT to_regclass(%s)", (sql.Identifier(schema, "cdc_connectors").as_string(connection),)
+    )
+    row = await cursor.fetchone()
+    found: dict[str, str] = {}
+    if row is not None and row[0] is not None:
+        cursor = await connection.execute(
+            sql.SQL("SELECT name, slot_name FROM {} ORDER BY name").format(
+                sql.Identifier(schema, "cdc_connectors")
+            )
+        )
+        found = {str(n): str(s) for n, s in await cursor.fetchall()}
+    cursor = await connection.execute(
+        "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'chronik\\_cdc\\_%'"
+    )
+    for (slot,) in await cursor.fetchall():
+        if str(slot) not in found.values():
+            found[str(slot).removeprefix("chronik_cdc_")] = str(slot)
+    pairs = sorted(found.items())
+    return [p for p in pairs if name is None or p[0] == name]
+
+
+def _lsn(lsn: int | None) -> str | None:
+    return None if lsn is None else f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
