@@ -1,5 +1,34 @@
-"""Kafka: consuming (consumer groups, Kafka-fed projections, handlers, retries, lag)."""
+"""Kafka: publishing (the relay, the outbox, CloudEvents on the wire) and consuming.
 
+- ``Relay`` publishes the event store's gap-safe feed and the ``outbox`` table
+  to Kafka (key = stream id, CloudEvents binary or structured), at-least-once
+  with a PostgreSQL checkpoint or exactly-once with Kafka transactions, one
+  active instance per (schema, name).  ``relay_status`` reports on it.
+- ``publish`` writes an outbox message in the caller's own transaction
+  (Debezium outbox-router compatible table).
+- ``encode_event``/``encode``/``decode``: the CloudEvents Kafka binding, both ways.
+- ``TrackedProducer``: delivery-report tracking with bounded in-flight messages,
+  the piece anything checkpointed on delivery reuses (CDC).
+- ``MockCluster``/``MockClusterProcess``: librdkafka's embedded mock cluster.
+- ``consume`` runs a member of a consumer group (cooperative-sticky, offsets
+  committed only after processing) for a ``KafkaProjection`` (a projection into
+  Redis whose per-partition offsets commit atomically with the view) or a
+  ``HandlerConsumer`` (``async def handle(event, context)``; ``idempotent`` with
+  ``PostgresIdempotency`` acts once per event id).  Failures are retried in
+  place, then through ``<topic>.retry.<n>``, then parked in ``<topic>.dlq``
+  (``list_dead_letters``/``replay_dead_letters``); ``consumer_lag`` reports lag.
+"""
+
+from ._checkpoints import OutboxRow, RelayCheckpoint, read_kafka_checkpoint
+from ._cloudevents import (
+    CloudEvent,
+    CloudEventMode,
+    KafkaRecord,
+    decode,
+    encode,
+    encode_event,
+    event_attributes,
+)
 from ._consume import consume
 from ._consume_errors import (
     BadMessageError,
@@ -7,15 +36,37 @@ from ._consume_errors import (
     DeadLetterReplayError,
     OffsetConflictError,
 )
+from ._errors import (
+    BrokerUnavailableError,
+    CloudEventFormatError,
+    MessagingError,
+    MockClusterError,
+    OutboxError,
+    PublishError,
+    RelayFencedError,
+    TopicMappingError,
+)
 from ._group import ConsumerOptions, ConsumerStats, GroupConsumer
 from ._handlers import EventHandler, HandlerConsumer, HandlerContext
 from ._idempotency import PostgresIdempotency, idempotent
+from ._mock_cluster import MockCluster, MockClusterProcess
+from ._outbox import publish
+from ._producer import TrackedProducer, producer_config
 from ._projection_consumer import KafkaProjection
 from ._redis_offsets import partition_offsets
+from ._relay import DEFAULT_CHECKPOINT_TOPIC, Relay, RelayOptions, RelayPhase, RelayState
 from ._routing import DeliveryPolicy, dlq_topic, retry_topic
+from ._schema import migrate
+from ._status import RelayStatus, relay_status
+from ._topics import TopicMapping, aggregate_type, check_topic
 
 __all__ = [
+    "DEFAULT_CHECKPOINT_TOPIC",
     "BadMessageError",
+    "BrokerUnavailableError",
+    "CloudEvent",
+    "CloudEventFormatError",
+    "CloudEventMode",
     "ConsumerError",
     "ConsumerOptions",
     "ConsumerStats",
@@ -26,11 +77,40 @@ __all__ = [
     "HandlerConsumer",
     "HandlerContext",
     "KafkaProjection",
+    "KafkaRecord",
+    "MessagingError",
+    "MockCluster",
+    "MockClusterError",
+    "MockClusterProcess",
     "OffsetConflictError",
+    "OutboxError",
+    "OutboxRow",
     "PostgresIdempotency",
+    "PublishError",
+    "Relay",
+    "RelayCheckpoint",
+    "RelayFencedError",
+    "RelayOptions",
+    "RelayPhase",
+    "RelayState",
+    "RelayStatus",
+    "TopicMapping",
+    "TopicMappingError",
+    "TrackedProducer",
+    "aggregate_type",
+    "check_topic",
     "consume",
+    "decode",
     "dlq_topic",
+    "encode",
+    "encode_event",
+    "event_attributes",
     "idempotent",
+    "migrate",
     "partition_offsets",
+    "producer_config",
+    "publish",
+    "read_kafka_checkpoint",
+    "relay_status",
     "retry_topic",
 ]

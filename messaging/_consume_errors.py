@@ -3,23 +3,24 @@
 ::
 
     ChronikError
-     ├── BadMessageError                    a message that cannot become an event (not a
-     │                                      CloudEvent, bad JSON, unknown type, incomplete
-     │                                      upcaster chain); names topic, partition, offset
-     └── ConsumerError                      names the consumer group it is about
-          ├── OffsetConflictError          another member moved a partition's offset
-          │                                in the read model (fencing)
-          └── DeadLetterReplayError        a dead letter that cannot be sent back
+     └── MessagingError                    (the relay's branch: ``_errors``)
+          ├── BadMessageError              a message that cannot become an event (not a
+          │                                CloudEvent, bad JSON, unknown type, incomplete
+          │                                upcaster chain); names topic, partition, offset
+          └── ConsumerError                names the consumer group it is about
+               ├── OffsetConflictError     another member moved a partition's offset
+               │                           in the read model (fencing)
+               └── DeadLetterReplayError   a dead letter that cannot be sent back
 
 Errors are picklable: each keeps its constructor arguments in ``args``.
 """
 
 from __future__ import annotations
 
-from eventstore import ChronikError
+from ._errors import MessagingError
 
 
-class ConsumerError(ChronikError):
+class ConsumerError(MessagingError):
     """Root of the consumer errors; ``group`` is the consumer group (or projection)."""
 
     def __init__(self, group: str, reason: str) -> None:
@@ -31,7 +32,7 @@ class ConsumerError(ChronikError):
         return f"consumer {self.group!r}: {self.reason}"
 
 
-class BadMessageError(ChronikError):
+class BadMessageError(MessagingError):
     """A Kafka message that cannot be decoded into an event; says where it is and why."""
 
     def __init__(self, topic: str, partition: int, offset: int, reason: str) -> None:

@@ -1,9 +1,7 @@
 """Kafka messages back into events: CloudEvents (binary or structured) to envelopes.
 
-The relay writes each event as a CloudEvent in the Kafka protocol binding: binary
-mode puts the attributes in ``ce_*`` headers and the event data in the value;
-structured mode puts the whole CloudEvent, data included, in a JSON value with
-``content-type: application/cloudevents+json``.  Both decode to the same
+The relay writes each event as a CloudEvent in the Kafka protocol binding, binary
+or structured (``_cloudevents`` reads both).  Both decode to the same
 ``RecordedEvent`` as stored (old schema versions stay old: the consumer upcasts
 through the app's codec), with the correlation and causation ids and the W3C trace
 context put back into the metadata.  Anything else is a ``BadMessageError`` naming
@@ -14,7 +12,6 @@ This module is pure: no I/O, no client.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,9 +20,9 @@ from typing import Any
 
 from eventstore import START, Position, RecordedEvent
 
+from ._cloudevents import decode as decode_cloudevent
 from ._consume_errors import BadMessageError
-
-STRUCTURED = "application/cloudevents+json"
+from ._errors import CloudEventFormatError
 
 # chronik's facts travel as CloudEvents extension attributes (the relay's names).
 STREAM_VERSION = "chronikversion"
@@ -105,8 +102,8 @@ def decode(
     topic: str,
     partition: int,
     offset: int,
-    key: bytes | str | None,
-    value: bytes | str | None,
+    key: bytes | None,
+    value: bytes | None,
     headers: Headers,
     timestamp_ms: int | None = None,
 ) -> Inbound:
@@ -116,46 +113,33 @@ def decode(
     def bad(reason: str) -> BadMessageError:
         return BadMessageError(topic, partition, offset, reason)
 
-    content_type = fields.get("content-type", fields.get("ce_datacontenttype", ""))
-    if content_type.split(";")[0].strip() == STRUCTURED:
-        attributes = _json_object(value, bad, "structured CloudEvent")
-        data = attributes.get("data")
-        if "data_base64" in attributes:
-            raise bad("binary data (data_base64) is not a chronik event")
-    else:
-        if "ce_specversion" not in fields:
-            raise bad("not a CloudEvent: no ce_specversion header and not structured mode")
-        attributes = {name[3:]: text for name, text in fields.items() if name.startswith("ce_")}
-        if "traceparent" in fields:
-            attributes.setdefault("traceparent", fields["traceparent"])
-        data = _json_object(value, bad, "event data")
-    if attributes.get("specversion") != "1.0":
-        raise bad(f"unsupported CloudEvents specversion {attributes.get('specversion')!r}")
-    for required in ("id", "type", "source"):
-        if not attributes.get(required):
-            raise bad(f"the CloudEvent has no {required!r}")
+    pairs = [(name, text.encode()) for name, text in fields.items()]
+    try:
+        cloud_event = decode_cloudevent(pairs, value, key, where=f"{topic}[{partition}]@{offset}")
+    except CloudEventFormatError as error:
+        raise bad(f"not a CloudEvent chronik can read: {error.reason}") from None
+    data = cloud_event.data
     if not isinstance(data, dict):
         raise bad("the event data is not a JSON object")
     try:
-        event_id = uuid.UUID(str(attributes["id"]))
+        event_id = uuid.UUID(cloud_event.id)
     except ValueError:
-        raise bad(f"the CloudEvent id {attributes['id']!r} is not a UUID") from None
-    stream = attributes.get("subject") or _text(key)
+        raise bad(f"the CloudEvent id {cloud_event.id!r} is not a UUID") from None
+    stream = cloud_event.subject or cloud_event.key
     if not stream:
-        raise bad("no stream id: neither a ce_subject nor a message key")
-    metadata = {
-        key: str(attributes[name]) for name, key in TRACE_KEYS.items() if attributes.get(name)
-    }
+        raise bad("no stream id: neither a subject nor a message key")
+    extensions = cloud_event.extensions
+    metadata = {key: extensions[name] for name, key in TRACE_KEYS.items() if extensions.get(name)}
     event = RecordedEvent(
-        stream_id=str(stream),
-        version=_int(attributes.get(STREAM_VERSION), 0, bad, "stream version"),
-        position=_position(attributes.get(POSITION), bad),
+        stream_id=stream,
+        version=_int(extensions.get(STREAM_VERSION), 0, bad, "stream version"),
+        position=_position(extensions.get(POSITION), bad),
         event_id=event_id,
-        type=str(attributes["type"]),
-        schema_version=_int(attributes.get(SCHEMA_VERSION), 1, bad, "schema version"),
+        type=cloud_event.type,
+        schema_version=_int(extensions.get(SCHEMA_VERSION), 1, bad, "schema version"),
         data=data,
         metadata=metadata,
-        recorded_at=_time(attributes.get("time"), timestamp_ms, bad),
+        recorded_at=_time(cloud_event.time, timestamp_ms, bad),
     )
     timestamp = (
         datetime.fromtimestamp(timestamp_ms / 1000, UTC) if timestamp_ms is not None else None
@@ -163,24 +147,6 @@ def decode(
     return Inbound(
         event, topic, partition, offset, origin_of(topic, partition, offset, fields), timestamp
     )
-
-
-def _text(raw: bytes | str | None) -> str | None:
-    if raw is None:
-        return None
-    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-
-
-def _json_object(raw: bytes | str | None, bad: Any, what: str) -> Any:
-    if raw is None:
-        raise bad(f"the {what} is empty")
-    try:
-        parsed = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise bad(f"the {what} is not JSON: {error}") from None
-    if not isinstance(parsed, dict):
-        raise bad(f"the {what} is not a JSON object")
-    return parsed
 
 
 def _int(raw: object, default: int, bad: Any, what: str) -> int:

@@ -97,3 +97,16 @@ def redis_url() -> Iterator[str]:
     yield f"unix://{server.socket_file}"
     server.shutdown()
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """A Kafka broker: ``KAFKA_BOOTSTRAP_SERVERS`` if set, else librdkafka's mock cluster."""
+    url = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if url:
+        yield url
+        return
+    from messaging import MockCluster
+
+    with MockCluster(brokers=3) as cluster:
+        yield cluster.bootstrap_servers

@@ -1,18 +1,15 @@
-"""Kafka in the consumer tests: topics and events published from the store.
-
-Until the relay lands, ``publish_from_store`` writes the same CloudEvents the
-relay writes (binary mode, key = stream id, chronik's extension attributes).
-"""
+"""Kafka in the consumer tests: fresh topics and events published as the relay does
+(its CloudEvents encoder; key = stream id), without running a relay."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable, Sequence
 
 import confluent_kafka
 
 from eventstore import RecordedEvent
+from messaging import CloudEventMode, encode_event
 
 #: Partitions of a topic the mock cluster creates on first use (it has no CreateTopics).
 PARTITIONS = 4
@@ -23,32 +20,13 @@ def fresh_topic(prefix: str = "t") -> str:
     return f"{prefix}.{uuid.uuid4().hex[:10]}"
 
 
-def cloudevent_headers(event: RecordedEvent) -> list[tuple[str, bytes]]:
-    attributes = {
-        "specversion": "1.0",
-        "id": str(event.event_id),
-        "source": "chronik/tests",
-        "type": event.type,
-        "subject": event.stream_id,
-        "time": event.recorded_at.isoformat(),
-        "chronikversion": str(event.version),
-        "chronikschema": str(event.schema_version),
-        "chronikposition": str(event.position),
-    }
-    for key, name in (("correlation_id", "correlationid"), ("causation_id", "causationid")):
-        if key in event.metadata:
-            attributes[name] = str(event.metadata[key])
-    headers = [(f"ce_{k}", v.encode()) for k, v in attributes.items()]
-    headers.append(("content-type", b"application/json"))
-    return headers
-
-
 def publish(
     bootstrap: str,
     topic: str,
     events: Iterable[RecordedEvent],
     *,
     raw: Sequence[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = (),
+    mode: CloudEventMode = CloudEventMode.BINARY,
 ) -> int:
     """Produce ``events`` (key = stream id) and ``raw`` (key, value, headers) messages."""
     producer = confluent_kafka.Producer(
@@ -56,12 +34,8 @@ def publish(
     )
     count = 0
     for event in events:
-        producer.produce(
-            topic,
-            key=event.stream_id.encode(),
-            value=json.dumps(event.data).encode(),
-            headers=cloudevent_headers(event),
-        )
+        record = encode_event(event, topic, "chronik/tests", mode)
+        producer.produce(topic, key=record.key, value=record.value, headers=record.headers)
         count += 1
         if count % 10000 == 0:
             producer.poll(0)

@@ -1,0 +1,74 @@
+"""Events and outbox rows as Kafka records, and how an error names them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from eventstore import Position, RecordedEvent
+
+from ._checkpoints import OutboxRow
+from ._cloudevents import SPEC_VERSION, CloudEventMode, KafkaRecord, encode, encode_event
+from ._topics import TopicMapping
+
+#: What a relay sends with each message: the checkpoint that becomes valid once it
+#: and everything sent before it are delivered.
+#: (kind, events position, outbox position, events counted, outbox rows counted)
+Token = tuple[str, Position, Position, int, int]
+
+
+class Encoder:
+    """Turns the relay's inputs into records: topic mapping + CloudEvents mode."""
+
+    def __init__(self, topics: TopicMapping, source: str, mode: CloudEventMode) -> None:
+        self.topics = topics
+        self.source = source
+        self.mode = mode
+
+    def event(self, event: RecordedEvent) -> KafkaRecord:
+        return encode_event(event, self.topics.topic_for(event), self.source, self.mode)
+
+    def outbox(self, row: OutboxRow) -> KafkaRecord:
+        """Debezium's outbox router shape (key = aggregateid, value = payload, ``id``
+        header) with CloudEvents attributes on top."""
+        message_id = str(row.id)
+        topic = self.topics.outbox_topic(row.aggregatetype, row.topic, message_id)
+        attributes = {
+            "specversion": SPEC_VERSION,
+            "id": message_id,
+            "source": self.source,
+            "type": row.type,
+            "subject": row.aggregateid,
+            "time": row.created_at.isoformat(),
+            "chronikoutbox": f"{row.position[0]}:{row.position[1]}",
+        }
+        extra = [("id", message_id.encode())]
+        extra += [(name, value.encode()) for name, value in row.headers.items()]
+        return encode(topic, row.aggregateid.encode(), attributes, row.payload, self.mode, extra)
+
+
+def describe(token: Token, record: KafkaRecord) -> str:
+    """Names the message of ``token`` in an error: its id, type, key and position."""
+    headers = dict(record.headers)
+    message_id = headers.get("ce_id") or headers.get("id")
+    kind = headers.get("ce_type")
+    if message_id is None and record.value:
+        # Structured mode: the attributes are in the value.
+        try:
+            envelope: Any = json.loads(record.value)
+            message_id, kind = envelope.get("id"), envelope.get("type")
+        except ValueError:
+            pass
+    name = _text(message_id) or "?"
+    key = record.key.decode(errors="replace") if record.key else "-"
+    if token[0] == "outbox":
+        return f"outbox message {name} ({_text(kind)}, aggregate {key}, outbox {token[2]})"
+    if token[0] == "checkpoint":
+        return "the relay's checkpoint record"
+    return f"event {name} ({_text(kind)}, stream {key}, position {token[1]})"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    return str(value)

@@ -1,0 +1,102 @@
+"""The messaging branch of the chronik error tree.
+
+::
+
+    ChronikError
+     └── MessagingError
+          ├── TopicMappingError        no valid topic for an event or outbox message
+          ├── PublishError             Kafka refused a message (names event, stream, topic)
+          │    └── BrokerUnavailableError   the broker could not be reached in time (retryable)
+          ├── RelayFencedError         another relay with the same name took over
+          ├── CloudEventFormatError    a Kafka message that is not a CloudEvent we can decode
+          ├── OutboxError              bad input to ``publish``; nothing written
+          └── MockClusterError         the embedded mock cluster did not start
+
+Errors keep their constructor arguments in ``args`` (picklable) and the driver
+error as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+from eventstore import ChronikError
+
+
+class MessagingError(ChronikError):
+    """A failure publishing to or reading from Kafka."""
+
+
+class TopicMappingError(MessagingError, ValueError):
+    """The topic mapping gave no valid topic for a message."""
+
+    def __init__(self, subject: str, reason: str) -> None:
+        super().__init__(subject, reason)
+        self.subject = subject
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"no topic for {self.subject}: {self.reason}"
+
+
+class PublishError(MessagingError):
+    """Kafka refused a message; nothing after it was marked published.
+
+    ``what`` names the message (event id, stream and position, or the outbox id),
+    ``topic`` where it was going, ``reason`` the broker's or client's answer.
+    """
+
+    retriable: bool = False
+
+    def __init__(self, what: str, topic: str, reason: str) -> None:
+        super().__init__(what, topic, reason)
+        self.what = what
+        self.topic = topic
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"cannot publish {self.what} to topic {self.topic!r}: {self.reason}"
+
+
+class BrokerUnavailableError(PublishError):
+    """No delivery report came in time: the broker is down, slow or unreachable."""
+
+    retriable = True
+
+
+class RelayFencedError(MessagingError):
+    """A newer relay with the same transactional id took over; this one must stop."""
+
+    def __init__(self, relay: str, reason: str) -> None:
+        super().__init__(relay, reason)
+        self.relay = relay
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"relay {self.relay!r} was fenced off by a newer instance: {self.reason}"
+
+
+class CloudEventFormatError(MessagingError, ValueError):
+    """A Kafka message that does not carry a CloudEvent in a mode we decode."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(where, reason)
+        self.where = where
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"not a CloudEvent at {self.where}: {self.reason}"
+
+
+class OutboxError(MessagingError, ValueError):
+    """Bad input to ``publish``; nothing was written."""
+
+    def __init__(self, subject: str, reason: str) -> None:
+        super().__init__(subject, reason)
+        self.subject = subject
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"cannot publish outbox message {self.subject}: {self.reason}"
+
+
+class MockClusterError(MessagingError):
+    """librdkafka's mock cluster did not start or did not say where it listens."""

@@ -1,0 +1,250 @@
+"""A Kafka producer that knows which messages are safe: delivery-report tracking.
+
+``TrackedProducer`` wraps confluent-kafka's producer for anything that must
+advance a checkpoint only over delivered messages (the relay; CDC reuses it):
+
+- every ``send`` carries a *token* (a feed position, a WAL LSN...); ``delivered()``
+  returns the last token whose message **and every message sent before it** have
+  a successful delivery report.  A failed report blocks the watermark at that
+  message and ``delivered()`` raises a ``PublishError`` naming it, so nothing
+  after a lost message is ever reported safe;
+- the number of messages in flight is bounded (``max_in_flight``): ``send``
+  waits for delivery reports instead of letting librdkafka's queue grow, so a
+  slow or absent broker costs waiting, never memory;
+- the producer is idempotent (``enable.idempotence``, ``acks=all``) and, given a
+  ``transactional_id``, transactional (``begin``/``commit``/``abort``).
+
+Threads: librdkafka calls the delivery callback inside ``poll``/``flush``.
+Those run either on the event loop's thread or in a worker thread while the
+loop awaits it; a callback only stores its outcome in the message's own slot
+(one list item assignment), and the watermark is computed on the loop's
+thread.  So no lock is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
+
+from ._cloudevents import KafkaRecord
+from ._errors import BrokerUnavailableError, PublishError, RelayFencedError
+
+T = TypeVar("T")
+
+_PENDING: Any = object()
+_OK: Any = None
+_UNAVAILABLE_CODES = frozenset(
+    {"_MSG_TIMED_OUT", "_TRANSPORT", "_ALL_BROKERS_DOWN", "_TIMED_OUT", "_RESOLVE"}
+)
+
+
+def producer_config(
+    bootstrap_servers: str,
+    *,
+    transactional_id: str | None = None,
+    delivery_timeout: float = 30.0,
+    max_in_flight: int = 10_000,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The configuration every chronik producer starts from (``extra`` wins)."""
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap_servers,
+        # No duplicates from the producer's own retries, no reordering within a
+        # partition, and a message counts only once all in-sync replicas have it.
+        "enable.idempotence": True,
+        "acks": "all",
+        # A delivery report (success or _MSG_TIMED_OUT) always arrives within
+        # this: it is how an unreachable broker becomes an error we can report.
+        "message.timeout.ms": int(delivery_timeout * 1000),
+        # librdkafka's queue holds at most what we allow in flight (plus slack
+        # for the checkpoint record of a transaction).
+        "queue.buffering.max.messages": max_in_flight + 16,
+        "linger.ms": 5,
+    }
+    if transactional_id is not None:
+        config["transactional.id"] = transactional_id
+        config["transaction.timeout.ms"] = max(60_000, int(delivery_timeout * 2000))
+    config.update(extra or {})
+    return config
+
+
+def is_unavailable(error: Any) -> bool:
+    """Whether a ``KafkaError`` means the broker is unreachable or too slow."""
+    name = error.name() if hasattr(error, "name") else ""
+    return name in _UNAVAILABLE_CODES or bool(getattr(error, "retriable", lambda: False)())
+
+
+class TrackedProducer(Generic[T]):
+    """``send`` with a token; ``delivered()`` is the last token safe to checkpoint.
+
+    ``describe(token, record)`` names a message in errors (the event and topic).
+    """
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        describe: Callable[[T, KafkaRecord], str],
+        *,
+        max_in_flight: int = 10_000,
+        name: str = "producer",
+    ) -> None:
+        from confluent_kafka import Producer
+
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be >= 1")
+        self.name = name
+        self.max_in_flight = max_in_flight
+        self.delivery_timeout = float(config.get("message.timeout.ms", 300_000)) / 1000
+        self._describe = describe
+        self._producer: Any = Producer(dict(config))
+        # Sent, not yet passed by the watermark: [token, record, outcome] in send order.
+        self._pending: collections.deque[list[Any]] = collections.deque()
+        self._delivered: T | None = None
+        self.sent = 0
+        self.acknowledged = 0
+
+    # -- sending --------------------------------------------------------------
+
+    async def send(self, record: KafkaRecord, token: T, *, partition: int | None = None) -> None:
+        """Hand one message to librdkafka; waits while ``max_in_flight`` are unreported."""
+        if len(self._pending) >= self.max_in_flight:
+            await self._make_room()
+        slot: list[Any] = [token, record, _PENDING]
+
+        def report(error: Any, _message: Any) -> None:
+            slot[2] = error if error is not None else _OK
+
+        options: dict[str, Any] = {"headers": record.headers, "on_delivery": report}
+        if partition is not None:
+            options["partition"] = partition
+        while True:
+            try:
+                self._producer.produce(record.topic, record.value, record.key, **options)
+                break
+            except BufferError:
+                # librdkafka's own queue is full (its limit sits above ours only
+                # by the slack): wait for reports, as for max_in_flight.
+                await asyncio.to_thread(self._producer.poll, 0.1)
+            except Exception as error:
+                # Refused before queueing (too large, bad topic name): nothing sent.
+                reason = _reason(error)
+                raise PublishError(self._describe(token, record), record.topic, reason) from error
+        self._pending.append(slot)
+        self.sent += 1
+
+    def poll(self) -> None:
+        """Serve delivery reports that have arrived (never blocks)."""
+        self._producer.poll(0)
+
+    async def _make_room(self) -> None:
+        deadline = time.monotonic() + self.delivery_timeout + 5
+        while len(self._pending) >= self.max_in_flight:
+            await asyncio.to_thread(self._producer.poll, 0.05)
+            self._advance()
+            if time.monotonic() > deadline:
+                self._raise_unavailable("no delivery report in time")
+
+    # -- the watermark --------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    def delivered(self) -> T | None:
+        """The last token with it and all earlier messages delivered (None: none yet).
+
+        Raises ``PublishError`` (``BrokerUnavailableError`` for timeouts and lost
+        brokers) when the oldest unpassed message failed: it blocks the watermark.
+        """
+        self._producer.poll(0)
+        self._advance()
+        return self._delivered
+
+    def _advance(self) -> None:
+        pending = self._pending
+        while pending:
+            slot = pending[0]
+            outcome = slot[2]
+            if outcome is _PENDING:
+                return
+            if outcome is not _OK:
+                token, record = slot[0], slot[1]
+                error_type = BrokerUnavailableError if is_unavailable(outcome) else PublishError
+                raise error_type(self._describe(token, record), record.topic, _reason(outcome))
+            self._delivered = slot[0]
+            self.acknowledged += 1
+            pending.popleft()
+
+    async def drain(self, seconds: float | None = None) -> T | None:
+        """Wait until every sent message has a report; return ``delivered()``."""
+        limit = self.delivery_timeout + 5 if seconds is None else seconds
+        deadline = time.monotonic() + limit
+        while self._pending:
+            self._advance()
+            if not self._pending:
+                break
+            if time.monotonic() > deadline:
+                self._raise_unavailable(f"no delivery report within {limit:g} s")
+            await asyncio.to_thread(self._producer.flush, 0.1)
+        return self.delivered()
+
+    def _raise_unavailable(self, reason: str) -> None:
+        token, record = self._pending[0][0], self._pending[0][1]
+        raise BrokerUnavailableError(self._describe(token, record), record.topic, reason)
+
+    # -- transactions ---------------------------------------------------------
+
+    async def init_transactions(self, seconds: float) -> None:
+        """Register the transactional id; fences (and aborts) any older instance's open
+        transaction."""
+        await self._transactional("init_transactions", seconds)
+
+    def begin(self) -> None:
+        self._producer.begin_transaction()
+
+    async def commit(self, seconds: float) -> None:
+        await self._transactional("commit_transaction", seconds)
+
+    async def abort(self, seconds: float) -> None:
+        """Abort the open transaction and forget its messages."""
+        try:
+            await self._transactional("abort_transaction", seconds)
+        finally:
+            self._pending.clear()
+
+    async def _transactional(self, call: str, seconds: float) -> None:
+        from confluent_kafka import KafkaException
+
+        method = getattr(self._producer, call)
+        try:
+            await asyncio.to_thread(method, seconds)
+        except KafkaException as failure:
+            error = failure.args[0]
+            if error.fatal() or error.name() in ("_FENCED", "PRODUCER_FENCED"):
+                raise RelayFencedError(self.name, _reason(error)) from failure
+            raise
+        if call == "commit_transaction":
+            self._advance()
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def metadata_topics(self, timeout: float) -> set[str]:
+        return set(self._producer.list_topics(timeout=timeout).topics)
+
+    def close(self) -> None:
+        """Drop the client without waiting (unreported messages stay unreported)."""
+        producer, self._producer = self._producer, None
+        self._pending.clear()
+        del producer
+
+
+def _reason(error: Any) -> str:
+    if hasattr(error, "args") and error.args and hasattr(error.args[0], "str"):
+        error = error.args[0]
+    if hasattr(error, "str") and callable(error.str):
+        name = error.name() if hasattr(error, "name") else ""
+        return f"{error.str()} ({name})" if name else str(error.str())
+    return str(error) or type(error).__name__

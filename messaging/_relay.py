@@ -1,0 +1,261 @@
+"""The relay: publish the event feed and the outbox to Kafka, never losing a message.
+
+At-least-once (default).  The relay reads the gap-safe feed (and the outbox
+feed) after its checkpoint and hands every message to a ``TrackedProducer``.
+The checkpoint it saves is the one carried by the last message whose delivery,
+and that of every message before it, has been reported: a message whose
+report never comes (broker down) or fails holds it where it is.  After a crash
+the relay starts again at the saved checkpoint and re-sends what came after:
+redelivery, never loss.  Consumers de-duplicate by ``ce_id``.
+
+Exactly-once (``exactly_once=True``).  One Kafka transaction per batch holds
+the batch's messages *and* the relay's checkpoint record (a compacted topic),
+so a ``read_committed`` consumer sees each event once however the relay dies.
+A restarted relay first registers its transactional id, which aborts whatever
+the dead one left open, then reads the last committed checkpoint.  Within a
+transaction the relay waits for the batch's delivery reports before producing
+the checkpoint record: then a checkpoint record in the log implies every
+message of its transaction is there too, which is what makes the mock
+cluster's weaker isolation (it shows aborted records) checkable in tests.
+
+One relay per (schema, name) is active: the others stand by on a PostgreSQL
+advisory lock (``projections``' leader lock) and take over when it is released,
+i.e. when the leader's database session ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from eventstore import PostgresEventStore
+from projections import LockProvider, PostgresAdvisoryLocks
+
+from ._checkpoints import PostgresCheckpoints, RelayCheckpoint, read_kafka_checkpoint
+from ._cloudevents import CloudEventMode, KafkaRecord
+from ._encoding import Encoder, Token, describe
+from ._errors import MessagingError, PublishError, RelayFencedError
+from ._producer import TrackedProducer, producer_config
+from ._schema import migrate
+from ._session import Session
+from ._topics import TopicMapping
+
+log = logging.getLogger("chronik.messaging")
+
+DEFAULT_CHECKPOINT_TOPIC = "chronik.relay.checkpoints"
+
+
+class RelayPhase(enum.Enum):
+    STARTING = "starting"
+    STANDBY = "standby"
+    LEADING = "leading"
+    STUCK = "stuck"
+    STOPPED = "stopped"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class RelayOptions:
+    """How a relay publishes.  ``source`` defaults to ``chronik/<schema>``."""
+
+    name: str = "default"
+    topics: TopicMapping = field(default_factory=TopicMapping)
+    source: str | None = None
+    mode: CloudEventMode = CloudEventMode.BINARY
+    exactly_once: bool = False
+    outbox: bool = True
+    #: Events (and outbox rows) per read; per transaction in exactly-once mode.
+    batch_size: int = 1000
+    #: Messages handed to Kafka without a delivery report yet, at most.
+    max_in_flight: int = 10_000
+    #: How long a message may wait for its delivery report before it counts as failed.
+    delivery_timeout: float = 30.0
+    poll_interval: float = 1.0
+    lock_poll_interval: float = 1.0
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    checkpoint_topic: str = DEFAULT_CHECKPOINT_TOPIC
+    #: Try to create the (compacted) checkpoint topic (the mock cluster cannot).
+    create_checkpoint_topic: bool = True
+    producer_config: Mapping[str, Any] = field(default_factory=dict)
+    #: Called after each committed checkpoint (tests, metrics).
+    on_checkpoint: Callable[[RelayCheckpoint], None] | None = None
+
+    @property
+    def mode_name(self) -> str:
+        return "exactly-once" if self.exactly_once else "at-least-once"
+
+
+@dataclass
+class RelayState:
+    """What a running relay is doing, for logs and ``status``."""
+
+    phase: RelayPhase = RelayPhase.STARTING
+    checkpoint: RelayCheckpoint = field(default_factory=RelayCheckpoint)
+    last_error: str | None = None
+    restarts: int = 0
+
+
+class Relay:
+    """``await Relay(store, "host:9092").run(stop)``: publish until ``stop`` is set."""
+
+    def __init__(
+        self,
+        store: PostgresEventStore,
+        bootstrap_servers: str,
+        options: RelayOptions | None = None,
+        *,
+        locks: LockProvider | None = None,
+    ) -> None:
+        self.store = store
+        self.bootstrap_servers = bootstrap_servers
+        self.options = options or RelayOptions()
+        if self.options.batch_size < 1 or self.options.max_in_flight < 1:
+            raise ValueError("batch_size and max_in_flight must be >= 1")
+        self.locks = locks or PostgresAdvisoryLocks.for_store(store)
+        self.checkpoints = PostgresCheckpoints(store.schema)
+        source = self.options.source or f"chronik/{store.schema}"
+        self.encoder = Encoder(self.options.topics, source, self.options.mode)
+        self.state = RelayState()
+
+    @property
+    def relay_id(self) -> str:
+        """Unique per database schema and relay name: the lock and transactional id."""
+        return f"chronik-relay.{self.store.schema}.{self.options.name}"
+
+    async def migrate(self) -> None:
+        async with self.store.connection() as connection:
+            await migrate(connection, self.store.schema)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Lead (or stand by) until ``stop``; retry what the broker or database refuse
+        for now; raise what retrying cannot fix (a message too large, a bad topic)."""
+        await self.migrate()
+        lock = self.locks.lock(self.relay_id)
+        try:
+            while not stop.is_set():
+                self.state.phase = RelayPhase.STANDBY
+                if not await lock.acquire(stop, self.options.lock_poll_interval):
+                    break
+                log.info("relay %s: leading", self.relay_id)
+                await self._lead(stop, lock)
+        finally:
+            self.state.phase = RelayPhase.STOPPED
+            await lock.release()
+
+    async def publish_pending(self) -> RelayCheckpoint:
+        """Publish everything available now, then return (no lock, no retries)."""
+        await self.migrate()
+        self.state.phase = RelayPhase.LEADING
+        async with self._session() as session:
+            await session.run(asyncio.Event(), None, until_caught_up=True)
+        return self.state.checkpoint
+
+    async def _lead(self, stop: asyncio.Event, lock: Any) -> None:
+        backoff = self.options.backoff_initial
+        while not stop.is_set():
+            try:
+                self.state.phase = RelayPhase.LEADING
+                async with self._session() as session:
+                    await session.run(stop, lock, until_caught_up=False)
+                return  # stopped, or the lock was lost
+            except RelayFencedError as error:
+                log.warning("relay %s: %s; standing by", self.relay_id, error)
+                return
+            except (PublishError, MessagingError) as error:
+                if isinstance(error, PublishError) and not error.retriable:
+                    await self._record(str(error))
+                    raise
+                await self._stuck(error)
+            except (psycopg.OperationalError, OSError) as error:
+                await self._stuck(error)
+            except Exception as error:
+                if type(error).__name__ != "KafkaException":
+                    raise
+                await self._stuck(error)
+            if not await lock.held():
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(backoff):
+                    await stop.wait()
+            backoff = min(backoff * 2, self.options.backoff_max)
+
+    async def _stuck(self, error: BaseException) -> None:
+        text = " ".join(str(error).split()) or type(error).__name__
+        self.state.phase = RelayPhase.STUCK
+        self.state.restarts += 1
+        log.warning("relay %s stuck, retrying: %s", self.relay_id, text)
+        with contextlib.suppress(psycopg.Error, OSError):
+            await self._record(text)
+
+    async def _record(self, text: str) -> None:
+        self.state.last_error = text
+        async with self.store.connection() as connection:
+            await self.checkpoints.record_error(
+                connection, self.options.name, self.options.mode_name, text
+            )
+
+    @contextlib.asynccontextmanager
+    async def _session(self) -> Any:
+        options = self.options
+        transactional_id = self.relay_id if options.exactly_once else None
+        config = producer_config(
+            self.bootstrap_servers,
+            transactional_id=transactional_id,
+            delivery_timeout=options.delivery_timeout,
+            max_in_flight=options.max_in_flight,
+            extra=options.producer_config,
+        )
+        producer: TrackedProducer[Token] = TrackedProducer(
+            config, describe, max_in_flight=options.max_in_flight, name=self.relay_id
+        )
+        try:
+            if options.exactly_once:
+                await producer.init_transactions(options.delivery_timeout)
+                if options.create_checkpoint_topic:
+                    await asyncio.to_thread(self._create_checkpoint_topic)
+                found = await read_kafka_checkpoint(
+                    self.bootstrap_servers,
+                    options.checkpoint_topic,
+                    self.relay_id,
+                    options.delivery_timeout,
+                )
+                checkpoint = found or RelayCheckpoint()
+            else:
+                async with self.store.connection() as connection:
+                    checkpoint = await self.checkpoints.load(connection, options.name)
+            self.state.checkpoint = checkpoint
+            yield Session(self, producer, checkpoint, uuid.uuid4().hex[:12])
+        finally:
+            producer.close()
+
+    def _create_checkpoint_topic(self) -> None:
+        from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
+        topic = NewTopic(self.options.checkpoint_topic, 1, -1, config={"cleanup.policy": "compact"})
+        future = admin.create_topics([topic], request_timeout=10)[self.options.checkpoint_topic]
+        try:
+            future.result(timeout=15)
+        except Exception as error:
+            # Already there (the usual case), or auto-created on first produce.
+            if "TOPIC_ALREADY_EXISTS" not in str(error):
+                log.info("checkpoint topic not created (%s); relying on auto-create", error)
+
+    def checkpoint_record(self, checkpoint: RelayCheckpoint) -> KafkaRecord:
+        return KafkaRecord(
+            self.options.checkpoint_topic, self.relay_id.encode(), checkpoint.to_json(), []
+        )
+
+    def __repr__(self) -> str:
+        return f"Relay({self.relay_id!r}, {self.options.mode_name})"

@@ -1,0 +1,188 @@
+"""One leadership term of a relay: a producer, a checkpoint, and the publish loop.
+
+A session ends on ``stop``, when the leader lock is lost, or with an error; the
+relay then starts a new one from the saved checkpoint (a fresh producer, so
+nothing queued by the failed one is mistaken for delivered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from eventstore import Position, RecordedEvent
+
+from ._checkpoints import OutboxRow, RelayCheckpoint
+from ._encoding import Token
+from ._producer import TrackedProducer
+
+if TYPE_CHECKING:
+    from ._relay import Relay
+
+log = logging.getLogger("chronik.messaging")
+
+#: How often a leader checks it still holds its lock while busy.
+_LOCK_CHECK_SECONDS = 5.0
+
+
+class Session:
+    def __init__(
+        self,
+        relay: Relay,
+        producer: TrackedProducer[Token],
+        checkpoint: RelayCheckpoint,
+        instance: str,
+    ) -> None:
+        self.relay = relay
+        self.options = relay.options
+        self.producer = producer
+        self.saved = checkpoint
+        self.instance = instance
+        self.transactions = 0
+        # What has been handed to the producer (ahead of ``saved``).
+        self.sent_events = checkpoint.events
+        self.sent_outbox = checkpoint.outbox
+        self.count_events = checkpoint.published_events
+        self.count_outbox = checkpoint.published_outbox
+
+    async def run(self, stop: asyncio.Event, lock: Any, *, until_caught_up: bool) -> None:
+        store = self.relay.store
+        checked = time.monotonic()
+        async with store._wake_up_listener() as wait_for_append:
+            while not stop.is_set():
+                events, rows = await self._read()
+                if events or rows:
+                    if self.options.exactly_once:
+                        await self._transaction(events, rows)
+                    else:
+                        await self._send(events, rows)
+                        await self._save(self.producer.delivered())
+                full = max(len(events), len(rows)) >= self.options.batch_size
+                if full:
+                    if lock is not None and time.monotonic() - checked > _LOCK_CHECK_SECONDS:
+                        checked = time.monotonic()
+                        if not await lock.held():
+                            return
+                    continue
+                # Caught up: everything sent must be delivered before we say so.
+                if not self.options.exactly_once:
+                    await self._save(await self.producer.drain())
+                if until_caught_up:
+                    return
+                if lock is not None and not await lock.held():
+                    return
+                await wait_for_append(self.options.poll_interval)
+
+    async def _read(self) -> tuple[list[RecordedEvent], list[OutboxRow]]:
+        limit = self.options.batch_size
+        events = [e async for e in self.relay.store.read_all(self.sent_events, limit)]
+        rows: list[OutboxRow] = []
+        if self.options.outbox:
+            async with self.relay.store.connection() as connection:
+                rows = await self.relay.checkpoints.outbox_page(connection, self.sent_outbox, limit)
+        return events, rows
+
+    async def _send(
+        self,
+        events: list[RecordedEvent],
+        rows: list[OutboxRow],
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
+        producer, encoder = self.producer, self.relay.encoder
+        for event in events:
+            record = encoder.event(event)
+            if headers:
+                record.headers.extend(headers)
+            self.sent_events = event.position
+            self.count_events += 1
+            token = ("event", *self._counters())
+            await producer.send(record, token)
+        for row in rows:
+            record = encoder.outbox(row)
+            if headers:
+                record.headers.extend(headers)
+            self.sent_outbox = row.position
+            self.count_outbox += 1
+            token = ("outbox", *self._counters())
+            await producer.send(record, token)
+        producer.poll()
+
+    def _counters(self) -> tuple[Position, Position, int, int]:
+        return self.sent_events, self.sent_outbox, self.count_events, self.count_outbox
+
+    def _checkpoint_of(self, token: Token | None) -> RelayCheckpoint | None:
+        if token is None:
+            return None
+        return RelayCheckpoint(token[1], token[2], token[3], token[4])
+
+    async def _save(self, token: Token | None) -> None:
+        checkpoint = self._checkpoint_of(token)
+        if checkpoint is None or (
+            checkpoint.events == self.saved.events and checkpoint.outbox == self.saved.outbox
+        ):
+            return
+        async with self.relay.store.connection() as connection:
+            await self.relay.checkpoints.save(
+                connection, self.options.name, self.options.mode_name, checkpoint
+            )
+        self._saved(checkpoint)
+
+    def _saved(self, checkpoint: RelayCheckpoint) -> None:
+        self.saved = checkpoint
+        self.relay.state.checkpoint = checkpoint
+        self.relay.state.last_error = None
+        if self.options.on_checkpoint is not None:
+            self.options.on_checkpoint(checkpoint)
+
+    async def _transaction(self, events: list[RecordedEvent], rows: list[OutboxRow]) -> None:
+        producer = self.producer
+        self.transactions += 1
+        name = f"{self.instance}:{self.transactions}"
+        producer.begin()
+        try:
+            await self._send(events, rows, [("chronik_txn", name.encode())])
+            # Every message of the batch is in the log before the checkpoint record
+            # is produced (see the module docstring of _relay).
+            await producer.drain()
+            checkpoint = RelayCheckpoint(
+                self.sent_events, self.sent_outbox, self.count_events, self.count_outbox, name
+            )
+            record = self.relay.checkpoint_record(checkpoint)
+            token = ("checkpoint", *checkpoint_fields(checkpoint))
+            await producer.send(record, token, partition=0)
+            await producer.commit(self.options.delivery_timeout)
+        except BaseException:
+            self._rewind()
+            await _abort_quietly(producer, self.options.delivery_timeout)
+            raise
+        self._saved(checkpoint)
+        # A mirror for status and outbox clean-up; resuming reads Kafka, not this.
+        async with self.relay.store.connection() as connection:
+            await self.relay.checkpoints.save(
+                connection, self.options.name, self.options.mode_name, checkpoint
+            )
+
+    def _rewind(self) -> None:
+        saved = self.saved
+        self.sent_events, self.sent_outbox = saved.events, saved.outbox
+        self.count_events, self.count_outbox = saved.published_events, saved.published_outbox
+
+
+async def _abort_quietly(producer: TrackedProducer[Token], seconds: float) -> None:
+    # The original error is what the caller needs; an abort that fails too (the
+    # broker is gone) leaves the transaction to time out or be fenced on restart.
+    try:
+        await producer.abort(seconds)
+    except Exception as error:
+        log.debug("abort failed after an error: %s", error)
+
+
+def checkpoint_fields(checkpoint: RelayCheckpoint) -> tuple[Position, Position, int, int]:
+    return (
+        checkpoint.events,
+        checkpoint.outbox,
+        checkpoint.published_events,
+        checkpoint.published_outbox,
+    )
