@@ -36,6 +36,11 @@ from ._consume_errors import (
     DeadLetterReplayError,
     OffsetConflictError,
 )
+from ._dead_letter_topics import (
+    KafkaDeadLetter,
+    list_dead_letters,
+    replay_dead_letters,
+)
 from ._errors import (
     BrokerUnavailableError,
     CloudEventFormatError,
@@ -76,6 +81,7 @@ __all__ = [
     "GroupConsumer",
     "HandlerConsumer",
     "HandlerContext",
+    "KafkaDeadLetter",
     "KafkaProjection",
     "KafkaRecord",
     "MessagingError",
@@ -106,11 +112,13 @@ __all__ = [
     "encode_event",
     "event_attributes",
     "idempotent",
+    "list_dead_letters",
     "migrate",
     "partition_offsets",
     "producer_config",
     "publish",
     "read_kafka_checkpoint",
     "relay_status",
+    "replay_dead_letters",
     "retry_topic",
 ]

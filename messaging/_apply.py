@@ -59,6 +59,15 @@ def origin_of_message(message: confluent_kafka.Message) -> Origin:
     )
 
 
+def is_copy(message: confluent_kafka.Message, origin: Origin) -> bool:
+    """Whether ``message`` is a copy of one first seen elsewhere (a retry, a replay)."""
+    return (origin.topic, origin.partition, origin.offset) != (
+        message.topic(),
+        message.partition(),
+        message.offset(),
+    )
+
+
 def typed(codec: EventCodec, inbound: Inbound) -> tuple[Event, RecordedEvent]:
     """The current-version typed event and its upcast envelope (codec errors raised)."""
     current = codec.upcast(inbound.event)

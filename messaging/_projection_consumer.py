@@ -25,7 +25,7 @@ import confluent_kafka
 from eventstore import START
 from projections import Projection, ProjectionSupersededError, RedisReadModel, RedisWrites
 
-from ._apply import Failure, decode_message, origin_of_message, typed, with_retries
+from ._apply import Failure, decode_message, is_copy, origin_of_message, typed, with_retries
 from ._consume_errors import ConsumerError, OffsetConflictError
 from ._redis_offsets import PartitionMove, RedisOffsets, offset_field
 from ._routing import DeliveryPolicy, Router
@@ -194,7 +194,7 @@ class KafkaProjection:
                 result = bound.function(event, envelope, writes)
                 if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
                     await result
-            if message.topic() != origin.topic:
+            if is_copy(message, origin):
                 # A copy (retry topic, replayed dead letter): at most once by event id.
                 guarded.append((index, str(inbound.event.event_id)))
 

@@ -3,13 +3,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterable, Sequence
 
 import confluent_kafka
 
 from eventstore import RecordedEvent
-from messaging import CloudEventMode, encode_event
+from messaging import CloudEventMode, encode_event, partition_offsets
+from projections import RedisReadModel
+
+#: A hang guard, not a timing assertion.
+DEADLINE = 90.0
 
 #: Partitions of a topic the mock cluster creates on first use (it has no CreateTopics).
 PARTITIONS = 4
@@ -45,3 +50,15 @@ def publish(
     remaining = producer.flush(30)
     assert remaining == 0, f"{remaining} messages not delivered"
     return count
+
+
+async def applied(read_model: RedisReadModel, name: str) -> int:
+    """Messages a Kafka-fed projection has applied: the sum of its next offsets."""
+    return sum((await partition_offsets(read_model, name)).values())
+
+
+async def until_applied(read_model: RedisReadModel, name: str, at_least: int) -> None:
+    """Wait (on the condition, with a hang guard) until ``at_least`` are applied."""
+    async with asyncio.timeout(DEADLINE):
+        while await applied(read_model, name) < at_least:  # noqa: ASYNC110 (no event to await)
+            await asyncio.sleep(0.01)

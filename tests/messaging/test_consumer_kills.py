@@ -17,17 +17,17 @@ import sys
 import uuid
 from pathlib import Path
 
-from kafka_support import fresh_topic, publish
+from kafka_support import applied, fresh_topic, publish, until_applied
 from test_kafka_projection import seed_ledgers
 
 from eventstore import PostgresEventStore, RecordedEvent
-from messaging import partition_offsets
 from projections import RedisReadModel, StoreFeedSource, rebuild
 from projections.shipped import LEDGER_BALANCES
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = Path(__file__).with_name("consumer_process.py")
 KILLS = 10
+NAME = LEDGER_BALANCES.name
 MEMBERS = 3
 
 
@@ -57,17 +57,6 @@ async def stop_cleanly(member: subprocess.Popen[bytes]) -> int:
     return code
 
 
-async def applied(read_model: RedisReadModel) -> int:
-    """Messages the read model has applied: the sum of its next offsets."""
-    return sum((await partition_offsets(read_model, LEDGER_BALANCES.name)).values())
-
-
-async def until_applied(read_model: RedisReadModel, at_least: int) -> None:
-    async with asyncio.timeout(40):
-        while await applied(read_model) < at_least:
-            await asyncio.sleep(0.01)
-
-
 async def test_killing_members_mid_batch_neither_loses_nor_doubles_events(
     store: PostgresEventStore,
     read_models: list[RedisReadModel],
@@ -91,11 +80,11 @@ async def test_killing_members_mid_batch_neither_loses_nor_doubles_events(
     published = len(chunks[0])
     try:
         for chunk in chunks[1:]:
-            before = await applied(kafka_model)
+            before = await applied(kafka_model, NAME)
             publish(kafka_bootstrap, topic, chunk)
             published += len(chunk)
             # Kill while the group is working on this chunk: after it started.
-            await until_applied(kafka_model, before + 1)
+            await until_applied(kafka_model, NAME, before + 1)
             await asyncio.sleep(rng.uniform(0, 0.05))  # a random moment, not a wait
             victim = rng.randrange(len(members))
             members[victim].send_signal(signal.SIGKILL)
@@ -105,12 +94,12 @@ async def test_killing_members_mid_batch_neither_loses_nor_doubles_events(
             members[victim] = start_member(
                 kafka_bootstrap, redis_url, kafka_model.prefix, group, topic
             )
-        await until_applied(kafka_model, published)
+        await until_applied(kafka_model, NAME, published)
     finally:
         codes = [await stop_cleanly(member) for member in members]
     assert codes == [0] * MEMBERS  # SIGTERM: left the group cleanly
     assert published == len(events)
-    assert await applied(kafka_model) == len(events)  # nothing missing
+    assert await applied(kafka_model, NAME) == len(events)  # nothing missing
     await rebuild(LEDGER_BALANCES, store_model, StoreFeedSource(store))
     assert await kafka_model.snapshot(LEDGER_BALANCES.name) == await store_model.snapshot(
         LEDGER_BALANCES.name

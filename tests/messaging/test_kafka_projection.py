@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from kafka_support import PARTITIONS, fresh_topic, publish
+from kafka_support import fresh_topic, publish, until_applied
 
 from aggregates import Repository
 from aggregates.ledger import Ledger
@@ -32,20 +32,6 @@ async def all_events(store: PostgresEventStore) -> list:  # type: ignore[type-ar
     return [event async for event in store.read_all()]
 
 
-async def until_applied(
-    stop: asyncio.Event, read_model: RedisReadModel, topic: str, want: int, partitions: int
-) -> None:
-    from messaging import partition_offsets
-
-    async with asyncio.timeout(60):
-        while True:
-            offsets = await partition_offsets(read_model, LEDGER_BALANCES.name)
-            if sum(offsets.get(f"{topic}:{p}", 0) for p in range(partitions)) >= want:
-                break
-            await asyncio.sleep(0.02)
-    stop.set()
-
-
 async def test_one_member_projects_a_topic_like_the_store_feed(
     store: PostgresEventStore, read_models: list[RedisReadModel], kafka_bootstrap: str
 ) -> None:
@@ -66,7 +52,8 @@ async def test_one_member_projects_a_topic_like_the_store_feed(
             options=FAST,
         )
     )
-    await until_applied(stop, kafka_model, topic, len(events), PARTITIONS)
+    await until_applied(kafka_model, LEDGER_BALANCES.name, len(events))
+    stop.set()
     await member
     await rebuild(LEDGER_BALANCES, store_model, StoreFeedSource(store))
     assert await kafka_model.snapshot(LEDGER_BALANCES.name) == await store_model.snapshot(
