@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
@@ -33,6 +34,10 @@ from ._cloudevents import KafkaRecord
 from ._errors import BrokerUnavailableError, PublishError, RelayFencedError
 
 T = TypeVar("T")
+
+#: librdkafka's own log (connection failures, retries) goes here instead of
+#: stderr; it is served by ``poll``, which the producer calls all the time.
+kafka_log = logging.getLogger("chronik.messaging.kafka")
 
 _PENDING: Any = object()
 _OK: Any = None
@@ -63,6 +68,7 @@ def producer_config(
         # for the checkpoint record of a transaction).
         "queue.buffering.max.messages": max_in_flight + 16,
         "linger.ms": 5,
+        "logger": kafka_log,
     }
     if transactional_id is not None:
         config["transactional.id"] = transactional_id

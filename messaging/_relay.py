@@ -157,8 +157,12 @@ class Relay:
         """Publish everything available now, then return (no lock, no retries)."""
         await self.migrate()
         self.state.phase = RelayPhase.LEADING
-        async with self._session() as session:
-            await session.run(asyncio.Event(), None, until_caught_up=True)
+        try:
+            async with self._session() as session:
+                await session.run(asyncio.Event(), None, until_caught_up=True)
+        except MessagingError as error:
+            await self._record(" ".join(str(error).split()))
+            raise
         return self.state.checkpoint
 
     async def _lead(self, stop: asyncio.Event, lock: Any) -> None:
