@@ -7,7 +7,15 @@ import types
 
 import pytest
 
-PACKAGES = ["upcasters", "eventstore", "snapshots", "aggregates", "projections", "chronik"]
+PACKAGES = [
+    "upcasters",
+    "eventstore",
+    "snapshots",
+    "aggregates",
+    "projections",
+    "messaging",
+    "chronik",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -26,7 +34,7 @@ def test_all_lists_exactly_the_public_names(name: str) -> None:
 
 @pytest.mark.parametrize("name", PACKAGES)
 def test_imports_point_one_way(name: str) -> None:
-    # upcasters <- eventstore <- snapshots <- aggregates <- projections <- chronik
+    # upcasters <- eventstore <- snapshots <- aggregates <- projections <- messaging <- chronik
     order = PACKAGES
     package = importlib.import_module(name)
     higher = set(order[order.index(name) + 1 :])
