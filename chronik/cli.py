@@ -11,6 +11,7 @@ import traceback
 from collections.abc import Sequence
 
 from . import (
+    _cmd_consume,
     _cmd_deadletters,
     _cmd_demo,
     _cmd_projections,
@@ -53,6 +54,7 @@ def build_parser() -> Parser:
         _cmd_run,
         _cmd_demo,
         _cmd_relay,
+        _cmd_consume,
     ):
         module.register(commands, parents)
     return parser

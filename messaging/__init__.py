@@ -54,6 +54,7 @@ from ._errors import (
 from ._group import ConsumerOptions, ConsumerStats, GroupConsumer
 from ._handlers import EventHandler, HandlerConsumer, HandlerContext
 from ._idempotency import PostgresIdempotency, idempotent
+from ._lag import PartitionLag, consumer_lag, projection_lag
 from ._mock_cluster import MockCluster, MockClusterProcess
 from ._outbox import publish
 from ._producer import TrackedProducer, producer_config
@@ -91,6 +92,7 @@ __all__ = [
     "OffsetConflictError",
     "OutboxError",
     "OutboxRow",
+    "PartitionLag",
     "PostgresIdempotency",
     "PublishError",
     "Relay",
@@ -106,6 +108,7 @@ __all__ = [
     "aggregate_type",
     "check_topic",
     "consume",
+    "consumer_lag",
     "decode",
     "dlq_topic",
     "encode",
@@ -116,6 +119,7 @@ __all__ = [
     "migrate",
     "partition_offsets",
     "producer_config",
+    "projection_lag",
     "publish",
     "read_kafka_checkpoint",
     "relay_status",
