@@ -159,7 +159,7 @@ async def run_consume(ctx: Context, args: argparse.Namespace) -> int:
         read_model = await ctx.read_models.live(projection)
         if not isinstance(read_model, RedisReadModel):
             raise UsageError(f"projection {args.projection!r}: Kafka-fed projections use Redis")
-        processor = KafkaProjection(projection, read_model)
+        processor = KafkaProjection(projection, read_model, known=ctx.app().codec())
         what = f"projection {args.projection} ({ctx.read_models.describe(projection)})"
     else:
         processor = HandlerConsumer(args.group, load_handler(args.handler_ref), ctx.app().codec())

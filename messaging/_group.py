@@ -189,7 +189,8 @@ class GroupConsumer:
             key = (message.topic() or "", message.partition() or 0)
             if key not in self.stats.assigned or key in held:
                 continue
-            due = header_map(message.headers()).get(NOT_BEFORE)
+            # Only copies on retry topics wait (the header check is per message).
+            due = header_map(message.headers()).get(NOT_BEFORE) if ".retry." in key[0] else None
             if due is not None and float(due) > now:
                 # Wait without blocking the others: go back to this message, pause
                 # its partition and resume when it is due.

@@ -108,12 +108,14 @@ def decode(
     timestamp_ms: int | None = None,
 ) -> Inbound:
     """Decode one message; ``BadMessageError`` (naming the message) if it is not an event."""
-    fields = header_map(headers)
+    pairs: Any = list(headers.items()) if isinstance(headers, Mapping) else headers or ()
+    # Our own bookkeeping headers (a retried or replayed copy) are few; most
+    # messages have none, and this is the per-message hot path.
+    ours = {name: value for name, value in pairs if name.startswith("chronik_")}
 
     def bad(reason: str) -> BadMessageError:
         return BadMessageError(topic, partition, offset, reason)
 
-    pairs = [(name, text.encode()) for name, text in fields.items()]
     try:
         cloud_event = decode_cloudevent(pairs, value, key, where=f"{topic}[{partition}]@{offset}")
     except CloudEventFormatError as error:
@@ -144,9 +146,12 @@ def decode(
     timestamp = (
         datetime.fromtimestamp(timestamp_ms / 1000, UTC) if timestamp_ms is not None else None
     )
-    return Inbound(
-        event, topic, partition, offset, origin_of(topic, partition, offset, fields), timestamp
+    origin = (
+        origin_of(topic, partition, offset, header_map(ours))
+        if ours
+        else Origin(topic, partition, offset)
     )
+    return Inbound(event, topic, partition, offset, origin, timestamp)
 
 
 def _int(raw: object, default: int, bad: Any, what: str) -> int:

@@ -15,18 +15,19 @@ to a retry topic or the dead-letter topic before its partition moves past it.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import secrets
 from collections.abc import Sequence
-from typing import Any
 
 import confluent_kafka
 
-from eventstore import START
+from eventstore import EventCodec, RecordedEvent, UnknownEventTypeError
 from projections import Projection, ProjectionSupersededError, RedisReadModel, RedisWrites
 
-from ._apply import Failure, decode_message, is_copy, origin_of_message, typed, with_retries
-from ._consume_errors import ConsumerError, OffsetConflictError
+from ._apply import Failure, decode_message, is_copy, origin_of_message, with_retries
+from ._consume_errors import BadMessageError, ConsumerError, OffsetConflictError
+from ._inbound import Inbound
 from ._redis_offsets import PartitionMove, RedisOffsets, offset_field
 from ._routing import DeliveryPolicy, Router
 
@@ -48,7 +49,10 @@ class KafkaProjection:
         *,
         policy: DeliveryPolicy | None = None,
         router: Router | None = None,
+        known: EventCodec | None = None,
     ) -> None:
+        """``known``: the app's codec; a type it has no class for goes to the DLQ (without
+        it, types the projection does not handle are skipped, known or not)."""
         if projection.writes_type is not RedisWrites:
             raise ConsumerError(projection.name, "a Kafka-fed projection writes to Redis")
         self.projection = projection
@@ -60,6 +64,8 @@ class KafkaProjection:
         self.applied = 0
         self._offsets: RedisOffsets | None = None
         self._next: dict[str, int] = {}
+        self._known = known
+        self._known_types = frozenset(known.event_classes) if known is not None else frozenset()
 
     # -- setup ---------------------------------------------------------------
 
@@ -152,8 +158,13 @@ class KafkaProjection:
         events: dict[int, confluent_kafka.Message] = {}
         for index, message in enumerate(due):
             events[index] = message
-            origin = origin_of_message(message)
-            outcome = await self._apply(index, message, writes, origin, guarded)
+            try:
+                inbound = decode_message(message)
+            except BadMessageError as bad:
+                # No retry makes it an event: to the dead-letter topic at once.
+                failures.append(Failure(message, origin_of_message(message), bad, 1, dead=True))
+                continue
+            outcome = await self._apply(index, message, inbound, writes, guarded)
             if outcome is not None:
                 failures.append(outcome)
         for failure in failures:
@@ -163,13 +174,13 @@ class KafkaProjection:
         for move in moves:
             self._next[move.field] = move.next
         self.applied += len(due)
-        for index, error in refused:
+        for index, reason in refused:
             message = events[index]
             await self._send(
                 Failure(
                     message,
                     origin_of_message(message),
-                    ConsumerError(self.name, f"the read model refused a write: {error}"),
+                    ConsumerError(self.name, f"the read model refused a write: {reason}"),
                     1,
                     dead=True,
                 )
@@ -179,20 +190,23 @@ class KafkaProjection:
         self,
         index: int,
         message: confluent_kafka.Message,
+        inbound: Inbound,
         writes: RedisWrites,
-        origin: Any,
         guarded: list[tuple[int, str]],
     ) -> Failure | None:
-        projection = self.projection
-        mark = writes.begin_event(index, START)
+        projection, codec, origin = self.projection, self.projection.codec, inbound.origin
+        mark = writes.begin_event(index, inbound.event.position)
 
         async def work(attempt: int) -> None:
-            inbound = decode_message(message)
-            event, envelope = typed(projection.codec, inbound)
+            if self._known is not None:
+                self._check_known(inbound.event)
+            envelope = codec.upcast(inbound.event)
             bound = projection.handler(envelope.type)
+            # Types the projection does not handle are skipped, as from the store's
+            # feed (a topic carries every event of its aggregate type).
             if bound is not None:
-                result = bound.function(event, envelope, writes)
-                if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+                result = bound.function(codec.decode(envelope), envelope, writes)
+                if bound.is_async or inspect.isawaitable(result):
                     await result
             if is_copy(message, origin):
                 # A copy (retry topic, replayed dead letter): at most once by event id.
@@ -201,6 +215,18 @@ class KafkaProjection:
         return await with_retries(
             work, message, origin, self.policy, on_failure=lambda: writes.rollback(mark)
         )
+
+    def _check_known(self, event: RecordedEvent) -> None:
+        assert self._known is not None
+        current = self._known.upcast(event)
+        if current.type not in self._known_types:
+            raise UnknownEventTypeError(
+                event.stream_id,
+                event.version,
+                event.type,
+                event.schema_version,
+                f"no event class of the app is registered for type {current.type!r}",
+            )
 
     async def _send(self, failure: Failure) -> None:
         if self.router is None:

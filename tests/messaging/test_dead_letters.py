@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from kafka_support import fresh_topic, publish, until_applied
 
-from eventstore import START, Event, RecordedEvent
+from eventstore import START, Event, EventCodec, RecordedEvent
 from messaging import (
     ConsumerOptions,
     DeliveryPolicy,
@@ -98,7 +98,8 @@ async def test_poison_goes_through_retries_to_the_dlq_and_replays_exactly_once(
     events.append(noted(stream, 11, 11, schema=9))
     publish(kafka_bootstrap, topic, events, raw=bad_messages(stream))
     stop = asyncio.Event()
-    processor = KafkaProjection(NOTES, read_model, policy=POLICY)
+    # The app's codec: a type it does not know is bad input, not a type to skip.
+    processor = KafkaProjection(NOTES, read_model, policy=POLICY, known=EventCodec([Noted]))
     member = asyncio.create_task(
         consume(
             processor,
