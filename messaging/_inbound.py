@@ -12,6 +12,7 @@ This module is pure: no I/O, no client.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import Any
 
 from eventstore import START, Position, RecordedEvent
 
+from ._cloudevents import JSON, SPEC_VERSION
 from ._cloudevents import decode as decode_cloudevent
 from ._consume_errors import BadMessageError
 from ._errors import CloudEventFormatError
@@ -109,39 +111,75 @@ def decode(
 ) -> Inbound:
     """Decode one message; ``BadMessageError`` (naming the message) if it is not an event."""
     pairs: Any = list(headers.items()) if isinstance(headers, Mapping) else headers or ()
-    # Our own bookkeeping headers (a retried or replayed copy) are few; most
-    # messages have none, and this is the per-message hot path.
-    ours = {name: value for name, value in pairs if name.startswith("chronik_")}
 
     def bad(reason: str) -> BadMessageError:
         return BadMessageError(topic, partition, offset, reason)
 
+    # One pass over the headers: the CloudEvents attributes of binary mode, and our
+    # own bookkeeping (only on retried or replayed copies).  This is the hot path
+    # of every consumer; anything unusual goes to the relay's full decoder.
+    attributes: dict[str, str] = {}
+    ours: dict[str, str] = {}
+    content_type = ""
     try:
-        cloud_event = decode_cloudevent(pairs, value, key, where=f"{topic}[{partition}]@{offset}")
-    except CloudEventFormatError as error:
-        raise bad(f"not a CloudEvent chronik can read: {error.reason}") from None
-    data = cloud_event.data
+        for name, raw in pairs:
+            if raw is None:
+                continue
+            text = raw.decode() if isinstance(raw, bytes) else raw
+            if name.startswith("ce_"):
+                attributes[name[3:]] = text
+            elif name.startswith("chronik_"):
+                ours[name] = text
+            elif name.lower() == "content-type":
+                content_type = text
+    except UnicodeDecodeError:
+        attributes = {}
+    binary = (
+        attributes.get("specversion") == SPEC_VERSION
+        and all(attributes.get(name) for name in ("id", "source", "type"))
+        and content_type.split(";")[0].strip() in ("", JSON)
+        and value is not None
+    )
+    if binary:
+        try:
+            data = json.loads(value)  # type: ignore[arg-type]
+        except ValueError as error:
+            raise bad(
+                f"not a CloudEvent chronik can read: the value is not JSON ({error})"
+            ) from None
+        extensions = attributes
+        event_type, subject = attributes["type"], attributes.get("subject")
+        event_text_id, time_text = attributes["id"], attributes.get("time")
+    else:
+        try:
+            cloud_event = decode_cloudevent(
+                pairs, value, key, where=f"{topic}[{partition}]@{offset}"
+            )
+        except CloudEventFormatError as error:
+            raise bad(f"not a CloudEvent chronik can read: {error.reason}") from None
+        data, extensions = cloud_event.data, cloud_event.extensions
+        event_type, subject = cloud_event.type, cloud_event.subject
+        event_text_id, time_text = cloud_event.id, cloud_event.time
     if not isinstance(data, dict):
         raise bad("the event data is not a JSON object")
     try:
-        event_id = uuid.UUID(cloud_event.id)
+        event_id = uuid.UUID(event_text_id)
     except ValueError:
-        raise bad(f"the CloudEvent id {cloud_event.id!r} is not a UUID") from None
-    stream = cloud_event.subject or cloud_event.key
+        raise bad(f"the CloudEvent id {event_text_id!r} is not a UUID") from None
+    stream = subject or (key.decode(errors="replace") if key is not None else None)
     if not stream:
         raise bad("no stream id: neither a subject nor a message key")
-    extensions = cloud_event.extensions
     metadata = {key: extensions[name] for name, key in TRACE_KEYS.items() if extensions.get(name)}
     event = RecordedEvent(
         stream_id=stream,
         version=_int(extensions.get(STREAM_VERSION), 0, bad, "stream version"),
         position=_position(extensions.get(POSITION), bad),
         event_id=event_id,
-        type=cloud_event.type,
+        type=event_type,
         schema_version=_int(extensions.get(SCHEMA_VERSION), 1, bad, "schema version"),
         data=data,
         metadata=metadata,
-        recorded_at=_time(cloud_event.time, timestamp_ms, bad),
+        recorded_at=_time(time_text, timestamp_ms, bad),
     )
     timestamp = (
         datetime.fromtimestamp(timestamp_ms / 1000, UTC) if timestamp_ms is not None else None
