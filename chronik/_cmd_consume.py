@@ -183,6 +183,25 @@ async def run_consume(ctx: Context, args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+async def kafka_partitions(ctx: Context, projection: Any, read_model: Any) -> list[PartitionLag]:
+    """A Kafka-fed projection's per-partition lag for ``projections status`` ([] when the
+    projection is fed from the store, or no broker is configured to ask)."""
+    bootstrap = ctx.config.kafka_bootstrap_servers
+    if not isinstance(read_model, RedisReadModel):
+        return []
+    offsets = await partition_offsets(read_model, projection.name)
+    if not offsets:
+        return []
+    topics = sorted({field.rpartition(":")[0] for field in offsets})
+    if not bootstrap:
+        ctx.note(
+            f"{projection.name} is fed from Kafka ({', '.join(topics)}); set "
+            "KAFKA_BOOTSTRAP_SERVERS to see its per-partition lag"
+        )
+        return []
+    return await projection_lag(bootstrap, read_model, projection.name, topics)
+
+
 async def kafka_fed_lag(ctx: Context, bootstrap: str) -> list[PartitionLag]:
     """Lag rows of the app's projections whose read model holds Kafka offsets."""
     rows: list[PartitionLag] = []

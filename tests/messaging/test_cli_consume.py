@@ -13,10 +13,12 @@ import time
 import uuid
 from pathlib import Path
 
-from kafka_support import fresh_topic, publish
+from kafka_support import fresh_topic, publish, until_applied
 from test_kafka_projection import seed_ledgers
 
 from eventstore import PostgresEventStore
+from projections import RedisReadModel
+from projections.shipped import LEDGER_BALANCES, ledger_balance
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).parent
@@ -101,3 +103,32 @@ async def test_consume_with_a_handler_reports_lag_and_dead_letters_and_stops_cle
     assert all(row["events"] == 0 and row["seconds"] == 0 for row in rows)
     table = chronik(env, "consumers", "status", "--group", group, "--topic", topic)
     assert group in table.stdout and "LAG S" in table.stdout
+
+
+async def test_consume_a_projection_and_see_its_partitions_in_projections_status(
+    store: PostgresEventStore, pg_dsn: str, redis_url: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    await seed_ledgers(store, 3, 3)
+    events = [e async for e in store.read_all()]
+    topic, group = fresh_topic("chronik.ledger"), f"g-{uuid.uuid4().hex[:8]}"
+    publish(kafka_bootstrap, topic, events)
+    env = environment(tmp_path, store, pg_dsn, redis_url, kafka_bootstrap)
+    member = start(env, "consume", "--group", group, "--topic", topic,
+                   "--projection", LEDGER_BALANCES.name)  # fmt: skip
+    async with await RedisReadModel.connect(redis_url, prefix=f"{store.schema}:") as model:
+        try:
+            await until_applied(model, LEDGER_BALANCES.name, len(events))
+        finally:
+            member.send_signal(signal.SIGTERM)
+            _, err = member.communicate(timeout=60)
+        assert member.returncode == 0, err
+        balance = await ledger_balance(model, events[-1].stream_id)
+    assert balance is not None and balance.balance > 0
+    status = chronik(env, "projections", "status", "--json")
+    assert status.returncode == 0, status.stderr
+    [row] = [r for r in json.loads(status.stdout) if r["name"] == LEDGER_BALANCES.name]
+    assert {p["topic"] for p in row["kafka"]} == {topic}
+    assert sum(p["committed"] or 0 for p in row["kafka"]) == len(events)
+    assert all(p["events"] == 0 for p in row["kafka"])
+    table = chronik(env, "projections", "status")
+    assert "Kafka-fed" in table.stdout and topic in table.stdout
