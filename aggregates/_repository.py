@@ -215,6 +215,9 @@ class Repository:
         meta = dict(metadata) if metadata is not None else None
         encode = self.codec.encode
         batch = [encode(event, event_id=event_id, metadata=meta) for event, event_id in pending]
+        # Encoded envelopes no longer name their classes: register them here (a
+        # dict lookup per event once this process has seen the class).
+        await self.store.schemas.ensure(type(event) for event, _ in pending)
         result = await self.store.append(
             aggregate.stream_id, batch, saved_version if saved_version else NO_STREAM
         )

@@ -17,6 +17,7 @@ from . import (
     _cmd_projections,
     _cmd_relay,
     _cmd_run,
+    _cmd_schemas,
     _cmd_state,
     _cmd_store,
 )
@@ -25,6 +26,7 @@ from ._context import Context
 from ._errors import EXIT_CODES_HELP, ExitCode, UsageError, classify
 from ._parsing import Parser, global_options
 from ._services import Services
+from ._version import chronik_version
 
 _EPILOG = f"""\
 Start with 'chronik demo' (seeds the embedded database), then 'chronik streams'.
@@ -42,6 +44,7 @@ def build_parser() -> Parser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[global_options(suppress=False)],
     )
+    parser.add_argument("--version", action="version", version=f"chronik {chronik_version()}")
     commands = parser.add_subparsers(
         dest="command", metavar="COMMAND", title="commands", parser_class=Parser
     )
@@ -53,6 +56,7 @@ def build_parser() -> Parser:
         _cmd_deadletters,
         _cmd_run,
         _cmd_demo,
+        _cmd_schemas,
         _cmd_relay,
         _cmd_consume,
     ):

@@ -41,7 +41,21 @@ from ._model import (
     version_matches,
 )
 from ._pg_schema import apply_migrations
+from ._pg_schemas import PostgresSchemaRegistry
 from ._postgres import DEFAULT_SCHEMA, OpenTransaction, PostgresEventStore
+from ._schema_diff import SchemaChange, compare_schemas, incompatible_changes
+from ._schemas import (
+    JSON_SCHEMA_DIALECT,
+    InMemorySchemaRegistry,
+    Registration,
+    RegistrationStatus,
+    SchemaRecord,
+    SchemaRegistry,
+    event_json_schema,
+    schema_file_name,
+    schema_fingerprint,
+    schema_uri,
+)
 from ._store import EventStore
 from ._validation import DEFAULT_MAX_EVENT_BYTES, MAX_STREAM_ID_LENGTH, check_stream_id
 
@@ -49,6 +63,7 @@ __all__ = [
     "ANY",
     "DEFAULT_MAX_EVENT_BYTES",
     "DEFAULT_SCHEMA",
+    "JSON_SCHEMA_DIALECT",
     "MAX_STREAM_ID_LENGTH",
     "NO_STREAM",
     "START",
@@ -66,6 +81,7 @@ __all__ = [
     "EventValidationError",
     "ExpectedVersion",
     "InMemoryEventStore",
+    "InMemorySchemaRegistry",
     "InvalidAppendError",
     "InvalidConfigurationError",
     "InvalidInputError",
@@ -73,7 +89,13 @@ __all__ = [
     "OpenTransaction",
     "Position",
     "PostgresEventStore",
+    "PostgresSchemaRegistry",
     "RecordedEvent",
+    "Registration",
+    "RegistrationStatus",
+    "SchemaChange",
+    "SchemaRecord",
+    "SchemaRegistry",
     "StoreUnavailableError",
     "StreamInfo",
     "StreamNotFoundError",
@@ -83,8 +105,14 @@ __all__ = [
     "UpcasterChainError",
     "apply_migrations",
     "check_stream_id",
+    "compare_schemas",
     "describe_dsn",
     "embedded_dsn",
+    "event_json_schema",
+    "incompatible_changes",
     "mask_password",
+    "schema_file_name",
+    "schema_fingerprint",
+    "schema_uri",
     "version_matches",
 ]

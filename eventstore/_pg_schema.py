@@ -12,6 +12,7 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 
 from ._pg_read import PAGED_READS, paged_read_function
+from ._pg_schemas import MIGRATION as EVENT_SCHEMAS_TABLE
 
 # Each step is a list of statements; ``{schema}`` is replaced by the quoted
 # schema identifier, ``{channel}`` by the quoted NOTIFY channel literal.
@@ -108,6 +109,8 @@ _MIGRATIONS: list[list[str]] = [
         "ALTER TABLE {schema}.events ADD COLUMN batch_start bigint",
     ],
     [paged_read_function(name) for name in PAGED_READS],
+    # The event schema registry (see _pg_schemas).
+    EVENT_SCHEMAS_TABLE,
 ]
 
 LATEST_VERSION = len(_MIGRATIONS)

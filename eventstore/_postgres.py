@@ -22,6 +22,8 @@ from ._pg_append import AppendStatements, append_batch
 from ._pg_listen import listen_for_appends
 from ._pg_read import ReadStatements, prefix_successor, recorded_events, stream_info_rows
 from ._pg_schema import migrate
+from ._pg_schemas import PostgresSchemaRegistry, sample_events, stored_versions
+from ._schemas import SchemaRegistry
 from ._store import DEFAULT_PAGE_SIZE, EventStore
 from ._validation import (
     DEFAULT_MAX_EVENT_BYTES,
@@ -319,6 +321,20 @@ class PostgresEventStore(EventStore):
         cursor = connection.cursor(row_factory=stream_info_rows)
         await cursor.execute(self._reads.streams, params, prepare=_UNPREPARED)
         return await cursor.fetchall()
+
+    # -- event schemas -----------------------------------------------------------
+
+    @functools.cached_property
+    def schemas(self) -> SchemaRegistry:
+        return PostgresSchemaRegistry(self._pool.connection, self.schema)
+
+    async def stored_schema_versions(self) -> dict[tuple[str, int], int]:
+        return await self._run(lambda connection: stored_versions(connection, self.schema))
+
+    async def _sample_events(self, per_version: int, max_shapes: int) -> list[RecordedEvent]:
+        return await self._run(
+            lambda connection: sample_events(connection, self.schema, per_version, max_shapes)
+        )
 
     # -- live ------------------------------------------------------------------
 

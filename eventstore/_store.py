@@ -8,11 +8,15 @@ that are the same for all of them (input checks, the live subscription loop).
 from __future__ import annotations
 
 import abc
+import functools
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from ._errors import InvalidInputError
+from ._events import Event
+from ._history import DEFAULT_MAX_SHAPES, pick_sample
 from ._lifecycle import AsyncClosing
 from ._model import (
     ANY,
@@ -24,6 +28,7 @@ from ._model import (
     RecordedEvent,
     StreamInfo,
 )
+from ._schemas import InMemorySchemaRegistry, SchemaRegistry
 from ._validation import (
     DEFAULT_MAX_EVENT_BYTES,
     FEED,
@@ -68,7 +73,14 @@ class EventStore(AsyncClosing):
         """
         stream_id = check_stream_id(stream_id)
         expected = check_expected_version(stream_id, expected_version)
-        batch = prepare_batch(stream_id, events, self.max_event_bytes)
+        models: set[type[Any]] = set()
+        batch = prepare_batch(stream_id, events, self.max_event_bytes, models)
+        if models:
+            # Before the append, so a schema is on record before any event of it.
+            # Registration takes its own pooled connection even when the append
+            # joins a caller's transaction: a rollback there must not undo a
+            # registration this process has already cached as done.
+            await self.schemas.ensure(m for m in models if issubclass(m, Event))
         return await self._append(stream_id, batch, expected, connection)
 
     @abc.abstractmethod
@@ -202,6 +214,38 @@ class EventStore(AsyncClosing):
     @abc.abstractmethod
     def _wake_up_listener(self) -> Any:
         """An async context manager giving ``async wait(timeout)`` for new appends."""
+
+    # -- event schemas ---------------------------------------------------------
+
+    @functools.cached_property
+    def schemas(self) -> SchemaRegistry:
+        """The registry of the event schemas written to this store (see ``_schemas``)."""
+        return InMemorySchemaRegistry()
+
+    async def stored_schema_versions(self) -> dict[tuple[str, int], int]:
+        """How many events are stored per ``(type, schema_version)``."""
+        counts: Counter[tuple[str, int]] = Counter()
+        async for event in self._read_all(START, None):
+            counts[(event.type, event.schema_version)] += 1
+        return dict(sorted(counts.items()))
+
+    async def sample_events(
+        self, per_version: int, *, max_shapes: int = DEFAULT_MAX_SHAPES
+    ) -> list[RecordedEvent]:
+        """Stored events (as written) for the pre-deploy history check.
+
+        Per ``(type, schema_version)``: the first event of every distinct top-level
+        shape of its data (keys and JSON kinds, up to ``max_shapes``), so a rare
+        old shape is never left out, plus ``per_version`` events spread over the
+        history (lowest hash of the event id: the same sample on every run).
+        """
+        for name, value in (("per_version", per_version), ("max_shapes", max_shapes)):
+            if not _is_version(value) or value < 0:
+                raise InvalidInputError(FEED, f"{name} must be an int >= 0, got {value!r}")
+        return await self._sample_events(per_version, max_shapes)
+
+    async def _sample_events(self, per_version: int, max_shapes: int) -> list[RecordedEvent]:
+        return pick_sample([e async for e in self._read_all(START, None)], per_version, max_shapes)
 
     # -- lifecycle -----------------------------------------------------------
 

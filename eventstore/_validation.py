@@ -160,6 +160,12 @@ def _encode(stream_id: str, what: str, index: int, event_type: str, value: objec
         raise InvalidAppendError(
             stream_id, f"event {index} ({event_type!r}): {what} is not JSON-serializable: {error}"
         ) from error
+    except RecursionError as error:
+        # The encoder recurses once per level: Python's recursion limit (1000 by
+        # default) bounds how deep an event's JSON may nest.
+        raise InvalidAppendError(
+            stream_id, f"event {index} ({event_type!r}): {what} is nested too deeply to encode"
+        ) from error
     if "\\u0000" in text and _JSON_NUL.search(text):
         raise InvalidAppendError(
             stream_id, f"event {index} ({event_type!r}): {what} contains a NUL character"
@@ -178,8 +184,13 @@ def prepare_batch(
     stream_id: str,
     events: Iterable[NewEvent | SupportsNewEvent],
     max_event_bytes: int,
+    models: set[type[Any]] | None = None,
 ) -> list[PreparedEvent]:
-    """Validate and encode a batch; raise ``InvalidAppendError`` naming the culprit."""
+    """Validate and encode a batch; raise ``InvalidAppendError`` naming the culprit.
+
+    ``models``, when given, receives the class of every typed event in the batch
+    (for the schema registry).
+    """
     if isinstance(events, (NewEvent, str, bytes, Mapping)) or hasattr(events, "to_new_event"):
         raise InvalidAppendError(stream_id, "events must be a list of events, not a single one")
     if not isinstance(events, Iterable):
@@ -190,9 +201,12 @@ def prepare_batch(
     prepared: list[PreparedEvent] = []
     seen_ids: set[UUID] = set()
     for index, candidate in enumerate(events):
-        event = (
-            candidate if isinstance(candidate, NewEvent) else _convert(stream_id, index, candidate)
-        )
+        if isinstance(candidate, NewEvent):
+            event = candidate
+        else:
+            event = _convert(stream_id, index, candidate)
+            if models is not None:
+                models.add(type(candidate))
         if not isinstance(event.type, str) or not event.type or len(event.type) > MAX_TYPE_LENGTH:
             raise InvalidAppendError(
                 stream_id,

@@ -67,12 +67,27 @@ _TRANSACTION_RETRIES = 5
 
 
 class MongoView:
-    """A reader's handle on one projection's active slot, resolved once."""
+    """A reader's handle on one projection's active slot, resolved once.
+
+    Read with the driver's own queries on :meth:`collection` (the relative names the
+    handlers gave ``MongoWrites``)::
+
+        view = await read_model.view("statements")
+        document = await view.collection("statements").find_one({"_id": stream_id})
+
+    Documents carry the guard field ``_last_position`` besides the handlers' fields.
+    Keep using one view for a group of reads: a rebuild that swaps slots meanwhile
+    does not change what this view reads.
+    """
 
     def __init__(self, database: Any, name: str, slot: str, namespace: str) -> None:
+        #: The read model's database (of the async client it was given).
         self.database = database
+        #: The projection's name.
         self.name = name
+        #: The slot this view reads (``v<version>g<generation>``).
         self.slot = slot
+        #: The prefix of the slot's collection names; :meth:`collection` prepends it.
         self.namespace = namespace
 
     def collection(self, name: str) -> Any:

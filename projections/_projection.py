@@ -24,10 +24,11 @@ once it has caught up.
 from __future__ import annotations
 
 import enum
+import fnmatch
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeAlias, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar, overload
 
 from eventstore import Event, EventCodec, RecordedEvent
 
@@ -37,6 +38,8 @@ from ._writes import Writes
 
 W = TypeVar("W", bound=Writes)
 E = TypeVar("E", bound=Event)
+E2 = TypeVar("E2", bound=Event)
+E3 = TypeVar("E3", bound=Event)
 
 Handler: TypeAlias = Callable[[E, RecordedEvent, W], Awaitable[None] | None]
 
@@ -96,7 +99,11 @@ class Projection(Generic[W]):
         on_poison: PoisonPolicy | str = PoisonPolicy.PARK,
         retry: RetryPolicy | None = None,
         description: str = "",
+        must_handle: Iterable[str] = (),
     ) -> None:
+        """``must_handle``: event type patterns (``fnmatch``, e.g. ``"ledger.*"``) this
+        projection declares it handles completely; ``chronik schemas check`` fails when
+        the app produces a matching type the projection has no handler for."""
         self.name = check_name(name)
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise ProjectionDefinitionError(name, f"version must be an int >= 1, got {version!r}")
@@ -112,16 +119,38 @@ class Projection(Generic[W]):
         self.writes_type: type[W] = writes
         self.retry = retry if retry is not None else RetryPolicy()
         self.description = description
+        self.must_handle: tuple[str, ...] = (
+            (must_handle,) if isinstance(must_handle, str) else tuple(must_handle)
+        )
         self._own_codec = codec is None
         self.codec = codec if codec is not None else EventCodec()
         self._handlers: dict[str, BoundHandler] = {}
 
-    def on(self, *event_classes: type[E]) -> Callable[[Handler[E, W]], Handler[E, W]]:
-        """Decorator: register the function as the handler of these event classes."""
+    # Overloads so that one handler of several classes may take their union
+    # (``event: Deposited | Withdrawn``): with one type variable for all of them a
+    # type checker would infer their common base and refuse such a handler.
+    @overload
+    def on(self, first: type[E], /) -> Callable[[Handler[E, W]], Handler[E, W]]: ...
+    @overload
+    def on(
+        self, first: type[E], second: type[E2], /
+    ) -> Callable[[Handler[E | E2, W]], Handler[E | E2, W]]: ...
+    @overload
+    def on(
+        self, first: type[E], second: type[E2], third: type[E3], /
+    ) -> Callable[[Handler[E | E2 | E3, W]], Handler[E | E2 | E3, W]]: ...
+    @overload
+    def on(self, *event_classes: type[E]) -> Callable[[Handler[E, W]], Handler[E, W]]: ...
+    def on(self, *event_classes: type[Any]) -> Callable[[Handler[Any, W]], Handler[Any, W]]:
+        """Decorator: register the function as the handler of these event classes.
+
+        One function may handle several classes; type its event parameter as their
+        union (``event: Deposited | Withdrawn``).
+        """
         if not event_classes:
             raise ProjectionDefinitionError(self.name, "on() needs at least one event class")
 
-        def register(function: Handler[E, W]) -> Handler[E, W]:
+        def register(function: Handler[Any, W]) -> Handler[Any, W]:
             for cls in event_classes:
                 self.add_handler(cls, function)
             return function
@@ -155,6 +184,14 @@ class Projection(Generic[W]):
     @property
     def handled_types(self) -> frozenset[str]:
         return frozenset(self._handlers)
+
+    def missing_handlers(self, produced: Iterable[str]) -> list[str]:
+        """The ``produced`` event types matching ``must_handle`` that have no handler."""
+        return sorted(
+            name
+            for name in set(produced) - self._handlers.keys()
+            if any(fnmatch.fnmatchcase(name, pattern) for pattern in self.must_handle)
+        )
 
     def __repr__(self) -> str:
         return (

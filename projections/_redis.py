@@ -48,17 +48,30 @@ DEFAULT_PREFIX = "chronik:"
 class RedisView:
     """A reader's handle on one projection's active slot, resolved once.
 
+    Read with any redis-py command on :attr:`client`, naming keys with :meth:`key`
+    (the same relative parts the handlers gave ``RedisWrites``)::
+
+        view = await read_model.view("cart_contents")
+        quantities = await view.client.hgetall(view.key("cart", stream_id))
+
     Keep using one view for a group of reads: a rebuild that swaps slots meanwhile
     does not change what this view reads (the old slot stays until it is dropped).
     """
 
     def __init__(self, client: aioredis.Redis, name: str, slot: str, namespace: str) -> None:
+        #: The read model's ``redis.asyncio`` client, for reads.  A read model made by
+        #: ``RedisReadModel.connect`` decodes replies (str, not bytes).  Never write
+        #: through it: writes belong to handlers, committed with the checkpoint.
         self.client = client
+        #: The projection's name.
         self.name = name
+        #: The slot this view reads (``v<version>g<generation>``).
         self.slot = slot
+        #: The prefix of every key of the slot; :meth:`key` prepends it.
         self.namespace = namespace
 
     def key(self, *parts: object) -> str:
+        """The absolute key of relative ``parts`` joined by ``:`` (as ``RedisWrites.key``)."""
         return self.namespace + ":".join(str(part) for part in parts)
 
 

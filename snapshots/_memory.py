@@ -50,6 +50,15 @@ class InMemorySnapshotStore(SnapshotStore):
     async def delete(self, stream_id: str) -> int:
         return len(self._streams.pop(check_stream_id(stream_id), {}))
 
+    async def fingerprint_counts(self) -> dict[tuple[str, str], int]:
+        """How many snapshots each ``(aggregate_type, fingerprint)`` has (schema checks)."""
+        counts: dict[tuple[str, str], int] = {}
+        for versions in self._streams.values():
+            for snapshot, _ in versions.values():
+                key = (snapshot.aggregate_type, snapshot.fingerprint)
+                counts[key] = counts.get(key, 0) + 1
+        return dict(sorted(counts.items()))
+
     async def close(self) -> None:
         """Nothing to release; kept for the shared lifecycle."""
 

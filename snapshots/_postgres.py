@@ -10,7 +10,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg_pool import AsyncConnectionPool
 
 from eventstore import DEFAULT_SCHEMA, PostgresEventStore, describe_dsn, embedded_dsn
@@ -154,6 +154,16 @@ class PostgresSnapshotStore(SnapshotStore):
             cursor = await connection.execute(self._statements.delete, (stream_id,))
             return cursor.rowcount
 
+    async def fingerprint_counts(self) -> dict[tuple[str, str], int]:
+        """How many snapshots each ``(aggregate_type, fingerprint)`` has (schema checks)."""
+        statement = sql.SQL(
+            "SELECT aggregate_type, fingerprint, count(*) FROM {} GROUP BY 1, 2 ORDER BY 1, 2"
+        ).format(sql.Identifier(self.schema, "snapshots"))
+        async with self._ready_connection(None) as connection:
+            cursor = await connection.execute(statement)
+            rows = await cursor.fetchall()
+        return {(row[0], row[1]): int(row[2]) for row in rows}
+
     async def close(self) -> None:
         if self._own_pool is not None:
             await self._own_pool.close()
@@ -161,7 +171,7 @@ class PostgresSnapshotStore(SnapshotStore):
     # -- plumbing --------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def _ready_connection(self, stream_id: str) -> AsyncIterator[AsyncConnection[Any]]:
+    async def _ready_connection(self, stream_id: str | None) -> AsyncIterator[AsyncConnection[Any]]:
         """A connection to a migrated schema; driver errors become ``SnapshotStoreError``."""
         if not self._migrated:
             async with self._migrating:

@@ -74,6 +74,7 @@ LEDGER_BALANCES: Projection[RedisWrites] = Projection(
     version=1,
     codec=EventCodec(LEDGER_EVENTS, LEDGER_UPCASTERS),
     description="ledger balances and per-owner totals",
+    must_handle=("ledger.*",),
 )
 
 

@@ -47,6 +47,7 @@ ORDER_SUMMARIES: Projection[MongoWrites] = Projection(
     version=1,
     codec=EventCodec(ORDER_EVENTS),
     description="order summaries and per-customer order lists",
+    must_handle=("order.*",),
 )
 
 

@@ -34,3 +34,6 @@ def test_readme_example_runs(index: int, pg_dsn: str, redis_url: str, tmp_path: 
     assert not (tmp_path / ".chronik").exists(), "the example ignored the URLs it was given"
     if "time travel" in BLOCKS[index]:
         assert "3 69.50 100.00" in done.stdout, done.stdout
+    if "App(name=" in BLOCKS[index]:
+        expected = "App('billing', aggregates=['Invoice'], projections=['invoice_totals'])"
+        assert done.stdout.strip() == expected, done.stdout

@@ -1,0 +1,1 @@
+"""A bank account service: evolving events, snapshots, read models and the runbook."""

@@ -1,0 +1,1 @@
+"""A shopping cart service: the example of the "Your first service" guide."""
