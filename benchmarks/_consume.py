@@ -32,7 +32,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from eventstore import Event, RecordedEvent
+from eventstore import Event, Position, RecordedEvent
 
 from ._cases import Case, not_available
 from ._context import BenchContext
@@ -77,15 +77,14 @@ def _publish(bootstrap: str, topic: str, events: int) -> dict[str, int]:
         for i in range(PER_STREAM):
             amount = (start + i) % 97 + 1
             event = RecordedEvent(
-                stream, i + 1, (1, start + i + 1), uuid.uuid4(), Credited.event_type, 1,
+                stream, i + 1, Position(1, start + i + 1), uuid.uuid4(), Credited.event_type, 1,
                 {"amount": amount}, {}, now,
             )  # fmt: skip
             record = encode_event(event, topic, "bench")
             while True:
                 try:
-                    producer.produce(
-                        topic, key=record.key, value=record.value, headers=record.headers
-                    )
+                    headers: list[tuple[str, str | bytes | None]] = list(record.headers)
+                    producer.produce(topic, key=record.key, value=record.value, headers=headers)
                     break
                 except BufferError:
                     producer.poll(0.05)
@@ -235,7 +234,7 @@ async def consume_kafka_redis(context: BenchContext) -> list[CaseResult]:
             "lag_recovery_s_chronik": _median(recoveries["chronik"]),
             "lag_recovery_s_raw": _median(recoveries["raw"]),
             "kafka": kafka,
-        },  # fmt: skip
+        },
     ).record(measured)
     return [result]
 
