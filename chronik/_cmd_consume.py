@@ -18,28 +18,28 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from messaging import (
-    HandlerConsumer,
-    KafkaProjection,
-    MockCluster,
-    PartitionLag,
-    consume,
-    consumer_lag,
-    list_dead_letters,
-    partition_offsets,
-    projection_lag,
-    replay_dead_letters,
-)
 from projections import RedisReadModel
 
 from ._app import aggregate_stream_prefix
 from ._context import Context
-from ._errors import ExitCode, UsageError
+from ._errors import ExitCode, UnavailableError, UsageError
 from ._output import print_json, print_table
 from ._parsing import positive_int
 from ._projecting import stop_on_signals
 
 TOPIC_PREFIX = "chronik."
+
+
+def _messaging() -> Any:
+    """The messaging package, imported on use: confluent-kafka is an optional extra,
+    and the rest of the command works without it."""
+    try:
+        import messaging
+    except ImportError as error:
+        raise UnavailableError(
+            f"Kafka support is not installed ({error})", "pip install 'chronik[kafka]'"
+        ) from None
+    return messaging
 
 
 def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -111,7 +111,7 @@ async def kafka(ctx: Context) -> AsyncIterator[str]:
     if configured:
         yield configured
         return
-    with MockCluster() as cluster:
+    with _messaging().MockCluster() as cluster:
         ctx.note(
             f"no KAFKA_BOOTSTRAP_SERVERS: using an embedded mock cluster at "
             f"{cluster.bootstrap_servers} (empty; it ends with this command)"
@@ -148,8 +148,7 @@ def load_handler(reference: str) -> Any:
 
 
 async def run_consume(ctx: Context, args: argparse.Namespace) -> int:
-    from messaging import ConsumerOptions
-
+    messaging = _messaging()
     if not ctx.config.debug:
         logging.getLogger("chronik").setLevel(logging.INFO)
     topics = default_topics(ctx, args.topic)
@@ -159,10 +158,12 @@ async def run_consume(ctx: Context, args: argparse.Namespace) -> int:
         read_model = await ctx.read_models.live(projection)
         if not isinstance(read_model, RedisReadModel):
             raise UsageError(f"projection {args.projection!r}: Kafka-fed projections use Redis")
-        processor = KafkaProjection(projection, read_model, known=ctx.app().codec())
+        processor = messaging.KafkaProjection(projection, read_model, known=ctx.app().codec())
         what = f"projection {args.projection} ({ctx.read_models.describe(projection)})"
     else:
-        processor = HandlerConsumer(args.group, load_handler(args.handler_ref), ctx.app().codec())
+        processor = messaging.HandlerConsumer(
+            args.group, load_handler(args.handler_ref), ctx.app().codec()
+        )
         what = f"handler {args.handler_ref}"
     stop = asyncio.Event()
     async with kafka(ctx) as bootstrap:
@@ -171,25 +172,29 @@ async def run_consume(ctx: Context, args: argparse.Namespace) -> int:
             "Ctrl-C or SIGTERM leaves the group cleanly"
         )
         with stop_on_signals(stop):
-            stats = await consume(
+            stats = await messaging.consume(
                 processor,
                 bootstrap=bootstrap,
                 group=args.group,
                 topics=topics,
                 stop=stop,
-                options=ConsumerOptions(batch_size=args.batch_size),
+                options=messaging.ConsumerOptions(batch_size=args.batch_size),
             )
     ctx.note(f"left group {args.group}: {stats.messages} messages in {stats.batches} batches")
     return ExitCode.OK
 
 
-async def kafka_partitions(ctx: Context, projection: Any, read_model: Any) -> list[PartitionLag]:
+async def kafka_partitions(ctx: Context, projection: Any, read_model: Any) -> list[Any]:
     """A Kafka-fed projection's per-partition lag for ``projections status`` ([] when the
     projection is fed from the store, or no broker is configured to ask)."""
     bootstrap = ctx.config.kafka_bootstrap_servers
     if not isinstance(read_model, RedisReadModel):
         return []
-    offsets = await partition_offsets(read_model, projection.name)
+    try:
+        import messaging
+    except ImportError:
+        return []  # without Kafka support nothing is fed from Kafka
+    offsets = await messaging.partition_offsets(read_model, projection.name)
     if not offsets:
         return []
     topics = sorted({field.rpartition(":")[0] for field in offsets})
@@ -199,30 +204,31 @@ async def kafka_partitions(ctx: Context, projection: Any, read_model: Any) -> li
             "KAFKA_BOOTSTRAP_SERVERS to see its per-partition lag"
         )
         return []
-    return await projection_lag(bootstrap, read_model, projection.name, topics)
+    return list(await messaging.projection_lag(bootstrap, read_model, projection.name, topics))
 
 
-async def kafka_fed_lag(ctx: Context, bootstrap: str) -> list[PartitionLag]:
+async def kafka_fed_lag(ctx: Context, bootstrap: str) -> list[Any]:
     """Lag rows of the app's projections whose read model holds Kafka offsets."""
-    rows: list[PartitionLag] = []
+    messaging = _messaging()
+    rows: list[Any] = []
     for projection in ctx.projection_targets():
         read_model = await ctx.read_models.live(projection)
         if not isinstance(read_model, RedisReadModel):
             continue
-        offsets = await partition_offsets(read_model, projection.name)
+        offsets = await messaging.partition_offsets(read_model, projection.name)
         topics = sorted({field.rpartition(":")[0] for field in offsets})
         if topics:
-            rows += await projection_lag(bootstrap, read_model, projection.name, topics)
+            rows += await messaging.projection_lag(bootstrap, read_model, projection.name, topics)
     return rows
 
 
 async def run_status(ctx: Context, args: argparse.Namespace) -> int:
     async with kafka(ctx) as bootstrap:
-        rows: list[PartitionLag] = []
+        rows: list[Any] = []
         if args.group:
             topics = default_topics(ctx, args.topic)
             for group in args.group:
-                rows += await consumer_lag(bootstrap, group, topics)
+                rows += await _messaging().consumer_lag(bootstrap, group, topics)
         rows += await kafka_fed_lag(ctx, bootstrap)
     if args.json:
         print_json([row.to_json() for row in rows], ctx.out)
@@ -250,7 +256,7 @@ async def run_status(ctx: Context, args: argparse.Namespace) -> int:
 
 async def run_dlq_list(ctx: Context, args: argparse.Namespace) -> int:
     async with kafka(ctx) as bootstrap:
-        letters = await list_dead_letters(bootstrap, args.topic)
+        letters = await _messaging().list_dead_letters(bootstrap, args.topic)
     if args.json:
         print_json([letter.to_json() for letter in letters], ctx.out)
         return ExitCode.OK
@@ -276,6 +282,6 @@ async def run_dlq_list(ctx: Context, args: argparse.Namespace) -> int:
 
 async def run_dlq_replay(ctx: Context, args: argparse.Namespace) -> int:
     async with kafka(ctx) as bootstrap:
-        sent = await replay_dead_letters(bootstrap, args.topic)
+        sent = await _messaging().replay_dead_letters(bootstrap, args.topic)
     ctx.note(f"sent {sent} dead letters back to their topics")
     return ExitCode.OK

@@ -22,7 +22,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-PACKAGES = ["upcasters", "eventstore", "snapshots", "aggregates", "projections", "chronik"]
+PACKAGES = [
+    "upcasters",
+    "eventstore",
+    "snapshots",
+    "aggregates",
+    "projections",
+    "messaging",
+    "chronik",
+]
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 
 
