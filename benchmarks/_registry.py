@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import _aggregates, _append, _consume, _feed, _projection, _scaling, _upcast
+from . import _aggregates, _append, _consume, _feed, _kafka, _projection, _scaling, _upcast
 from ._cases import Case
 
 ALL_CASES: tuple[Case, ...] = (
@@ -11,6 +11,7 @@ ALL_CASES: tuple[Case, ...] = (
     *_aggregates.CASES,
     *_upcast.CASES,
     *_projection.CASES,
+    *_kafka.CASES,
     *_consume.CASES,
     *_scaling.CASES,
 )

@@ -20,6 +20,7 @@ from . import (
     _cmd_schemas,
     _cmd_state,
     _cmd_store,
+    _cmd_topics,
 )
 from ._config import Config
 from ._context import Context
@@ -58,6 +59,7 @@ def build_parser() -> Parser:
         _cmd_demo,
         _cmd_schemas,
         _cmd_relay,
+        _cmd_topics,
         _cmd_consume,
     ):
         module.register(commands, parents)
@@ -117,6 +119,11 @@ def _configure_logging(debug: bool) -> None:
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     logging.getLogger("chronik").setLevel(logging.DEBUG if debug else logging.WARNING)
+    # librdkafka's own log (every failed connection attempt) is for --debug; the
+    # relay reports what matters in one line.
+    logging.getLogger("chronik.messaging.kafka").setLevel(
+        logging.DEBUG if debug else logging.CRITICAL
+    )
 
 
 def _unwrap(error: BaseException) -> BaseException:

@@ -72,7 +72,10 @@ def producer_config(
     }
     if transactional_id is not None:
         config["transactional.id"] = transactional_id
-        config["transaction.timeout.ms"] = max(60_000, int(delivery_timeout * 2000))
+        # The broker aborts a transaction left open this long (a killed relay's,
+        # unless its successor fences it first).  librdkafka wants it to cover
+        # message.timeout.ms.
+        config["transaction.timeout.ms"] = int(delivery_timeout * 1000) + 5000
     config.update(extra or {})
     return config
 

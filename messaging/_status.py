@@ -66,6 +66,10 @@ async def relay_status(store: PostgresEventStore, name: str | None = None) -> li
     table = sql.Identifier(store.schema, "relay_checkpoints")
     where = sql.SQL("WHERE relay = %s") if name is not None else sql.SQL("")
     async with store.connection() as connection:
+        cursor = await connection.execute("SELECT to_regclass(%s)", (table.as_string(connection),))
+        exists = await cursor.fetchone()
+        if exists is None or exists[0] is None:
+            return []  # no relay has run in this schema yet
         cursor = await connection.execute(
             sql.SQL(_ROWS).format(table=table, where=where), (name,) if name else ()
         )

@@ -90,3 +90,12 @@ def test_time_travel_hints_of_the_demo_work(chronik: Chronik, demo: dict[str, An
     assert at_cut.json()["version"] == as_of.json()["version"]
     now = chronik("state", "ledger", "alice", "--json").json()
     assert at_cut.json()["version"] < now["version"]
+
+
+def test_demo_relays_to_the_embedded_kafka_and_shows_arrivals(demo: dict[str, Any]) -> None:
+    kafka = demo["kafka"]
+    assert kafka["embedded"] is True  # no KAFKA_BOOTSTRAP_SERVERS in these tests
+    assert kafka["published_events"] == demo["events"]
+    assert sum(kafka["topics"].values()) == demo["events"]
+    assert set(kafka["topics"]) == {"chronik.ledger", "chronik.order"}
+    assert kafka["samples"] and all(s["type"] and s["id"] for s in kafka["samples"])

@@ -1,0 +1,130 @@
+"""The outbox: written in the caller's transaction, published like events, then removed."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from cloudevents.v1.kafka import KafkaMessage, from_binary
+from psycopg import sql
+from support.kafka import consume, relay_options
+
+from eventstore import PostgresEventStore
+from messaging import OutboxError, Relay, decode, migrate, publish, relay_status
+
+
+async def outbox_rows(store: PostgresEventStore) -> int:
+    async with store.connection() as connection:
+        cursor = await connection.execute(
+            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(store.schema, "outbox"))
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.fixture
+async def outbox_store(relay_store: PostgresEventStore) -> PostgresEventStore:
+    async with relay_store.connection() as connection:
+        await migrate(connection, relay_store.schema)
+        await connection.execute(
+            sql.SQL("CREATE TABLE {} (id text PRIMARY KEY, total int)").format(
+                sql.Identifier(relay_store.schema, "invoices")
+            )
+        )
+    return relay_store
+
+
+async def test_committed_messages_are_published_in_order_and_cleaned_up(
+    outbox_store: PostgresEventStore, kafka_bootstrap: str, prefix: str
+) -> None:
+    store = outbox_store
+    invoices = sql.Identifier(store.schema, "invoices")
+    ids = []
+    for number in range(6):
+        async with store.connection() as connection, connection.transaction():
+            # The business row and its message commit together.
+            await connection.execute(
+                sql.SQL("INSERT INTO {} VALUES (%s, %s)").format(invoices),
+                (f"inv-{number}-{uuid.uuid4().hex[:4]}", number),
+            )
+            ids.append(
+                await publish(
+                    connection,
+                    aggregatetype="invoice",
+                    aggregateid=f"inv-{number % 2}",
+                    type="invoice.Issued",
+                    payload={"n": number, "note": "ünïcode"},
+                    headers={"tenant": "acme"},
+                    schema=store.schema,
+                )
+            )
+    assert await outbox_rows(store) == 6
+    await Relay(store, kafka_bootstrap, relay_options(prefix)).publish_pending()
+
+    messages = consume(kafka_bootstrap, [prefix + "outbox.invoice"])
+    by_key: dict[bytes | None, list[int]] = {}
+    for message in messages:
+        # Debezium's outbox router shape: key = aggregateid, value = payload, id header.
+        assert message.header("id") == message.header("ce_id")
+        assert message.header("tenant") == "acme"
+        sdk = from_binary(KafkaMessage(dict(message.headers), message.key, message.value))
+        assert sdk["type"] == "invoice.Issued" and sdk["subject"] == message.key.decode()  # type: ignore[union-attr]
+        by_key.setdefault(message.key, []).append(decode(message.headers, message.value).data["n"])
+    assert by_key == {b"inv-0": [0, 2, 4], b"inv-1": [1, 3, 5]}
+    assert sorted(m.header("id") for m in messages) == sorted(str(i) for i in ids)
+    # Published rows are deleted with the checkpoint that passed them.
+    assert await outbox_rows(store) == 0
+    [status] = await relay_status(store, "test")
+    assert status.published_outbox == 6 and status.outbox_pending == 0
+
+
+async def test_a_rolled_back_transaction_publishes_nothing(
+    outbox_store: PostgresEventStore, kafka_bootstrap: str, prefix: str
+) -> None:
+    store = outbox_store
+
+    class Refused(Exception):
+        pass
+
+    with pytest.raises(Refused):
+        async with store.connection() as connection, connection.transaction():
+            await publish(
+                connection,
+                aggregatetype="invoice",
+                aggregateid="inv-9",
+                type="invoice.Issued",
+                payload={},
+                schema=store.schema,
+            )
+            raise Refused
+    assert await outbox_rows(store) == 0
+    await Relay(store, kafka_bootstrap, relay_options(prefix)).publish_pending()
+    assert consume(kafka_bootstrap, [prefix + "outbox.invoice"]) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("aggregatetype", "", "aggregatetype must be a non-empty string"),
+        ("aggregatetype", "no spaces", "gives no valid topic"),
+        ("type", None, "type must be"),
+        ("payload", {"x": float("nan")}, "payload is not JSON"),
+        ("headers", {"ce_id": "mine"}, "written by the relay"),
+        ("topic", "bad topic", "not a Kafka topic name"),
+    ],
+)
+async def test_bad_input_writes_nothing(
+    outbox_store: PostgresEventStore, field: str, value: object, message: str
+) -> None:
+    arguments: dict[str, object] = {
+        "aggregatetype": "invoice",
+        "aggregateid": "inv-1",
+        "type": "invoice.Issued",
+        "payload": {},
+        field: value,
+    }
+    async with outbox_store.connection() as connection:
+        with pytest.raises(OutboxError, match=message):
+            await publish(connection, schema=outbox_store.schema, **arguments)  # type: ignore[arg-type]
+    assert await outbox_rows(outbox_store) == 0
