@@ -9,6 +9,7 @@ events rebuilds the same state.  The Repository does all the I/O.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import typing
@@ -18,7 +19,7 @@ from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ValidationError
 
-from eventstore import MAX_STREAM_ID_LENGTH, Event, InvalidInputError
+from eventstore import MAX_STREAM_ID_LENGTH, MAX_VERSION, Event, InvalidInputError
 from upcasters import UpcasterChain
 
 from ._errors import (
@@ -106,9 +107,13 @@ class Aggregate(Generic[S]):
                 self.state.balance += event.amount
 
     ``events`` (the event classes) is derived from the apply methods unless declared;
-    every declared class needs an apply method.  ``state_type`` is taken from the
-    generic argument.  Bump ``state_version`` when apply logic changes the meaning of
-    the state without changing its schema: it invalidates existing snapshots.
+    every declared class needs an apply method.  A class without ``type_name`` is
+    refused at definition unless it says it is a shared base:
+    ``class Base(Aggregate[State], abstract=True)`` (such a class cannot be loaded,
+    saved or instantiated; its concrete subclasses declare the ``type_name``).
+    ``state_type`` is taken from the generic argument.  Bump ``state_version`` when
+    apply logic changes the meaning of the state without changing its schema: it
+    invalidates existing snapshots.
     """
 
     type_name: ClassVar[str] = ""
@@ -140,7 +145,11 @@ class Aggregate(Generic[S]):
                 f"aggregate id must be a non-empty str that keeps the stream id within "
                 f"{MAX_STREAM_ID_LENGTH} characters, got {id!r}",
             )
-        if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        if (
+            isinstance(version, bool)
+            or not isinstance(version, int)
+            or not 0 <= version <= MAX_VERSION
+        ):
             raise InvalidInputError(f"{cls.type_name}-{id}", f"invalid version {version!r}")
         self.id = id
         self.version = version
@@ -149,7 +158,7 @@ class Aggregate(Generic[S]):
 
     # -- class-level declarations -------------------------------------------------
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, abstract: bool = False, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         name = cls.__qualname__
         if "state_type" not in cls.__dict__:
@@ -160,8 +169,14 @@ class Aggregate(Generic[S]):
         if state_type is not None and not (
             isinstance(state_type, type) and issubclass(state_type, BaseModel)
         ):
+            raise AggregateDefinitionError(name, _not_a_model(state_type))
+        if not cls.type_name and not abstract:
+            # Without this a forgotten type_name passed silently and stream ids
+            # came out as "-<id>".
             raise AggregateDefinitionError(
-                name, f"state_type {state_type!r} is not a pydantic model"
+                name,
+                "no type_name: declare type_name = '...' (it prefixes stream ids as "
+                "'<type_name>-<id>'), or pass abstract=True for a shared base class",
             )
         cls._appliers = _collect_appliers(cls)
         cls._fingerprint = None
@@ -184,6 +199,8 @@ class Aggregate(Generic[S]):
 
     @classmethod
     def stream_id_for(cls, aggregate_id: str) -> str:
+        if not cls.type_name:
+            raise TypeError(f"{cls.__qualname__} is abstract: it declares no type_name")
         return f"{cls.type_name}-{aggregate_id}"
 
     @classmethod
@@ -271,6 +288,11 @@ class Aggregate(Generic[S]):
     def _pending_with_ids(self) -> list[tuple[Event, UUID]]:
         return list(self._pending)
 
+    def _replace_pending_ids(self, event_ids: list[UUID]) -> None:
+        self._pending = [
+            (event, event_id) for (event, _), event_id in zip(self._pending, event_ids, strict=True)
+        ]
+
     def _mark_saved(self, saved: list[tuple[Event, UUID]]) -> None:
         # Only if they are still the oldest pending events: two tasks saving one
         # aggregate object at once must not drop events the other one recorded.
@@ -289,7 +311,25 @@ def _state_type_from_bases(cls: type) -> type[BaseModel] | None:
             args = typing.get_args(base)
             if args and isinstance(args[0], type) and issubclass(args[0], BaseModel):
                 return args[0]
+            if args and isinstance(args[0], type):
+                # Aggregate[SomeDataclass]: the user did name a state, just not a model.
+                raise AggregateDefinitionError(cls.__qualname__, _not_a_model(args[0]))
     return None
+
+
+def _not_a_model(state_type: object) -> str:
+    what = (
+        "a dataclass"
+        if dataclasses.is_dataclass(state_type)
+        else f"a {type(state_type).__name__}"
+        if not isinstance(state_type, type)
+        else "not a pydantic model"
+    )
+    shown = getattr(state_type, "__qualname__", repr(state_type))
+    return (
+        f"the state {shown} is {what}: the state must be a pydantic model "
+        "(subclass pydantic.BaseModel), used as Aggregate[YourState]"
+    )
 
 
 def _collect_appliers(cls: type) -> dict[type[Event], ApplyMethod]:

@@ -13,9 +13,10 @@ import asyncio
 import inspect
 import logging
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
+from uuid import UUID
 
 from eventstore import (
     NO_STREAM,
@@ -198,7 +199,12 @@ class Repository:
     # -- saving --------------------------------------------------------------
 
     async def save(
-        self, aggregate: Aggregate[Any], *, metadata: Mapping[str, Any] | None = None
+        self,
+        aggregate: Aggregate[Any],
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        event_ids: Sequence[UUID] | None = None,
+        connection: Any = None,
     ) -> AppendResult:
         """Append the aggregate's pending events, expecting the version it was loaded at.
 
@@ -206,8 +212,18 @@ class Repository:
         events then stay on the aggregate (nothing is lost, and saving again with the
         same events is idempotent in the store).  After a successful save the snapshot
         policy may write a snapshot; that never fails the save.
+
+        ``event_ids`` replaces the ids the pending events got when they were recorded,
+        one per pending event: a caller that derives ids from what caused the command
+        (a saga step) makes a repeated command a no-op in the store instead of a
+        second effect.  ``connection`` appends in the caller's open transaction
+        (``PostgresEventStore.connection()``), so the caller's own writes commit with
+        the events; no snapshot is written then, since the transaction may still
+        roll back (the next save outside a transaction catches up).
         """
         self._check_type(type(aggregate))
+        if event_ids is not None:
+            aggregate._replace_pending_ids(_checked_ids(aggregate, event_ids))
         pending = aggregate._pending_with_ids()
         if not pending:
             return AppendResult(aggregate.stream_id, aggregate.version, ())
@@ -219,10 +235,13 @@ class Repository:
         # dict lookup per event once this process has seen the class).
         await self.store.schemas.ensure(type(event) for event, _ in pending)
         result = await self.store.append(
-            aggregate.stream_id, batch, saved_version if saved_version else NO_STREAM
+            aggregate.stream_id,
+            batch,
+            saved_version if saved_version else NO_STREAM,
+            connection=connection,
         )
         aggregate._mark_saved(pending)
-        if self._snapshots is not None and self.snapshot_policy is not None:
+        if connection is None and self._snapshots is not None and self.snapshot_policy is not None:
             await self._snapshots.after_save(
                 aggregate, self.snapshot_policy, saved_version, result.version
             )
@@ -342,3 +361,16 @@ def _run_decision(decide: Callable[[A], object], aggregate: A) -> None:
             aggregate.stream_id,
             "decide must be a plain (sync) function of the aggregate: do I/O before or after",
         )
+
+
+def _checked_ids(aggregate: Aggregate[Any], event_ids: Sequence[UUID]) -> list[UUID]:
+    ids = list(event_ids)
+    pending = len(aggregate._pending)
+    if len(ids) != pending or not all(isinstance(i, UUID) for i in ids):
+        raise InvalidInputError(
+            aggregate.stream_id,
+            f"event_ids must be {pending} UUID(s), one per pending event, got {ids!r}",
+        )
+    if len(set(ids)) != len(ids):
+        raise InvalidInputError(aggregate.stream_id, f"event_ids repeat an id: {ids!r}")
+    return ids

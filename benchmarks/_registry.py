@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import _aggregates, _append, _consume, _feed, _kafka, _projection, _scaling, _upcast
+from . import _aggregates, _append, _consume, _feed, _kafka, _projection, _sagas, _scaling, _upcast
 from ._cases import Case
 
 ALL_CASES: tuple[Case, ...] = (
@@ -13,5 +13,6 @@ ALL_CASES: tuple[Case, ...] = (
     *_projection.CASES,
     *_kafka.CASES,
     *_consume.CASES,
+    *_sagas.CASES,
     *_scaling.CASES,
 )

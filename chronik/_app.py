@@ -9,6 +9,7 @@ at any point in time and run, rebuild or replay projections::
         name="billing",
         aggregates=[Invoice, Customer],        # their event classes are registered too
         projections=[InvoiceTotals()],
+        sagas=[PAY_INVOICE],                   # sagas.Saga / sagas.Reaction, run by 'chronik run'
         upcasters=billing_upcasters,           # an UpcasterChain or a list of Upcaster
         events=[LegacyEvent],                  # extra event classes, if any
     )
@@ -23,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from eventstore import Event, EventCodec
+from sagas import Reaction, Saga, SagaProcess
 from snapshots import SnapshotPolicy
 from upcasters import Upcaster, UpcasterChain
 
@@ -38,6 +40,7 @@ class App:
         name: str = "app",
         aggregates: Iterable[type[Any]] = (),
         projections: Iterable[Any] = (),
+        sagas: Iterable[Saga | Reaction] = (),
         events: Iterable[type[Event]] = (),
         upcasters: UpcasterChain | Iterable[Upcaster] | None = None,
         snapshot_policy: SnapshotPolicy | None = None,
@@ -48,10 +51,24 @@ class App:
         ``upcasters`` are merged with those the aggregate classes declare; they serve
         ``history``, projections and events no aggregate owns (the repository uses the
         aggregates' own chains).  ``seed``: ``async seed(repository, progress) ->
-        chronik.SeedReport``, what ``chronik demo`` runs for this app.
+        chronik.SeedReport``, what ``chronik demo`` runs for this app.  ``sagas``:
+        orchestrated sagas and choreography reactions; with any, the saga instances'
+        aggregate (``sagas.SagaProcess``) joins the aggregates, so ``history`` and
+        ``state`` show instances like any aggregate.
         """
         self.name = name
-        self.aggregates: tuple[type[Any], ...] = tuple(aggregates)
+        given = tuple(sagas)
+        self.sagas: tuple[Saga, ...] = tuple(s for s in given if isinstance(s, Saga))
+        self.reactions: tuple[Reaction, ...] = tuple(s for s in given if isinstance(s, Reaction))
+        if len(self.sagas) + len(self.reactions) != len(given):
+            raise UsageError(
+                f"app {name!r}: sagas= takes sagas.Saga and sagas.Reaction objects",
+                "declare them with sagas.Saga(...) or sagas.Reaction(...)",
+            )
+        aggregates = tuple(aggregates)
+        if given and SagaProcess not in aggregates:
+            aggregates = (*aggregates, SagaProcess)
+        self.aggregates: tuple[type[Any], ...] = aggregates
         self.projections: tuple[Any, ...] = tuple(projections)
         self.events: tuple[type[Event], ...] = tuple(events)
         if upcasters is None or isinstance(upcasters, UpcasterChain):
@@ -136,13 +153,16 @@ class App:
         return [projection_name(p) for p in self.projections]
 
     def _check_unique_names(self) -> None:
-        names = self.projection_names()
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise UsageError(
-                f"app {self.name!r} declares projection(s) {', '.join(duplicates)} twice",
-                "give every projection its own name",
-            )
+        for kind, names in (
+            ("projection", self.projection_names()),
+            ("saga", [s.name for s in self.sagas] + [r.name for r in self.reactions]),
+        ):
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise UsageError(
+                    f"app {self.name!r} declares {kind}(s) {', '.join(duplicates)} twice",
+                    f"give every {kind} its own name",
+                )
 
     def __repr__(self) -> str:
         return (

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ._cmd_run import live_targets, project
+from ._cmd_sagas import drive_sagas
 from ._context import Context
 from ._demo import SeedReport
 from ._errors import UsageError
@@ -21,7 +22,8 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="seed demo ledgers and orders, project them",
         description="Seed ledger and order histories through the real framework (a few "
         "hundred events, some written as an older release wrote them, and snapshots), "
-        "project them, and show what to try next. Running it again changes nothing.",
+        "run a few transfer sagas (one is refunded), project them, and show what to try "
+        "next. Running it again changes nothing.",
     )
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
     demo.set_defaults(handler=run_demo)
@@ -40,6 +42,10 @@ async def run_demo(ctx: Context, args: argparse.Namespace) -> int:
     repository = await ctx.repository()
     with Progress("seeding", unit="commands") as bar:
         report: SeedReport = await app.seed(repository, bar)
+    before = await store.head()
+    if await drive_sagas(ctx) is not None:
+        # What the sagas appended (their progress, the ledgers' movements) is seeded too.
+        report.events += await store.count_after(before)
     targets = await live_targets(ctx)
     states = await project(ctx, targets, until_caught_up=True) if targets else {}
     projected = [

@@ -1,14 +1,17 @@
-"""``chronik run``: the app's projection runners, until SIGINT/SIGTERM (or caught up)."""
+"""``chronik run``: the app's projections and sagas, until SIGINT/SIGTERM (or caught up)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
 from projections import Phase, ProjectionRunner, RunnerOptions, StoreFeedSource
+from sagas import SagaRunner
 
+from ._cmd_sagas import saga_runner
 from ._context import Context
 from ._errors import ExitCode
 from ._output import print_json, print_table
@@ -21,17 +24,18 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     run = commands.add_parser(
         "run",
         parents=parents,
-        help="run projection runners (until Ctrl-C / SIGTERM)",
+        help="run projection runners and sagas (until Ctrl-C / SIGTERM)",
         description="Run the app's projections from the event store's feed: catch up from "
         "each checkpoint, then follow live. Several processes may run the same "
-        "projections: one leads each, the others wait as standbys. SIGINT or SIGTERM "
-        "finishes the batch at hand and exits cleanly.",
+        "projections: one leads each, the others wait as standbys. Without PROJECTION "
+        "names the app's sagas run too. SIGINT or SIGTERM finishes the batch at hand "
+        "and exits cleanly.",
     )
     run.add_argument(
         "projections",
         nargs="*",
         metavar="PROJECTION",
-        help="only these projections (default: all of the app's)",
+        help="only these projections, and no sagas (default: all of the app's)",
     )
     run.add_argument(
         "--until-caught-up",
@@ -48,12 +52,28 @@ async def run_runners(ctx: Context, args: argparse.Namespace) -> int:
         # A long-running process: say what it does (leading, standby, restarts).
         logging.getLogger("chronik").setLevel(logging.INFO)
     targets = await live_targets(ctx, args.projections)
-    if not targets:
-        ctx.note("the app declares no projections: nothing to run")
+    sagas = None if args.projections else await saga_runner(ctx)
+    if not targets and sagas is None:
+        ctx.note("the app declares no projections and no sagas: nothing to run")
         return ExitCode.OK
-    states = await project(
-        ctx, targets, until_caught_up=args.until_caught_up, batch_size=args.batch_size
+    if sagas is not None and args.until_caught_up:
+        # Sagas first: what they append is then in the read models too.
+        await sagas.catch_up()
+    elif sagas is not None:
+        return await _run_live(ctx, args, targets, sagas)
+    states = (
+        await project(
+            ctx, targets, until_caught_up=args.until_caught_up, batch_size=args.batch_size
+        )
+        if targets
+        else {}
     )
+    if sagas is not None:
+        _note_sagas(ctx, sagas)
+    return _report(ctx, args, states)
+
+
+def _report(ctx: Context, args: argparse.Namespace, states: dict[str, Any]) -> int:
     rows = [
         {
             "projection": name,
@@ -84,20 +104,62 @@ async def run_runners(ctx: Context, args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+async def _run_live(
+    ctx: Context, args: argparse.Namespace, targets: list[Target], sagas: SagaRunner
+) -> int:
+    """Projections and sagas side by side until a signal."""
+    stop = asyncio.Event()
+    with stop_on_signals(stop):
+        saga_task = asyncio.create_task(sagas.run(stop), name="chronik-sagas")
+        try:
+            states = (
+                await project(
+                    ctx, targets, until_caught_up=False, batch_size=args.batch_size, stop=stop
+                )
+                if targets
+                else {}
+            )
+            if not targets:
+                ctx.note("running the sagas; Ctrl-C or SIGTERM stops cleanly")
+                await stop.wait()
+        finally:
+            stop.set()
+            await saga_task
+    _note_sagas(ctx, sagas)
+    return _report(ctx, args, states)
+
+
+def _note_sagas(ctx: Context, sagas: SagaRunner) -> None:
+    s = sagas.stats
+    ctx.note(
+        f"sagas: {s.events} events read, {s.started} started, {s.driven} driven, "
+        f"{s.reactions} reactions, {s.deadlines} deadlines fired, {s.restarts} restarts"
+        + (f" (last error: {s.error})" if s.error else "")
+    )
+
+
 async def live_targets(ctx: Context, names: list[str] | tuple[str, ...] = ()) -> list[Target]:
     return [(p, await ctx.read_models.live(p)) for p in ctx.projection_targets(names)]
 
 
 async def project(
-    ctx: Context, targets: list[Target], *, until_caught_up: bool, batch_size: int = 500
+    ctx: Context,
+    targets: list[Target],
+    *,
+    until_caught_up: bool,
+    batch_size: int = 500,
+    stop: asyncio.Event | None = None,
 ) -> dict[str, Any]:
-    """Run ``targets`` from the store's feed; the runner's final states by projection."""
+    """Run ``targets`` from the store's feed; the runner's final states by projection.
+
+    ``stop``: the caller's (who handles the signals); else one of its own."""
     store = await ctx.services.store()
     runner = ProjectionRunner(
         StoreFeedSource(store), targets, options=RunnerOptions(batch_size=batch_size)
     )
-    stop = asyncio.Event()
-    with stop_on_signals(stop):
+    own = stop is None
+    stop = stop if stop is not None else asyncio.Event()
+    with stop_on_signals(stop) if own else contextlib.nullcontext():
         if until_caught_up:
             with Progress("projecting") as bar:
                 await run_projections(store, runner, targets, stop, until_caught_up=True, bar=bar)

@@ -12,7 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from eventstore import DEFAULT_SCHEMA, describe_dsn, mask_password
+from eventstore import (
+    DEFAULT_SCHEMA,
+    SCHEMA_NAME_RULE,
+    InvalidConfigurationError,
+    check_schema_name,
+    describe_dsn,
+    mask_password,
+)
 
 from ._errors import UsageError
 
@@ -28,8 +35,6 @@ _ENVIRONMENT = {
     "data_dir": "CHRONIK_DATA_DIR",
 }
 
-# A Postgres identifier we are willing to create: no quoting surprises in messages.
-_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _URL_USERINFO = re.compile(r"(://[^:/@]*:)([^@]*)(@)")
 
 
@@ -58,11 +63,10 @@ class Config:
             return value or None
 
         schema = pick("schema") or DEFAULT_SCHEMA
-        if not _SCHEMA_NAME.match(schema):
-            raise UsageError(
-                f"invalid schema name {schema!r}",
-                "use letters, digits and underscores, starting with a letter (e.g. 'chronik')",
-            )
+        try:
+            check_schema_name(schema)  # the library's rule: one rule for both
+        except InvalidConfigurationError as error:
+            raise UsageError(f"invalid schema name {schema!r}", SCHEMA_NAME_RULE) from error
         return cls(
             database_url=pick("database_url"),
             redis_url=pick("redis_url"),

@@ -17,6 +17,8 @@ from typing import Any
 from aggregates import Aggregate, Repository
 from aggregates.ledger import Ledger
 from eventstore import NO_STREAM, Position
+from sagas import migrate_sagas, start_saga
+from sagas.shipped import TRANSFER, transfer_data
 
 from ._demo_data import (
     BUSY,
@@ -45,6 +47,8 @@ class SeedReport:
     midpoint: Position | None = None
     midpoint_time: datetime | None = None
     try_next: list[tuple[str, str]] = field(default_factory=list)
+    #: Transfer sagas started (``chronik demo`` then drives them).
+    transfers: int = 0
 
 
 async def seed_ledgers_and_orders(repository: Repository, progress: Progress) -> SeedReport:
@@ -102,8 +106,28 @@ async def seed_ledgers_and_orders(repository: Repository, progress: Progress) ->
         if report.snapshots == 0:
             await repository.snapshot(busy)
             report.snapshots = 1
+    report.transfers = await _start_transfers(repository)
+    report.events += report.transfers  # each saga stream starts with one event
+    report.streams += report.transfers
     _add_hints(report)
     return report
+
+
+#: A few transfers; the last goes to June's closed account and is refunded.
+DEMO_TRANSFERS = [
+    ("alice", "chen", "25.00", "EUR"),
+    ("chen", "emil", "12.50", "EUR"),
+    ("gus", "ivan", "8.00", "EUR"),
+    ("dana", "june", "5.00", "GBP"),
+]
+
+
+async def _start_transfers(repository: Repository) -> int:
+    await migrate_sagas(repository.store)
+    for number, (source, target, amount, currency) in enumerate(DEMO_TRANSFERS, start=1):
+        data = transfer_data(source, target, amount, currency)
+        await start_saga(repository, TRANSFER, f"demo-transfer-{number}", data)
+    return len(DEMO_TRANSFERS)
 
 
 def _add_hints(report: SeedReport) -> None:
@@ -132,4 +156,11 @@ def _add_hints(report: SeedReport) -> None:
             )
         )
     hints.append(("chronik state order 2024-0001 --json", "an order, for scripts"))
+    hints.append(("chronik sagas list", "the demo's transfers: completed or compensated"))
+    hints.append(
+        (
+            f"chronik sagas show demo-transfer-{len(DEMO_TRANSFERS)}",
+            "a refund: June's account is closed",
+        )
+    )
     report.try_next = hints

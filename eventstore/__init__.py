@@ -10,6 +10,7 @@ from ._embedded import describe_dsn, embedded_dsn, mask_password
 from ._errors import (
     ChronikError,
     ConcurrencyError,
+    DeadlockError,
     DuplicateEventError,
     EventCodecError,
     EventStoreError,
@@ -21,6 +22,7 @@ from ._errors import (
     StreamNotFoundError,
     StreamOrderConflict,
     UnknownEventTypeError,
+    UnreadableEventError,
     UpcasterChainError,
     UpcastError,
 )
@@ -44,6 +46,7 @@ from ._pg_schema import apply_migrations
 from ._pg_schemas import PostgresSchemaRegistry
 from ._postgres import DEFAULT_SCHEMA, OpenTransaction, PostgresEventStore
 from ._schema_diff import SchemaChange, compare_schemas, incompatible_changes
+from ._schema_name import MAX_SCHEMA_NAME_LENGTH, SCHEMA_NAME_RULE, check_schema_name
 from ._schemas import (
     JSON_SCHEMA_DIALECT,
     InMemorySchemaRegistry,
@@ -57,21 +60,34 @@ from ._schemas import (
     schema_uri,
 )
 from ._store import EventStore
-from ._validation import DEFAULT_MAX_EVENT_BYTES, MAX_STREAM_ID_LENGTH, check_stream_id
+from ._validation import (
+    DEFAULT_MAX_BATCH_BYTES,
+    DEFAULT_MAX_EVENT_BYTES,
+    MAX_NESTING_DEPTH,
+    MAX_STREAM_ID_LENGTH,
+    MAX_VERSION,
+    check_stream_id,
+)
 
 __all__ = [
     "ANY",
+    "DEFAULT_MAX_BATCH_BYTES",
     "DEFAULT_MAX_EVENT_BYTES",
     "DEFAULT_SCHEMA",
     "JSON_SCHEMA_DIALECT",
+    "MAX_NESTING_DEPTH",
+    "MAX_SCHEMA_NAME_LENGTH",
     "MAX_STREAM_ID_LENGTH",
+    "MAX_VERSION",
     "NO_STREAM",
+    "SCHEMA_NAME_RULE",
     "START",
     "STREAM_EXISTS",
     "AppendResult",
     "AsyncClosing",
     "ChronikError",
     "ConcurrencyError",
+    "DeadlockError",
     "DuplicateEventError",
     "Event",
     "EventCodec",
@@ -101,9 +117,11 @@ __all__ = [
     "StreamNotFoundError",
     "StreamOrderConflict",
     "UnknownEventTypeError",
+    "UnreadableEventError",
     "UpcastError",
     "UpcasterChainError",
     "apply_migrations",
+    "check_schema_name",
     "check_stream_id",
     "compare_schemas",
     "describe_dsn",

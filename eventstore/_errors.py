@@ -14,9 +14,11 @@ translated at the boundary and kept as ``__cause__``.
      │    │    └── InvalidAppendError    bad input to append
      │    ├── ConcurrencyError           expected version did not match (retryable)
      │    │    └── StreamOrderConflict   an older transaction appended after a newer one (retryable)
+     │    ├── DeadlockError              two transactions' appends waited on each other (retryable)
      │    ├── DuplicateEventError        some, not all, event ids of a batch already exist
      │    └── StreamNotFoundError        the stream has no events
      ├── EventCodecError
+     │    ├── UnreadableEventError       a stored row cannot be decoded (nested too deep)
      │    ├── UnknownEventTypeError      no event class registered for a stored type
      │    ├── UpcastError                an upcaster step raised or returned bad data
      │    ├── EventValidationError       stored (upcast) data does not validate into its class
@@ -121,6 +123,33 @@ class StreamOrderConflict(ConcurrencyError):
         )
 
 
+class DeadlockError(EventStoreError):
+    """Two transactions appending to the same streams in opposite order deadlocked.
+
+    PostgreSQL broke the deadlock by failing this append.  Retryable: roll the
+    whole transaction back and run it again.  Avoid it by appending to several
+    streams in one transaction in a fixed order (sorted by stream id, say).
+    ``held_streams``: the streams this transaction had appended to before.
+    """
+
+    def __init__(self, stream_id: str, held_streams: tuple[str, ...] = ()) -> None:
+        super().__init__(stream_id, held_streams)
+        self.stream_id = stream_id
+        self.held_streams = held_streams
+
+    def __str__(self) -> str:
+        held = (
+            f" (it had appended to {', '.join(repr(s) for s in self.held_streams)})"
+            if self.held_streams
+            else ""
+        )
+        return (
+            f"appending to stream {self.stream_id!r} deadlocked with another transaction"
+            f"{held}: roll back and retry the whole transaction; append to several streams "
+            "in one fixed order (e.g. sorted by stream id) to avoid this"
+        )
+
+
 class DuplicateEventError(EventStoreError):
     """Some event ids of a batch already exist, but not as this exact batch."""
 
@@ -148,6 +177,44 @@ class StreamNotFoundError(EventStoreError, LookupError):
 
 class EventCodecError(ChronikError):
     """A stored event could not be turned into a typed event (or back)."""
+
+
+class UnreadableEventError(EventCodecError):
+    """A stored event whose data or metadata cannot be decoded at all.
+
+    Rows written before ``MAX_NESTING_DEPTH`` was enforced can nest too deeply
+    for the JSON decoder.  Readers raise this after every event before it, so a
+    caller (a projection runner) can park it and go on after ``position``.
+    """
+
+    def __init__(
+        self,
+        stream_id: str,
+        version: int,
+        position: Any,
+        event_id: Any,
+        event_type: str,
+        schema_version: int,
+        recorded_at: Any,
+        reason: str,
+    ) -> None:
+        super().__init__(
+            stream_id, version, position, event_id, event_type, schema_version, recorded_at, reason
+        )
+        self.stream_id = stream_id
+        self.version = version
+        self.position = position
+        self.event_id = event_id
+        self.event_type = event_type
+        self.schema_version = schema_version
+        self.recorded_at = recorded_at
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return (
+            f"stored event {self.event_type!r} at {self.stream_id!r} version {self.version} "
+            f"(feed position {self.position}) cannot be decoded: {self.reason}"
+        )
 
 
 class _StoredEventError(EventCodecError):

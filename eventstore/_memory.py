@@ -2,7 +2,8 @@
 
 It follows the same contract as the Postgres store (the contract suite runs
 against both) and stores what Postgres would: data is round-tripped through
-JSON, so a tuple comes back as a list here too.  Each append is one
+JSON, so a tuple comes back as a list here too, and numbers come back as jsonb
+gives them (see ``_jsonb_number``).  Each append is one
 "transaction": its events share a transaction id, as they do in Postgres.
 """
 
@@ -13,6 +14,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from ._errors import ConcurrencyError, DuplicateEventError, InvalidInputError
@@ -26,8 +28,10 @@ from ._model import (
 )
 from ._store import EventStore
 from ._validation import (
+    DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_EVENT_BYTES,
     PreparedEvent,
+    check_byte_limits,
     check_replayed_content,
 )
 
@@ -39,9 +43,12 @@ class InMemoryEventStore(EventStore):
         self,
         *,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
+        check_byte_limits(max_event_bytes, max_batch_bytes)
         self.max_event_bytes = max_event_bytes
+        self.max_batch_bytes = max_batch_bytes
         self._clock = clock or (lambda: datetime.now(UTC))
         self._feed: list[RecordedEvent] = []
         self._streams: dict[str, list[RecordedEvent]] = {}
@@ -76,8 +83,8 @@ class InMemoryEventStore(EventStore):
                 event_id=event.event_id,
                 type=event.type,
                 schema_version=event.schema_version,
-                data=json.loads(event.data_json),
-                metadata=json.loads(event.metadata_json),
+                data=json.loads(event.data_json, parse_float=_jsonb_number),
+                metadata=json.loads(event.metadata_json, parse_float=_jsonb_number),
                 recorded_at=now,
             )
             for offset, event in enumerate(batch, start=1)
@@ -169,6 +176,21 @@ class InMemoryEventStore(EventStore):
 
     async def close(self) -> None:
         """Nothing to release; kept for the shared lifecycle."""
+
+
+def _jsonb_number(text: str) -> float | int:
+    """A JSON float as it reads back from PostgreSQL's jsonb (a ``numeric``).
+
+    Python writes a float of magnitude 1e16 or more in exponent form ("1.5e+16");
+    numeric keeps no exponent and prints it as an integer, so it reads back as
+    the int those decimal digits spell (``int(Decimal("1.5e+16"))``):
+    ``float()`` of it is the float written.  Numeric has no negative zero: -0.0
+    reads back as 0.0.  Every other finite float reads back exactly.
+    """
+    value = float(text)
+    if abs(value) >= 1e16:
+        return int(Decimal(text))
+    return value + 0.0  # -0.0 + 0.0 == 0.0
 
 
 def _first_index_after(feed: Sequence[RecordedEvent], after: Position) -> int:

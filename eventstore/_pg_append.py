@@ -24,12 +24,20 @@ transaction it raises ``StreamOrderConflict`` (the caller must retry).
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection, errors, pq, sql
 
-from ._errors import ConcurrencyError, DuplicateEventError, StreamOrderConflict
+from ._errors import (
+    ConcurrencyError,
+    DeadlockError,
+    DuplicateEventError,
+    InvalidAppendError,
+    StreamOrderConflict,
+)
 from ._model import AppendResult, ExpectedVersion, Position, version_matches
 from ._validation import PreparedEvent, check_replayed_content
 
@@ -203,8 +211,21 @@ async def append_batch(
                     rows = await cursor.fetchall()
         except errors.UniqueViolation as error:
             return await _already_appended(connection, statements, stream_id, batch, error)
+        except errors.DeadlockDetected as error:
+            held = () if own_transaction else await _held_streams(connection, stream_id)
+            raise DeadlockError(stream_id, held) from error
+        except errors.ProgramLimitExceeded as error:
+            # Past max_batch_bytes' guarantee (a store configured above the default):
+            # the statement failed whole, so nothing was written.
+            raise InvalidAppendError(
+                stream_id,
+                f"PostgreSQL refused the batch of {len(batch)} events as too large "
+                f"({error.diag.message_primary}): append it in smaller batches",
+            ) from error
         if rows:
             rows.sort()
+            if not own_transaction:
+                _remember_append(connection, rows[0][1], stream_id)
             return AppendResult(
                 stream_id, rows[-1][0], tuple(Position(row[1], row[2]) for row in rows)
             )
@@ -217,6 +238,38 @@ async def append_batch(
         if not own_transaction:
             raise StreamOrderConflict(stream_id, expected, actual)
     raise StreamOrderConflict(stream_id, expected, actual)
+
+
+# The streams each caller's transaction appended to, by connection: only to name
+# them when an append deadlocks.  Keyed weakly, so a closed connection drops out;
+# the transaction id tells a later transaction on the same connection apart.
+_APPENDED: weakref.WeakKeyDictionary[AsyncConnection[Any], tuple[int, list[str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _remember_append(connection: AsyncConnection[Any], transaction_id: int, stream_id: str) -> None:
+    known = _APPENDED.get(connection)
+    if known is None or known[0] != transaction_id:
+        _APPENDED[connection] = (transaction_id, [stream_id])
+    elif stream_id not in known[1]:
+        known[1].append(stream_id)
+
+
+async def _held_streams(connection: AsyncConnection[Any], stream_id: str) -> tuple[str, ...]:
+    """The streams the caller's transaction appended to before this one deadlocked."""
+    known = _APPENDED.get(connection)
+    if known is None:
+        return ()
+    try:
+        # The savepoint was rolled back; the caller's transaction is still open.
+        cursor = await connection.execute("SELECT pg_current_xact_id_if_assigned()::text::bigint")
+        row = await cursor.fetchone()
+    except psycopg.Error:
+        return ()  # only a detail of the message: never hide the deadlock behind it
+    if row is None or row[0] != known[0]:
+        return ()
+    return tuple(s for s in known[1] if s != stream_id)
 
 
 async def _already_appended(

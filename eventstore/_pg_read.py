@@ -15,13 +15,16 @@ which).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from psycopg import sql
 
+from ._errors import UnreadableEventError
 from ._model import Position, RecordedEvent, StreamInfo
+from ._validation import MAX_NESTING_DEPTH
 
 _COLUMNS = """stream_id, version, transaction_id::text::bigint, global_position,
     event_id, type, schema_version, data, metadata, recorded_at"""
@@ -189,6 +192,37 @@ def recorded_events(rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
         )
         for r in rows
     ]
+
+
+def decode_text_rows(
+    rows: Sequence[Sequence[Any]],
+) -> tuple[list[RecordedEvent], UnreadableEventError | None]:
+    """Rows fetched with jsonb as text: the events up to the first undecodable one.
+
+    The slow path, taken only after the normal fetch failed to decode a page: it
+    finds the row at fault so that the events before it are still delivered and
+    the error names the event (a stuck page used to fail with a bare
+    ``RecursionError`` on every read).
+    """
+    events: list[RecordedEvent] = []
+    for r in rows:
+        try:
+            data, metadata = json.loads(r[7]), json.loads(r[8])
+        except (RecursionError, ValueError) as error:
+            reason = (
+                f"its JSON nests too deeply to decode (the limit for new events is "
+                f"{MAX_NESTING_DEPTH} levels)"
+                if isinstance(error, RecursionError)
+                else f"{type(error).__name__}: {error}"
+            )
+            position = Position(r[2], r[3])
+            return events, UnreadableEventError(
+                r[0], r[1], position, r[4], r[5], r[6], r[9], reason
+            )
+        events.append(
+            RecordedEvent(r[0], r[1], Position(r[2], r[3]), r[4], r[5], r[6], data, metadata, r[9])
+        )
+    return events, None
 
 
 def stream_info_rows(_cursor: Any) -> Callable[[Sequence[Any]], StreamInfo]:

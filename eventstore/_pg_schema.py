@@ -13,6 +13,7 @@ from psycopg import AsyncConnection, sql
 
 from ._pg_read import PAGED_READS, paged_read_function
 from ._pg_schemas import MIGRATION as EVENT_SCHEMAS_TABLE
+from ._schema_name import check_schema_name
 
 # Each step is a list of statements; ``{schema}`` is replaced by the quoted
 # schema identifier, ``{channel}`` by the quoted NOTIFY channel literal.
@@ -147,6 +148,7 @@ async def apply_migrations(
     take the same lock: that serializes ``CREATE SCHEMA`` between them, which
     would otherwise fail on the catalog's unique index when two race.
     """
+    check_schema_name(schema)
     schema_id = sql.Identifier(schema)
     ledger_id = sql.Identifier(schema, ledger)
     async with connection.transaction():

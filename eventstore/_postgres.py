@@ -13,26 +13,37 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import AsyncConnection
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.string import TextLoader
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ._embedded import describe_dsn, embedded_dsn, mask_password
-from ._errors import InvalidConfigurationError, StoreUnavailableError
+from ._errors import StoreUnavailableError, UnreadableEventError
 from ._model import AppendResult, ExpectedVersion, Position, RecordedEvent, StreamInfo
 from ._pg_append import AppendStatements, append_batch
 from ._pg_listen import listen_for_appends
-from ._pg_read import ReadStatements, prefix_successor, recorded_events, stream_info_rows
+from ._pg_read import (
+    ReadStatements,
+    decode_text_rows,
+    prefix_successor,
+    recorded_events,
+    stream_info_rows,
+)
 from ._pg_schema import migrate
 from ._pg_schemas import PostgresSchemaRegistry, sample_events, stored_versions
+from ._schema_name import check_schema_name
 from ._schemas import SchemaRegistry
 from ._store import DEFAULT_PAGE_SIZE, EventStore
 from ._validation import (
+    DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_EVENT_BYTES,
+    MAX_VERSION,
     PreparedEvent,
+    check_byte_limits,
 )
 
 T = TypeVar("T")
 
-_LAST_STREAM_VERSION = 2**62
+_LAST_STREAM_VERSION = MAX_VERSION
 DEFAULT_SCHEMA = "chronik"
 
 
@@ -59,21 +70,6 @@ class OpenTransaction:
 _UNPREPARED = False
 
 
-# The NOTIFY channel is "chronik_events.<schema>" and PostgreSQL truncates
-# identifiers at 63 bytes; a longer channel name fails inside every append.
-MAX_SCHEMA_NAME_BYTES = 63 - len("chronik_events.")
-
-
-def _check_schema_name(schema: object) -> None:
-    if not isinstance(schema, str) or not schema.strip():
-        raise InvalidConfigurationError("schema", f"expected a non-empty name, got {schema!r}")
-    if "\x00" in schema or len(schema.encode("utf-8", "replace")) > MAX_SCHEMA_NAME_BYTES:
-        raise InvalidConfigurationError(
-            "schema",
-            f"{schema[:60]!r} must be at most {MAX_SCHEMA_NAME_BYTES} bytes of UTF-8 without NUL",
-        )
-
-
 class PostgresEventStore(EventStore):
     """Events in PostgreSQL; see ``_pg_append`` and ``_pg_read`` for why it is safe."""
 
@@ -84,9 +80,12 @@ class PostgresEventStore(EventStore):
         *,
         schema: str = DEFAULT_SCHEMA,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
     ) -> None:
+        check_byte_limits(max_event_bytes, max_batch_bytes)
         self.max_event_bytes = max_event_bytes
-        self.schema = schema
+        self.max_batch_bytes = max_batch_bytes
+        self.schema = check_schema_name(schema)
         self.dsn = dsn
         self._pool = pool
         self._appends = AppendStatements(schema)
@@ -100,6 +99,7 @@ class PostgresEventStore(EventStore):
         schema: str = DEFAULT_SCHEMA,
         pool_size: int = 10,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         create_schema: bool = True,
         data_dir: str | os.PathLike[str] | None = None,
         connect_timeout: float = 10.0,
@@ -110,7 +110,8 @@ class PostgresEventStore(EventStore):
         ``create_schema`` is false.  An unreachable database raises
         ``StoreUnavailableError`` naming host and database, never the password.
         """
-        _check_schema_name(schema)
+        check_schema_name(schema)
+        check_byte_limits(max_event_bytes, max_batch_bytes)
         if dsn is None:
             dsn = await embedded_dsn(data_dir)
         target = describe_dsn(dsn)
@@ -139,7 +140,13 @@ class PostgresEventStore(EventStore):
             name=f"chronik-{schema}",
         )
         await pool.open(wait=True, timeout=connect_timeout)
-        return cls(pool, dsn, schema=schema, max_event_bytes=max_event_bytes)
+        return cls(
+            pool,
+            dsn,
+            schema=schema,
+            max_event_bytes=max_event_bytes,
+            max_batch_bytes=max_batch_bytes,
+        )
 
     async def migrate(self) -> int:
         """Create or upgrade the schema; return the number of steps applied."""
@@ -188,11 +195,13 @@ class PostgresEventStore(EventStore):
         while low <= high:
             # One row more than a page tells whether another page follows, so a
             # stream of exactly N pages costs N queries, not N + 1.
-            page = await self._fetch_events(
+            page, broken = await self._fetch_events(
                 statement, (stream_id, low, high, DEFAULT_PAGE_SIZE + 1)
             )
             for event in page[:DEFAULT_PAGE_SIZE]:
                 yield event
+            if broken is not None:
+                raise broken
             if len(page) <= DEFAULT_PAGE_SIZE:
                 return
             statement = paged
@@ -236,12 +245,14 @@ class PostgresEventStore(EventStore):
         position, remaining = after, limit
         while remaining is None or remaining > 0:
             size = DEFAULT_PAGE_SIZE if remaining is None else min(remaining, DEFAULT_PAGE_SIZE)
-            page = await self._fetch_events(
+            page, broken = await self._fetch_events(
                 self._reads.pages["feed_page"],
                 (str(position.transaction_id), position.global_position, size),
             )
             for event in page:
                 yield event
+            if broken is not None:
+                raise broken
             if len(page) < size:
                 return
             position = page[-1].position
@@ -270,9 +281,23 @@ class PostgresEventStore(EventStore):
         )
         return [OpenTransaction(*row) for row in rows]
 
-    async def _fetch_events(self, statement: Any, params: Sequence[Any]) -> list[RecordedEvent]:
-        rows = await self._run(lambda connection: self._fetch_all(connection, statement, params))
-        return recorded_events(rows)
+    async def _fetch_events(
+        self, statement: Any, params: Sequence[Any]
+    ) -> tuple[list[RecordedEvent], UnreadableEventError | None]:
+        """A page of events; if a row cannot be decoded, the events before it and the
+        error naming it (raise it after delivering them)."""
+        try:
+            rows = await self._run(
+                functools.partial(self._fetch_all, statement=statement, params=params)
+            )
+        except (RecursionError, ValueError):
+            # psycopg decodes jsonb inside fetchall, so one bad row fails the whole
+            # page without saying which.  Fetch it again as text and find it.
+            rows = await self._run(
+                functools.partial(self._fetch_text, statement=statement, params=params)
+            )
+            return decode_text_rows(rows)
+        return recorded_events(rows), None
 
     # -- connections -----------------------------------------------------------
 
@@ -308,6 +333,15 @@ class PostgresEventStore(EventStore):
         connection: AsyncConnection[Any], statement: Any, params: Any
     ) -> list[Any]:
         cursor = await connection.execute(statement, params, prepare=_UNPREPARED)
+        return await cursor.fetchall()
+
+    @staticmethod
+    async def _fetch_text(
+        connection: AsyncConnection[Any], statement: Any, params: Any
+    ) -> list[Any]:
+        cursor = connection.cursor()
+        cursor.adapters.register_loader("jsonb", TextLoader)
+        await cursor.execute(statement, params, prepare=_UNPREPARED)
         return await cursor.fetchall()
 
     @staticmethod

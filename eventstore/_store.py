@@ -30,6 +30,7 @@ from ._model import (
 )
 from ._schemas import InMemorySchemaRegistry, SchemaRegistry
 from ._validation import (
+    DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_EVENT_BYTES,
     FEED,
     PreparedEvent,
@@ -40,6 +41,7 @@ from ._validation import (
     check_prefix,
     check_stream_cut,
     check_stream_id,
+    check_version_range,
     prepare_batch,
 )
 
@@ -51,6 +53,7 @@ class EventStore(AsyncClosing):
     """An append-only store of event streams with a gap-safe global feed."""
 
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES
 
     # -- writing -------------------------------------------------------------
 
@@ -70,11 +73,23 @@ class EventStore(AsyncClosing):
         nothing is written.  Re-appending the same event ids as the same batch returns
         the original result.  ``connection`` joins a caller's open transaction (stores
         that support it).
+
+        Several streams in one transaction: append to them in one fixed order (sorted
+        by stream id, say) in every transaction.  An append holds its stream until the
+        transaction ends, so two transactions taking two streams in opposite order
+        wait on each other; PostgreSQL fails one of them, raised as the retryable
+        ``DeadlockError`` (roll the whole transaction back and run it again).
+
+        Limits (all refused with ``InvalidAppendError``): ``max_event_bytes`` of JSON
+        per event, ``max_batch_bytes`` per append, ``MAX_NESTING_DEPTH`` levels of
+        nesting, string keys only.
         """
         stream_id = check_stream_id(stream_id)
         expected = check_expected_version(stream_id, expected_version)
         models: set[type[Any]] = set()
-        batch = prepare_batch(stream_id, events, self.max_event_bytes, models)
+        batch = prepare_batch(
+            stream_id, events, self.max_event_bytes, models, max_batch_bytes=self.max_batch_bytes
+        )
         if models:
             # Before the append, so a schema is on record before any event of it.
             # Registration takes its own pooled connection even when the append
@@ -98,15 +113,15 @@ class EventStore(AsyncClosing):
         self, stream_id: str, from_version: int = 1, to_version: int | None = None
     ) -> AsyncIterator[RecordedEvent]:
         """The stream's events with ``from_version <= version <= to_version``, oldest first."""
-        self._check_range(stream_id, from_version, to_version)
-        return self._read_stream(stream_id, from_version, to_version, backwards=False)
+        low, high = self._check_range(stream_id, from_version, to_version)
+        return self._read_stream(stream_id, low, high, backwards=False)
 
     def read_stream_backwards(
         self, stream_id: str, from_version: int | None = None, to_version: int = 1
     ) -> AsyncIterator[RecordedEvent]:
         """Newest first: from ``from_version`` (default: the last) down to ``to_version``."""
-        self._check_range(stream_id, to_version, from_version)
-        return self._read_stream(stream_id, to_version, from_version, backwards=True)
+        low, high = self._check_range(stream_id, to_version, from_version)
+        return self._read_stream(stream_id, low, high, backwards=True)
 
     @abc.abstractmethod
     def _read_stream(
@@ -253,18 +268,9 @@ class EventStore(AsyncClosing):
     async def close(self) -> None: ...
 
     @staticmethod
-    def _check_range(stream_id: str, low: int, high: int | None) -> None:
+    def _check_range(stream_id: str, low: int, high: int | None) -> tuple[int, int | None]:
         check_stream_id(stream_id, InvalidInputError)
-        # bool is an int subclass; reading "from version True" is always a bug
-        # (append already refuses True as an expected version).
-        if (
-            not _is_version(low)
-            or low < 1
-            or (high is not None and (not _is_version(high) or high < 1))
-        ):
-            raise InvalidInputError(
-                stream_id, f"invalid version range {low}..{high}: versions start at 1"
-            )
+        return check_version_range(stream_id, low, high)
 
 
 def _is_version(value: object) -> bool:

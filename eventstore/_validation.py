@@ -16,13 +16,31 @@ from datetime import datetime
 from typing import Any, Protocol, TypeGuard
 from uuid import UUID
 
-from ._errors import DuplicateEventError, InvalidAppendError, InvalidInputError
+from ._errors import (
+    DuplicateEventError,
+    InvalidAppendError,
+    InvalidConfigurationError,
+    InvalidInputError,
+)
 from ._model import ExpectedVersion, NewEvent, Position
 
 MAX_STREAM_ID_LENGTH = 255
 MAX_TYPE_LENGTH = 255
 MAX_SCHEMA_VERSION = 2**31 - 1  # the column is a PostgreSQL integer
+#: The highest stream version (the column is a PostgreSQL bigint).  Upper bounds
+#: past it are clamped to it; any other version past it is refused.
+MAX_VERSION = 2**63 - 1
 DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
+#: The most JSON (data + metadata, summed over its events) one append may carry.
+#: PostgreSQL refuses a jsonb value over 256 MiB, and the whole batch travels as
+#: one; measured worst case, a list of zeros, is 6 bytes of jsonb per byte of
+#: text.  40 MiB stays below the limit whatever the data.
+DEFAULT_MAX_BATCH_BYTES = 40 * 1024 * 1024
+#: How deeply event data and metadata may nest (the top-level dict is depth 1).
+#: Deeper data used to be accepted up to whatever Python's recursion allowed at
+#: the call site, and then failed to decode on every read of the page holding it
+#: (a stuck feed); 64 leaves readers ample stack at any call depth.
+MAX_NESTING_DEPTH = 64
 # What InvalidInputError names when a feed argument (not a stream's) is bad.
 FEED = "(the global feed)"
 
@@ -47,6 +65,16 @@ class PreparedEvent:
     schema_version: int
     data_json: str
     metadata_json: str
+
+
+def check_byte_limits(max_event_bytes: object, max_batch_bytes: object) -> None:
+    """A store's size settings: ints >= 1 (a bad one used to fail only at append)."""
+    for setting, value in (
+        ("max_event_bytes", max_event_bytes),
+        ("max_batch_bytes", max_batch_bytes),
+    ):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise InvalidConfigurationError(setting, f"expected an int >= 1, got {value!r}")
 
 
 def check_stream_id(stream_id: object, error: type[InvalidInputError] = InvalidAppendError) -> str:
@@ -138,13 +166,41 @@ def check_expected_version(stream_id: str, expected: object) -> ExpectedVersion 
     if isinstance(expected, ExpectedVersion):
         return expected
     # bool is an int subclass; True as "version 1" is always a bug.
-    if isinstance(expected, int) and not isinstance(expected, bool) and expected >= 0:
+    if (
+        isinstance(expected, int)
+        and not isinstance(expected, bool)
+        and 0 <= expected <= MAX_VERSION
+    ):
         return expected
     raise InvalidAppendError(
         stream_id,
         f"invalid expected version {expected!r}: use ANY, NO_STREAM, STREAM_EXISTS "
-        "or a version number >= 0",
+        f"or a version number in 0..{MAX_VERSION}",
     )
+
+
+def check_version_range(stream_id: str, low: object, high: object) -> tuple[int, int | None]:
+    """A stream read's bounds: ``low`` in 1..MAX_VERSION, ``high`` None or >= 1.
+
+    ``high`` past ``MAX_VERSION`` means "to the end" and is clamped: sent as is, it
+    became a numeric parameter and the paged read function did not exist for it.
+    """
+    # bool is an int subclass; reading "from version True" is always a bug
+    # (append already refuses True as an expected version).
+    if (
+        not _is_int(low)
+        or not 1 <= low <= MAX_VERSION
+        or (high is not None and (not _is_int(high) or high < 1))
+    ):
+        raise InvalidInputError(
+            stream_id,
+            f"invalid version range {low!r}..{high!r}: versions are ints in 1..{MAX_VERSION}",
+        )
+    return low, None if high is None else min(high, MAX_VERSION)
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _encode(stream_id: str, what: str, index: int, event_type: str, value: object) -> str:
@@ -154,6 +210,9 @@ def _encode(stream_id: str, what: str, index: int, event_type: str, value: objec
             f"event {index} ({event_type!r}): {what} must be a JSON object (a dict), "
             f"got {type(value).__name__}",
         )
+    problem = check_json_shape(value, what)
+    if problem is not None:
+        raise InvalidAppendError(stream_id, f"event {index} ({event_type!r}): {problem}")
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as error:
@@ -180,11 +239,66 @@ def _encode(stream_id: str, what: str, index: int, event_type: str, value: objec
     return text
 
 
+def check_json_shape(value: Mapping[Any, Any], name: str) -> str | None:
+    """What is wrong with the shape of ``value`` as stored JSON, or None.
+
+    Walked with an explicit stack, never by recursion: data nested thousands of
+    levels deep must give this answer, not a ``RecursionError``.  Refused:
+
+    * nesting deeper than ``MAX_NESTING_DEPTH`` (dicts and lists both count);
+    * dict keys that are not strings: ``json.dumps`` turns ``1`` and ``True`` into
+      ``"1"`` and ``"true"``, so ``{1: "a", "1": "b"}`` would read back as one key.
+
+    Runs on every append, so the common case is kept cheap: plain leaves are
+    skipped by exact type, and a container's path is only spelled out for an error
+    (each stack entry links to its parent's).
+    """
+    stack: list[tuple[Any, int, _Trail]] = [(value, 1, None)]
+    while stack:
+        container, depth, trail = stack.pop()
+        if depth > MAX_NESTING_DEPTH:
+            return (
+                f"{name} nests deeper than {MAX_NESTING_DEPTH} levels (at "
+                f"{_path(name, trail)}); the limit is eventstore.MAX_NESTING_DEPTH"
+            )
+        if isinstance(container, Mapping):
+            for key, item in container.items():
+                if type(key) is not str and not isinstance(key, str):
+                    return (
+                        f"{name} has a non-string key {key!r} ({type(key).__name__}) at "
+                        f"{_path(name, trail)}: JSON object keys are strings, so it would "
+                        "read back as another key"
+                    )
+                if type(item) not in _LEAVES and isinstance(item, _CONTAINERS):
+                    stack.append((item, depth + 1, (trail, repr(key))))
+        else:
+            for position, item in enumerate(container):
+                if type(item) not in _LEAVES and isinstance(item, _CONTAINERS):
+                    stack.append((item, depth + 1, (trail, str(position))))
+    return None
+
+
+# A container's place: its parent's trail and its key (None at the top).
+_Trail = tuple[Any, str] | None
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+_CONTAINERS = (dict, list, tuple, Mapping)
+
+
+def _path(name: str, trail: _Trail) -> str:
+    keys: list[str] = []
+    while trail is not None:
+        trail, key = trail
+        keys.append(key)
+    text = name + "".join(f"[{key}]" for key in reversed(keys))
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
 def prepare_batch(
     stream_id: str,
     events: Iterable[NewEvent | SupportsNewEvent],
     max_event_bytes: int,
     models: set[type[Any]] | None = None,
+    max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
 ) -> list[PreparedEvent]:
     """Validate and encode a batch; raise ``InvalidAppendError`` naming the culprit.
 
@@ -200,6 +314,7 @@ def prepare_batch(
         )
     prepared: list[PreparedEvent] = []
     seen_ids: set[UUID] = set()
+    total = 0
     for index, candidate in enumerate(events):
         if isinstance(candidate, NewEvent):
             event = candidate
@@ -248,6 +363,14 @@ def prepare_batch(
                 stream_id,
                 f"event {index} ({event.type!r}) is {size} bytes of JSON, "
                 f"the limit is {max_event_bytes}",
+            )
+        total += size
+        if total > max_batch_bytes:
+            raise InvalidAppendError(
+                stream_id,
+                f"event {index} ({event.type!r}) brings the batch to {total} bytes of JSON, "
+                f"the limit for one append is {max_batch_bytes} (max_batch_bytes): "
+                "append it in several batches",
             )
         prepared.append(PreparedEvent(event_id, event.type, version, data_json, metadata_json))
     if not prepared:

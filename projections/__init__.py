@@ -25,6 +25,7 @@ from ._errors import (
     SlotNotActiveError,
     WriteRejectedError,
 )
+from ._keys import key, key_part, split_key
 from ._locks import LeaderLock, LocalLocks, LockProvider, PostgresAdvisoryLocks
 from ._maintenance import (
     ReadModelDiff,
@@ -100,11 +101,14 @@ __all__ = [
     "diff_snapshots",
     "drop_inactive_slots",
     "embedded_redis_url",
+    "key",
+    "key_part",
     "list_dead_letters",
     "rebuild",
     "replay_dead_letters",
     "replay_into",
     "run",
+    "split_key",
     "status",
     "status_all",
 ]

@@ -72,6 +72,9 @@ async def replay_dead_letters(
     A partial dead letter (the read model refused one of its writes after the
     others landed) would apply those others twice: unless ``force``, the replay is
     refused with ``PartialDeadLetterError`` before anything is applied.
+
+    An unreadable dead letter (the store could not decode the stored event) has no
+    data to apply: it stays parked and is listed in ``failed``.
     """
     name = projection.name
     meta = await read_model.meta(name)
@@ -101,6 +104,10 @@ async def replay_dead_letters(
         raise PartialDeadLetterError(name, partial[0].position)
     result = DeadLetterReplay()
     for letter in letters:
+        if letter.unreadable:
+            # Its stored data cannot be decoded; the letter holds none to apply.
+            result.failed.append(letter)
+            continue
         writes = read_model.new_writes(name, slot)
         failure = await apply_with_retries(projection, letter.event, writes, 0, sleep=sleep)
         if failure is not None:

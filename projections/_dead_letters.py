@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from eventstore import Position, RecordedEvent
+from eventstore import Position, RecordedEvent, UnreadableEventError
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,11 @@ class DeadLetter:
     checkpoint_before: Position | None = None
     replays: int = 0
     partial: bool = False
+
+    @property
+    def unreadable(self) -> bool:
+        """The store could not decode the stored event: no data to replay it with."""
+        return self.error_type == _error_type_name(UnreadableEventError)
 
     @property
     def stream_id(self) -> str:
@@ -134,7 +139,10 @@ class DeadLetter:
 
 
 def _error_type(error: BaseException) -> str:
-    kind = type(error)
+    return _error_type_name(type(error))
+
+
+def _error_type_name(kind: type[BaseException]) -> str:
     return f"{kind.__module__}.{kind.__qualname__}"
 
 

@@ -71,7 +71,8 @@ class RedisView:
         self.namespace = namespace
 
     def key(self, *parts: object) -> str:
-        """The absolute key of relative ``parts`` joined by ``:`` (as ``RedisWrites.key``)."""
+        """The absolute key for relative parts joined by ``:`` as given (not escaped:
+        build parts taken from event data with ``projections.key``)."""
         return self.namespace + ":".join(str(part) for part in parts)
 
 
@@ -173,15 +174,17 @@ class RedisReadModel(RedisSlots, ReadModel[RedisWrites]):
             try:
                 reply = await script(keys=keys, args=args)
             except ResponseError as error:
-                # The script failed before or around its writes (not a refused
-                # command, those are reported in the reply): the checkpoint did
-                # not move, so the batch must be split to find the culprit.  Redis
-                # keeps what a failing script wrote, so an event of several writes
-                # may have been partly applied.
-                raise WriteRejectedError(
-                    name, str(error), None, partial=len(writes.commands) > 1
-                ) from error
+                # Refused commands are reported in the reply, and the script cannot
+                # fail after its first write (see _redis_lua), so it failed before
+                # writing anything (a handler script that does not compile, say):
+                # the runner may split the batch to find the culprit, and nothing
+                # of an earlier event is applied twice.
+                raise WriteRejectedError(name, str(error), None, partial=False) from error
         outcome = reply_text(reply[0])
+        if outcome == "corrupt":
+            raise ReadModelError(
+                name, f"slot {slot}: {reply_text(reply[1])}; nothing of the batch was applied"
+            )
         if outcome == "done":
             # This very batch was committed before (its reply was lost, say): its
             # refused writes, if not settled yet, are still the caller's to park.
@@ -274,6 +277,10 @@ class RedisReadModel(RedisSlots, ReadModel[RedisWrites]):
             except ResponseError as error:
                 raise WriteRejectedError(name, str(error), 0) from error
         outcome = reply_text(reply[0])
+        if outcome == "corrupt":
+            raise ReadModelError(
+                name, f"slot {slot}: {reply_text(reply[1])}; nothing of the replay was applied"
+            )
         if outcome == "missing":
             raise DeadLetterNotFoundError(name, dead_letter.position)
         if outcome == "conflict":

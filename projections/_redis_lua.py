@@ -7,9 +7,18 @@ active one), the batch's writes, its dead letters and the new checkpoint go in o
 request and one reply: no WATCH round trips, and no per-command "QUEUED" replies
 for the client to parse (which made MULTI/EXEC cost twice a plain pipeline).
 
-Each queued command runs under ``redis.pcall``: a command Redis refuses (a wrong
-type) is reported with its index and the rest of the batch still applies, as in an
-EXEC.  Handler scripts (``RedisScript``) cannot be called from a script by SHA, so
+Each queued command runs under ``pcall``: a command Redis refuses (a wrong type),
+or any error of a handler script, is reported with its index and the rest of the
+batch still applies, as in an EXEC.
+
+Why a commit is all-or-nothing although Redis never undoes a script's writes:
+everything that could fail outside a queued command (the checkpoint hash, the
+dead-letter hash of the wrong type) is checked before the first write and answered
+with ``corrupt``, and nothing after the first write can raise.  A script that
+failed half-way used to be re-run event by event from the old checkpoint, applying
+the earlier events' writes a second time.
+
+Handler scripts (``RedisScript``) cannot be called from a script by SHA, so
 their bodies are compiled into the commit script as local functions; a commit
 script is cached per set of handler scripts.
 
@@ -39,13 +48,16 @@ from ._redis_writes import RedisScript
 
 _COMMIT_GUARD = """
 local replaying = false
-local state = redis.call('HMGET', KEYS[1], 'position', 'pending')
+local state = redis.call('HMGET', KEYS[1], 'position', 'pending', 'events')
 local found, pending = state[1], state[2]
 if found ~= ARGV[1] then
   if found == ARGV[2] then return {'done', pending or ''} end
   return {'conflict', found or ''}
 end
 if pending then return {'pending', pending} end
+if state[3] and not tonumber(state[3]) then
+  return {'corrupt', KEYS[1] .. ' has a non-integer events count'}
+end
 if ARGV[3] ~= '' then
   local active = redis.call('GET', KEYS[2])
   if active ~= ARGV[3] then return {'inactive', active or ''} end
@@ -62,28 +74,30 @@ end
 """
 
 _APPLY = """
+local kind = redis.call('TYPE', KEYS[3])['ok']
+if kind ~= 'hash' and kind ~= 'none' then
+  return {'corrupt', KEYS[3] .. ' (the dead letters) is a ' .. kind .. ', not a hash'}
+end
+-- Nothing above wrote anything.  From here on nothing may fail: Redis keeps what
+-- a failing script wrote, so a failure now would leave a batch half applied.
+local function run_command(i, argc)
+  if ARGV[i + 1] == 'EVALSHA' then
+    local script = handler_scripts[ARGV[i + 2]]
+    local nkeys = tonumber(ARGV[i + 3])
+    if script == nil then return {err = 'unknown script ' .. ARGV[i + 2]} end
+    return script({unpack(ARGV, i + 4, i + 3 + nkeys)}, {unpack(ARGV, i + 4 + nkeys, i + argc)})
+  end
+  return redis.pcall(unpack(ARGV, i + 1, i + argc))
+end
 local failed = {}
 local i = 4
 local commands = tonumber(ARGV[i])
 i = i + 1
 for c = 1, commands do
   local argc = tonumber(ARGV[i])
-  local result
-  if ARGV[i + 1] == 'EVALSHA' then
-    local script = handler_scripts[ARGV[i + 2]]
-    local nkeys = tonumber(ARGV[i + 3])
-    if script == nil then
-      result = {err = 'unknown script ' .. ARGV[i + 2]}
-    else
-      local ok, value = pcall(
-        script,
-        {unpack(ARGV, i + 4, i + 3 + nkeys)},
-        {unpack(ARGV, i + 4 + nkeys, i + argc)})
-      if ok then result = value else result = {err = tostring(value)} end
-    end
-  else
-    result = redis.pcall(unpack(ARGV, i + 1, i + argc))
-  end
+  -- Any error of a command or a handler script is that command's refused write.
+  local ok, result = pcall(run_command, i, argc)
+  if not ok then result = {err = tostring(result)} end
   if type(result) == 'table' and result.err then
     failed[#failed + 1] = tostring(c)
     failed[#failed + 1] = tostring(result.err)

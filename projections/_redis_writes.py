@@ -54,7 +54,8 @@ class RedisWrites(Writes):
         self.scripts: dict[str, RedisScript] = {}
 
     def key(self, *parts: object) -> str:
-        """The absolute key for relative parts joined by ``:``."""
+        """The absolute key for relative parts joined by ``:`` as given (not escaped:
+        build parts taken from event data with ``projections.key``)."""
         return self.namespace + ":".join(str(part) for part in parts)
 
     def command(self, *args: Any) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
-from eventstore import START, Position, RecordedEvent
+from eventstore import START, Position, RecordedEvent, UnreadableEventError
 
 from ._apply import AppliedBatch, apply_batch
 from ._dead_letters import DeadLetter, new_dead_letter
@@ -251,7 +251,19 @@ class ProjectionWorker(Generic[W]):
                     state.phase = Phase.LIVE
                     if self.mode is not Mode.RUN:
                         return True
-                events = await feed.next_batch(options.batch_size, options.idle_timeout)
+                try:
+                    events = await feed.next_batch(options.batch_size, options.idle_timeout)
+                except UnreadableEventError as error:
+                    # The store cannot decode this event at all: retrying cannot help,
+                    # and restarting would meet it again forever.  Park it, go round
+                    # again from the checkpoint after it.
+                    if self.stop_at is not None and error.position > self.stop_at:
+                        reached = True
+                        if not building:
+                            return True
+                        continue
+                    await self._park_unreadable(slot, error, position, not building)
+                    return False
                 raise_if_cancelled()
                 if self.lock is not None and loop.time() - checked >= options.lock_check_interval:
                     if not await self.lock.held():
@@ -394,6 +406,26 @@ class ProjectionWorker(Generic[W]):
             resolved=applied.resolved,
         )
 
+    async def _park_unreadable(
+        self, slot: str, error: UnreadableEventError, previous: Position, live: bool
+    ) -> Position:
+        # The letter keeps the envelope with empty data: the stored data is what
+        # cannot be decoded (replay_dead_letters keeps such letters parked).
+        stand_in = RecordedEvent(
+            stream_id=error.stream_id,
+            version=error.version,
+            position=error.position,
+            event_id=error.event_id,
+            type=error.event_type,
+            schema_version=error.schema_version,
+            data={},
+            metadata={},
+            recorded_at=error.recorded_at,
+        )
+        return await self._park(
+            slot, stand_in, previous, error, f"the store cannot decode this event: {error}", live
+        )
+
     async def _park_rejected(
         self,
         slot: str,
@@ -402,18 +434,41 @@ class ProjectionWorker(Generic[W]):
         error: WriteRejectedError,
         live: bool,
     ) -> Position:
+        return await self._park(
+            slot,
+            event,
+            previous,
+            error,
+            f"the read model refused this event's writes: {error}",
+            live,
+            partial=error.partial,
+        )
+
+    async def _park(
+        self,
+        slot: str,
+        event: RecordedEvent,
+        previous: Position,
+        error: Exception,
+        trace: str,
+        live: bool,
+        *,
+        partial: bool = False,
+    ) -> Position:
+        """Park one event alone: a dead letter and the checkpoint past it (or, for a
+        projection set to stop, before it) in one commit."""
         stop = self.projection.on_poison is PoisonPolicy.STOP
         letter = new_dead_letter(
             self.name,
             slot,
             event,
             error,
-            f"the read model refused this event's writes: {error}",
+            trace,
             1,
             _now(),
             blocking=stop,
             checkpoint_before=previous if stop else None,
-            partial=error.partial,
+            partial=partial,
         )
         position = previous if stop else event.position
         batch = CommitBatch(

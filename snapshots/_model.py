@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from eventstore import InvalidInputError
+from eventstore import MAX_VERSION, InvalidInputError
 from eventstore import check_stream_id as check_event_stream_id
 
 from ._errors import InvalidSnapshotError, SnapshotCorruptError
@@ -65,7 +65,9 @@ def check_max_version(stream_id: str, max_version: object) -> int | None:
     if max_version is None:
         return None
     if isinstance(max_version, int) and not isinstance(max_version, bool) and max_version >= 1:
-        return max_version
+        # An upper bound: past the last possible version means "any" (the column is
+        # a bigint, and a larger parameter would not compare with it).
+        return min(max_version, MAX_VERSION)
     raise InvalidSnapshotError(
         stream_id, None, f"max_version must be None or an int >= 1, got {max_version!r}"
     )

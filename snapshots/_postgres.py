@@ -13,7 +13,13 @@ import psycopg
 from psycopg import AsyncConnection, sql
 from psycopg_pool import AsyncConnectionPool
 
-from eventstore import DEFAULT_SCHEMA, PostgresEventStore, describe_dsn, embedded_dsn
+from eventstore import (
+    DEFAULT_SCHEMA,
+    PostgresEventStore,
+    check_schema_name,
+    describe_dsn,
+    embedded_dsn,
+)
 from eventstore import mask_password as _mask
 
 from ._errors import SnapshotStoreError
@@ -52,7 +58,7 @@ class PostgresSnapshotStore(SnapshotStore):
         migrated: bool = False,
     ) -> None:
         self.keep = check_keep(keep)
-        self.schema = schema
+        self.schema = check_schema_name(schema)
         self.dsn = dsn
         self._connection = connection
         self._own_pool = pool
@@ -84,6 +90,7 @@ class PostgresSnapshotStore(SnapshotStore):
     ) -> PostgresSnapshotStore:
         """A standalone store with its own pool; embedded PostgreSQL when ``dsn`` is None."""
         keep = check_keep(keep)
+        check_schema_name(schema)
         if dsn is None:
             dsn = await embedded_dsn(data_dir)
         options: dict[str, Any] = {

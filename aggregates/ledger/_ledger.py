@@ -105,14 +105,14 @@ class Ledger(Aggregate[LedgerState]):
 
     @command
     def deposit(self, amount: MoneyInput, *, currency: str | None = None) -> None:
-        value = self._movement(amount, currency, "deposit")
+        value = self._movement(amount, currency, "deposit", "deposit")
         self.record(Deposited(amount=value, currency=self.state.currency))
 
     @command
     def withdraw(
         self, amount: MoneyInput, *, currency: str | None = None, description: str = ""
     ) -> None:
-        value = self._movement(amount, currency, "withdrawal")
+        value = self._movement(amount, currency, "withdraw", "withdrawal")
         after = self.state.balance - value
         if after < -self.state.overdraft_limit:
             raise self.refuse(
@@ -158,8 +158,11 @@ class Ledger(Aggregate[LedgerState]):
         if self.state.status is LedgerStatus.FROZEN:
             raise self.refuse(LedgerFrozen, f"cannot {action}: the ledger is frozen")
 
-    def _movement(self, amount: MoneyInput, currency: str | None, action: str) -> Decimal:
-        self._require_active(action)
+    def _movement(
+        self, amount: MoneyInput, currency: str | None, verb: str, action: str
+    ) -> Decimal:
+        # ``verb`` for "cannot withdraw: ...", ``action`` (a noun) for the rest.
+        self._require_active(verb)
         value = self._money(amount, f"{action} amount")
         if value <= 0:
             raise self.refuse(InvalidAmount, f"{action} amount must be positive, got {value}")

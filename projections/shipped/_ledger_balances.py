@@ -1,9 +1,12 @@
 """Ledger balances and per-owner totals, in Redis.
 
-Relative keys of the active slot (see ``RedisReadModel.view``)::
+Relative keys of the active slot (see ``RedisReadModel.view``), every part taken
+from event data escaped by ``projections.key`` so that no owner or stream id can
+pose as another key (version 1 joined them raw: an owner named ``alice:ledgers``
+took over alice's ledger set)::
 
-    ledger:<stream id>         hash: owner, currency, status, overdraft_limit,
-                               balance (in units of 10^-4 of the currency)
+    ledger:<stream id>         hash: owner, owner_key, currency, status,
+                               overdraft_limit, balance (in units of 10^-4)
     owner:<owner>              hash: currency -> total of the owner's ledgers (units)
     owner:<owner>:ledgers      set of the owner's ledger stream ids
 
@@ -31,6 +34,7 @@ from aggregates.ledger import (
 )
 from eventstore import EventCodec, RecordedEvent
 
+from .._keys import key
 from .._projection import Projection
 from .._redis import RedisReadModel, RedisView
 from .._redis_writes import RedisScript, RedisWrites
@@ -50,7 +54,7 @@ _MOVE = RedisScript(
       currency = redis.call('HGET', KEYS[1], 'currency')
     end
     redis.call('HINCRBY', KEYS[1], 'balance', ARGV[2])
-    redis.call('HINCRBY', ARGV[1] .. 'owner:' .. owner, currency, ARGV[2])
+    redis.call('HINCRBY', ARGV[1] .. redis.call('HGET', KEYS[1], 'owner_key'), currency, ARGV[2])
     return 1
     """
 )
@@ -71,7 +75,8 @@ def from_units(units: int | str) -> Decimal:
 LEDGER_BALANCES: Projection[RedisWrites] = Projection(
     NAME,
     writes=RedisWrites,
-    version=1,
+    # 2: keys escaped with projections.key (a new version rebuilds beside the old).
+    version=2,
     codec=EventCodec(LEDGER_EVENTS, LEDGER_UPCASTERS),
     description="ledger balances and per-owner totals",
     must_handle=("ledger.*",),
@@ -81,45 +86,47 @@ LEDGER_BALANCES: Projection[RedisWrites] = Projection(
 @LEDGER_BALANCES.on(Opened)
 def _opened(event: Opened, envelope: RecordedEvent, w: RedisWrites) -> None:
     ledger = envelope.stream_id
+    owner = key("owner", event.owner)
     w.hset(
-        f"ledger:{ledger}",
+        key("ledger", ledger),
         {
             "owner": event.owner,
+            "owner_key": owner,
             "currency": event.currency,
             "status": "open",
             "overdraft_limit": str(event.overdraft_limit),
             "balance": 0,
         },
     )
-    w.sadd(f"owner:{event.owner}:ledgers", ledger)
-    w.hincrby(f"owner:{event.owner}", event.currency, 0)
+    w.sadd(key("owner", event.owner, "ledgers"), ledger)
+    w.hincrby(owner, event.currency, 0)
 
 
 @LEDGER_BALANCES.on(Deposited)
 def _deposited(event: Deposited, envelope: RecordedEvent, w: RedisWrites) -> None:
     units = to_units(event.amount)
-    w.script(_MOVE, [f"ledger:{envelope.stream_id}"], [units, event.currency or ""])
+    w.script(_MOVE, [key("ledger", envelope.stream_id)], [units, event.currency or ""])
 
 
 @LEDGER_BALANCES.on(Withdrawn)
 def _withdrawn(event: Withdrawn, envelope: RecordedEvent, w: RedisWrites) -> None:
     units = to_units(event.amount)
-    w.script(_MOVE, [f"ledger:{envelope.stream_id}"], [-units, event.currency or ""])
+    w.script(_MOVE, [key("ledger", envelope.stream_id)], [-units, event.currency or ""])
 
 
 @LEDGER_BALANCES.on(Frozen)
 def _frozen(event: Frozen, envelope: RecordedEvent, w: RedisWrites) -> None:
-    w.hset(f"ledger:{envelope.stream_id}", {"status": "frozen"})
+    w.hset(key("ledger", envelope.stream_id), {"status": "frozen"})
 
 
 @LEDGER_BALANCES.on(Unfrozen)
 def _unfrozen(event: Unfrozen, envelope: RecordedEvent, w: RedisWrites) -> None:
-    w.hset(f"ledger:{envelope.stream_id}", {"status": "open"})
+    w.hset(key("ledger", envelope.stream_id), {"status": "open"})
 
 
 @LEDGER_BALANCES.on(Closed)
 def _closed(event: Closed, envelope: RecordedEvent, w: RedisWrites) -> None:
-    w.hset(f"ledger:{envelope.stream_id}", {"status": "closed"})
+    w.hset(key("ledger", envelope.stream_id), {"status": "closed"})
 
 
 # -- queries -------------------------------------------------------------------
@@ -144,7 +151,7 @@ async def ledger_balance(
 ) -> LedgerBalance | None:
     """The ledger (by stream id) as projected, or None if it is not there."""
     view = await _view(read_model, view)
-    raw = await view.client.hgetall(view.key("ledger", ledger))
+    raw = await view.client.hgetall(view.key(key("ledger", ledger)))
     if not raw:
         return None
     data = {_text(k): _text(v) for k, v in raw.items()}
@@ -163,7 +170,7 @@ async def owner_totals(
 ) -> dict[str, Decimal]:
     """The sum of an owner's ledger balances, per currency."""
     view = await _view(read_model, view)
-    raw = await view.client.hgetall(view.key("owner", owner))
+    raw = await view.client.hgetall(view.key(key("owner", owner)))
     return {_text(k): from_units(_text(v)) for k, v in sorted(raw.items())}
 
 
@@ -171,7 +178,9 @@ async def owner_ledgers(
     read_model: RedisReadModel, owner: str, *, view: RedisView | None = None
 ) -> list[str]:
     view = await _view(read_model, view)
-    return sorted(_text(m) for m in await view.client.smembers(view.key("owner", owner, "ledgers")))
+    return sorted(
+        _text(m) for m in await view.client.smembers(view.key(key("owner", owner, "ledgers")))
+    )
 
 
 def _text(value: str | bytes) -> str:

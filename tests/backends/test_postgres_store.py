@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -31,6 +32,7 @@ from eventstore import (
     mask_password,
 )
 from eventstore._pg_schema import LATEST_VERSION
+from snapshots import PostgresSnapshotStore
 
 
 class TestPostgresEventStore(EventStoreContract):
@@ -321,10 +323,54 @@ async def test_a_subscription_survives_losing_its_listener(own_store: PostgresEv
     await subscription.aclose()
 
 
-@pytest.mark.parametrize("schema", ["", "x" * 49, "bad\x00name"])
-async def test_unusable_schema_names_are_refused(pg_dsn: str, schema: str) -> None:
-    with pytest.raises(InvalidConfigurationError, match="schema"):
+UNUSABLE_SCHEMAS = [
+    "",
+    " ",
+    "x" * 49,
+    "bad\x00name",
+    "$body$",
+    "a$body$b",
+    "%s",
+    "%%",
+    "x%sy",
+    "information_schema",
+    "INFORMATION_SCHEMA",
+    "pg_catalog",
+    "pg_toast",
+    "pg_anything",
+    "Pg_Temp",
+    "has-dash",
+    "has space",
+    '"quoted"',
+    "1starts_with_digit",
+    "é",
+    None,
+    7,
+]
+
+
+@pytest.mark.parametrize("schema", UNUSABLE_SCHEMAS)
+async def test_unusable_schema_names_are_refused(pg_dsn: str, schema: Any) -> None:
+    with pytest.raises(InvalidConfigurationError, match="schema") as caught:
         await PostgresEventStore.connect(pg_dsn, schema=schema)
+    assert isinstance(caught.value, ValueError)
+    with pytest.raises(InvalidConfigurationError, match="schema"):
+        await PostgresSnapshotStore.connect(pg_dsn, schema=schema)
+    with pytest.raises(InvalidConfigurationError, match="schema"):
+        PostgresSnapshotStore(own_connection_never_used, pg_dsn, schema=schema)
+
+
+def own_connection_never_used() -> Any:
+    raise AssertionError("a refused schema must not reach the database")
+
+
+@pytest.mark.parametrize("schema", ["chronik", "_private", "Tenant_42", "x" * 48])
+async def test_usable_schema_names_work(pg_dsn: str, schema: str) -> None:
+    store = await PostgresEventStore.connect(pg_dsn, schema=schema, pool_size=1)
+    try:
+        await store.append(new_stream(), new_events(1))
+    finally:
+        await store.close()
 
 
 async def test_open_transactions_hold_the_feed_back(own_store: PostgresEventStore) -> None:

@@ -26,7 +26,7 @@ def test_demo_seeds_a_few_hundred_events_with_legacy_and_snapshots(
     streams = chronik("streams", "--json").json()
     assert len(streams) == demo["streams"]
     assert sum(row["version"] for row in streams) == demo["events"]
-    assert {row["type"] for row in streams} == {"ledger", "order"}
+    assert {row["type"] for row in streams} == {"ledger", "order", "saga"}
     assert chronik("streams", "--type", "order", "--json").json() == [
         row for row in streams if row["type"] == "order"
     ]

@@ -30,6 +30,8 @@ def _closed_port() -> int:
         ("state", "ledger", "a-1", "--at-position", "12"),
         ("history", "x", "--from-version", "-1"),
         ("--schema", "bad-schema!", "streams"),
+        ("--schema", "pg_catalog", "streams"),
+        ("--schema", "information_schema", "streams"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(bare_chronik: Chronik, args: tuple[str, ...]) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from contracts.event_store_input import BadInputContract
 from contracts.event_store_reads import ReadsContract
+from contracts.event_store_shapes import DataShapeContract
 from contracts.event_store_support import (
     HANG_GUARD,
     ContractBase,
@@ -38,5 +39,5 @@ __all__ = [
 ]
 
 
-class EventStoreContract(WritesContract, BadInputContract, ReadsContract):
+class EventStoreContract(WritesContract, BadInputContract, DataShapeContract, ReadsContract):
     """Behaviour every EventStore backend must show; subclass once per backend."""

@@ -20,8 +20,10 @@ from contracts.event_store_support import (
 )
 
 from eventstore import (
+    DEFAULT_MAX_BATCH_BYTES,
     EventStore,
     InvalidAppendError,
+    InvalidConfigurationError,
     InvalidInputError,
     NewEvent,
     Position,
@@ -135,7 +137,7 @@ class BadInputContract(ContractBase):
         [recorded] = await collect(store.read_stream(stream))
         assert recorded.data == data
 
-    @pytest.mark.parametrize("expected", [-1, True, False, "3", None, 1.0, "ANY"])
+    @pytest.mark.parametrize("expected", [-1, True, False, "3", None, 1.0, "ANY", 2**63, 2**70])
     async def test_bad_expected_versions_are_rejected(
         self, store: EventStore, expected: Any
     ) -> None:
@@ -177,6 +179,38 @@ class BadInputContract(ContractBase):
         with pytest.raises(InvalidAppendError, match="limit is 1048576"):
             await store.append(stream, [NewEvent("contract.Big", {"x": "a" * (1024 * 1024)})])
         await self.assert_nothing_written(store, stream, 0, head)
+
+    async def test_batches_over_the_batch_limit_are_rejected(self, make_store: MakeStore) -> None:
+        # Each event is under max_event_bytes; together they are not.  Postgres used
+        # to fail such a batch with a raw ProgramLimitExceeded (jsonb over 256 MiB).
+        store = await make_store(max_event_bytes=100, max_batch_bytes=250)
+        stream = new_stream()
+        event = NewEvent("contract.Big", {"x": "a" * 90})  # 100 bytes with its metadata
+        assert (await store.append(stream, [event, NewEvent("contract.Big", {})])).version == 2
+        head = await store.head()
+        with pytest.raises(InvalidAppendError, match="limit for one append is 250") as caught:
+            await store.append(stream, [NewEvent("contract.Big", {"x": "a" * 90})] * 3)
+        assert "event 2 ('contract.Big') brings the batch to 300 bytes" in str(caught.value)
+        await self.assert_nothing_written(store, stream, 2, head)
+
+    async def test_the_default_batch_limit_is_40_mebibytes(self, store: EventStore) -> None:
+        assert store.max_batch_bytes == DEFAULT_MAX_BATCH_BYTES == 40 * 1024 * 1024
+        stream = new_stream()
+        head = await store.head()
+        under_each = [NewEvent("contract.Big", {"x": "a" * 1_000_000}) for _ in range(42)]
+        with pytest.raises(
+            InvalidAppendError, match=r"event 41 .* limit for one append is 41943040"
+        ):
+            await store.append(stream, under_each)
+        await self.assert_nothing_written(store, stream, 0, head)
+
+    @pytest.mark.parametrize("setting", ["max_event_bytes", "max_batch_bytes"])
+    @pytest.mark.parametrize("value", [0, -1, True, "1000", None])
+    async def test_bad_size_settings_are_refused(
+        self, make_store: MakeStore, setting: str, value: Any
+    ) -> None:
+        with pytest.raises(InvalidConfigurationError, match=setting):
+            await make_store(**{setting: value})
 
     @pytest.mark.parametrize(
         "position",

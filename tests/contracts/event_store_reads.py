@@ -90,6 +90,8 @@ class ReadsContract(ContractBase):
             (None, None),
             (True, None),
             (1.0, None),
+            (2**63, None),
+            (2**70, 2**71),
         ],
     )
     async def test_bad_ranges_are_rejected(self, store: EventStore, low: Any, high: Any) -> None:
@@ -97,6 +99,19 @@ class ReadsContract(ContractBase):
             store.read_stream("contract-any", low, high)
         with pytest.raises(InvalidInputError, match="invalid version range"):
             store.read_stream_backwards("contract-any", high, low)
+
+    async def test_an_upper_bound_past_the_last_version_reads_to_the_end(
+        self, store: EventStore
+    ) -> None:
+        # Longer than one page: the later pages used to fail with UndefinedFunction
+        # (a numeric parameter for the bigint read function).
+        stream = new_stream()
+        await store.append(stream, new_events(1001))
+        for high in (2**63 - 1, 2**63, 2**70):
+            forward = [e.version for e in await collect(store.read_stream(stream, 1, high))]
+            assert forward == list(range(1, 1002))
+            backward = await collect(store.read_stream_backwards(stream, high, 990))
+            assert [e.version for e in backward] == list(range(1001, 989, -1))
 
     @pytest.mark.parametrize("stream_id", ["", " ", "x" * 256, 5, None, "a\x00"])
     async def test_reads_reject_bad_stream_ids(self, store: EventStore, stream_id: Any) -> None:

@@ -185,3 +185,66 @@ async def test_a_partial_dead_letter_is_not_replayed_unless_forced(
     assert await total(model) == "121"
     view = await model.view(NAME)
     assert await client.get(view.key("by_stream:bad")) == "10"
+
+
+def paid_or_poison() -> Projection[RedisWrites]:
+    """Adds each payment to the total; an amount of 13 is poison (parked)."""
+    projection = Projection("batch", writes=RedisWrites, retry=RetryPolicy(attempts=1))
+
+    @projection.on(Paid)
+    def on_paid(event: Paid, envelope: RecordedEvent, w: RedisWrites) -> None:
+        if event.amount == 13:
+            raise ValueError("13 is unlucky")
+        w.incrby("total", event.amount)
+        w.rpush("log", str(envelope.position))
+
+    return projection
+
+
+class BreaksDeadLettersOnce(RedisReadModel):
+    """During one commit that parks an event, the dead-letter hash is not a hash
+    (another writer's mistake, repaired right after): the commit script fails after
+    the batch's first writes unless it checks before writing."""
+
+    breaks = 1
+
+    async def commit(
+        self, name: str, slot: str, batch: CommitBatch[RedisWrites], *, require_active: bool
+    ) -> list[FailedWrite]:
+        if not (batch.dead_letters and self.breaks):
+            return await super().commit(name, slot, batch, require_active=require_active)
+        self.breaks -= 1
+        dead_key = self._dead_key(name, slot)
+        await self.client.set(dead_key, "not a hash")
+        try:
+            return await super().commit(name, slot, batch, require_active=require_active)
+        finally:
+            await self.client.delete(dead_key)
+
+
+async def test_a_commit_that_fails_mid_batch_applies_nothing_then_all_once(
+    client: aioredis.Redis,
+) -> None:
+    # It used to fail after the good events' writes, and the runner re-ran the batch
+    # event by event from the old checkpoint, applying those writes a second time.
+    model = BreaksDeadLettersOnce(client, prefix=f"rw{uuid.uuid4().hex[:10]}:")
+    store = InMemoryEventStore()
+    for amount in (1, 13, 100):
+        await store.append(f"pay-{amount}", [Paid(amount=amount)])
+    runner = ProjectionRunner(
+        StoreFeedSource(store), [(paid_or_poison(), model)], locks=LocalLocks(), options=OPTIONS
+    )
+    await run_until_caught_up(runner, store, names=["batch"])
+    assert model.breaks == 0  # the failure was injected
+    view = await model.view("batch")
+    events = [e async for e in store.read_all()]
+    assert await client.lrange(view.key("log"), 0, -1) == [
+        str(events[0].position),
+        str(events[2].position),
+    ]
+    assert await client.get(view.key("total")) == "101"
+    # The failed commit, as a whole, then a clean retry from the same checkpoint.
+    assert runner.states["batch"].restarts == 1
+    assert await model.checkpoint("batch") == events[2].position
+    [letter] = await list_dead_letters(model, "batch")
+    assert letter.position == events[1].position and not letter.partial

@@ -217,3 +217,27 @@ async def test_an_amount_finer_than_the_scale_is_parked_not_rounded(
     assert letter.stream_id == ledger.stream_id and "decimal places" in letter.error
     projected = await ledger_balance(balances, ledger.stream_id)
     assert projected is not None and projected.balance == Decimal("2")
+
+
+async def test_owner_names_cannot_pose_as_other_keys(
+    store: PostgresEventStore, client: aioredis.Redis
+) -> None:
+    # "alice:ledgers" once took over the key of alice's ledger set (WRONGTYPE).
+    repository = Repository(store, [Ledger])
+    run = uuid.uuid4().hex[:8]
+    alice = f"alice{run}"
+    owners = [alice, f"{alice}:ledgers", f"{alice}%3Aledgers", f"{alice}:"]
+    ledgers = {}
+    for n, owner in enumerate(owners):
+        ledger = await repository.create(Ledger, f"{run}:{n}", lambda a, o=owner: a.open(o, "EUR"))
+        await repository.update(Ledger, ledger.id, lambda a, n=n: a.deposit(Decimal(n + 1)))
+        ledgers[owner] = ledger.stream_id
+    balances = RedisReadModel(client, prefix=f"keys{run}:")
+    summaries = MongoReadModel(AsyncMongoMockClient(), database="keys", bulk_writes=False)
+    await project(store, balances, summaries)
+    assert await list_dead_letters(balances, "ledger_balances") == []
+    for n, owner in enumerate(owners):
+        assert await owner_ledgers(balances, owner) == [ledgers[owner]]
+        assert await owner_totals(balances, owner) == {"EUR": Decimal(n + 1)}
+        projected = await ledger_balance(balances, ledgers[owner])
+        assert projected is not None and projected.owner == owner

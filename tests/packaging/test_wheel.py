@@ -29,6 +29,7 @@ PACKAGES = [
     "aggregates",
     "projections",
     "messaging",
+    "sagas",
     "chronik",
 ]
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import subprocess
 import sys
@@ -151,7 +152,7 @@ def test_a_state_without_defaults_needs_initial_state() -> None:
 
 
 def test_an_abstract_base_can_be_shared_but_not_instantiated() -> None:
-    class Base(Aggregate[CounterState]):
+    class Base(Aggregate[CounterState], abstract=True):
         @applies(Added)
         def _added(self, event: Added) -> None:
             self.state.total += event.amount
@@ -161,6 +162,8 @@ def test_an_abstract_base_can_be_shared_but_not_instantiated() -> None:
 
     with pytest.raises(TypeError, match="abstract"):
         Base("x")
+    with pytest.raises(TypeError, match="abstract"):
+        Base.stream_id_for("x")
     assert Concrete.replay("x", [Added(amount=2)]).state.total == 2
 
 
@@ -399,3 +402,25 @@ def test_scenario_then_raises_returns_the_error_for_more_checks() -> None:
         .then_raises(InsufficientFunds, match="overdraft")
     )
     assert error.rule == "insufficient-funds"
+
+
+def test_a_missing_type_name_is_refused_at_class_definition() -> None:
+    with pytest.raises(AggregateDefinitionError, match=r"Forgetful.*no type_name.*abstract=True"):
+
+        class Forgetful(Aggregate[CounterState]):
+            @applies(Added)
+            def _added(self, event: Added) -> None: ...
+
+
+def test_a_dataclass_state_is_refused_as_not_a_pydantic_model() -> None:
+    @dataclasses.dataclass
+    class PlainState:
+        total: int = 0
+
+    with pytest.raises(AggregateDefinitionError, match=r"PlainState is a dataclass.*pydantic"):
+
+        class WithDataclass(Aggregate[PlainState]):  # type: ignore[type-var]
+            type_name = "withdataclass"
+
+            @applies(Added)
+            def _added(self, event: Added) -> None: ...

@@ -196,16 +196,16 @@ def test_no_overdraft_without_a_limit() -> None:
 
 
 @pytest.mark.parametrize(
-    "command",
+    ("command", "message"),
     [
-        lambda ledger: ledger.deposit(1),
-        lambda ledger: ledger.withdraw(1),
-        lambda ledger: ledger.close(),
+        (lambda ledger: ledger.deposit(1), "cannot deposit: the ledger is frozen"),
+        (lambda ledger: ledger.withdraw(1), "cannot withdraw: the ledger is frozen"),
+        (lambda ledger: ledger.close(), "cannot close: the ledger is frozen"),
     ],
 )
-def test_a_frozen_ledger_takes_no_money_and_cannot_close(command: object) -> None:
+def test_a_frozen_ledger_takes_no_money_and_cannot_close(command: object, message: str) -> None:
     scenario(Ledger).given(OPENED, eur("5"), Frozen(reason="audit")).when(command).then_raises(  # type: ignore[arg-type]
-        LedgerFrozen
+        LedgerFrozen, match=message
     )
 
 

@@ -1,0 +1,224 @@
+"""The saga runner: follows an event source, starts and drives sagas, fires deadlines.
+
+It takes any ``projections.EventSource``: the store's feed (``StoreFeedSource``)
+or a Kafka consumer wired in ``chronik``.  For each event it starts the sagas
+the event triggers, drives instances whose ``saga.Started`` / ``saga.Retried``
+it sees, runs the reactions for the event's type, and re-checks the waiting
+instances whose awaited stream the event is on.  Between batches it fires the
+deadlines that are due on the database clock.  On start it resumes every
+instance that still has work, so a crash anywhere costs nothing but a restart.
+
+The checkpoint only saves re-reading: every effect is idempotent (a saga
+transition expects its stream's version, a reaction marks its event handled in
+its own transaction), so the batch in flight at a crash is simply read again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from aggregates import Repository
+from eventstore import EventCodec, Position, RecordedEvent
+from projections import EventSource
+
+from ._choreography import run_reaction
+from ._definition import Reaction, Saga
+from ._engine import CommitHook, SagaEngine
+from ._errors import SagaConfigError
+from ._process import SAGA_EVENTS, SagaStatus
+
+log = logging.getLogger("chronik.sagas")
+
+_DRIVEN_BY = frozenset({"saga.Started", "saga.Retried"})
+
+
+@dataclass(frozen=True, slots=True)
+class SagaRunnerOptions:
+    batch_size: int = 200
+    #: How long to wait for events before looking at deadlines again.
+    idle_timeout: float = 0.5
+    restart_delay: float = 0.5
+    max_restart_delay: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.idle_timeout <= 0:
+            raise ValueError("batch_size must be >= 1 and idle_timeout > 0")
+
+
+@dataclass(slots=True)
+class SagaRunnerStats:
+    events: int = 0
+    started: int = 0
+    driven: int = 0
+    reactions: int = 0
+    deadlines: int = 0
+    restarts: int = 0
+    position: Position | None = None
+    error: str | None = None
+
+
+class SagaRunner:
+    """Runs ``sagas`` and ``reactions`` from ``source`` until stopped.
+
+    ``name`` keys the runner's checkpoint: runners of different apps on one store
+    need different names.
+    """
+
+    def __init__(
+        self,
+        repository: Repository,
+        source: EventSource,
+        *,
+        sagas: Iterable[Saga] = (),
+        reactions: Iterable[Reaction] = (),
+        name: str = "sagas",
+        options: SagaRunnerOptions | None = None,
+        clock_shift: timedelta = timedelta(0),
+        on_commit: CommitHook | None = None,
+    ) -> None:
+        self.engine = SagaEngine(repository, sagas, clock_shift=clock_shift, on_commit=on_commit)
+        self.repository = repository
+        self.source = source
+        self.reactions = tuple(reactions)
+        self.name = name
+        self.options = options or SagaRunnerOptions()
+        self.stats = SagaRunnerStats()
+        if not self.engine.sagas and not self.reactions:
+            raise SagaConfigError(name, "a runner needs at least one saga or reaction")
+        self.codec = _codec(repository, self.engine.sagas.values(), self.reactions)
+        self._migrated = False
+        self._starters: dict[str, list[Saga]] = {}
+        for saga in self.engine.sagas.values():
+            for event_class in saga.start_on:
+                self._starters.setdefault(event_class.event_type, []).append(saga)
+        self._reacting: dict[str, list[Reaction]] = {}
+        for reaction in self.reactions:
+            for event_class in reaction.on:
+                self._reacting.setdefault(event_class.event_type, []).append(reaction)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set; errors restart from the checkpoint after a delay."""
+        await self.engine.tables.migrate()
+        self._migrated = True
+        delay = self.options.restart_delay
+        while not stop.is_set():
+            try:
+                await self._work(stop)
+                return
+            except Exception as error:
+                self.stats.restarts += 1
+                self.stats.error = f"{type(error).__name__}: {error}"
+                log.exception("saga runner %s failed; restarting in %.1fs", self.name, delay)
+                try:
+                    async with asyncio.timeout(delay):
+                        await stop.wait()
+                except TimeoutError:
+                    pass
+                delay = min(delay * 2, self.options.max_restart_delay)
+
+    async def catch_up(self) -> None:
+        """Process everything the source holds now, then fire due deadlines, and return."""
+        if not self._migrated:
+            await self.engine.tables.migrate()
+            self._migrated = True
+        await self.resume()
+        head = await self.source.head()
+        position = await self.engine.tables.checkpoint(self.name)
+        if head is not None and (position is None or position < head):
+            async with self.source.open(position) as feed:
+                while position is None or position < head:
+                    events = await feed.next_batch(self.options.batch_size, 1.0)
+                    if events:
+                        position = await self.process(events)
+        await self.fire_deadlines()
+
+    async def _work(self, stop: asyncio.Event) -> None:
+        await self.resume()
+        position = await self.engine.tables.checkpoint(self.name)
+        options = self.options
+        async with self.source.open(position) as feed:
+            while not stop.is_set():
+                events = await feed.next_batch(options.batch_size, options.idle_timeout)
+                if events:
+                    await self.process(events)
+                await self.fire_deadlines()
+
+    async def resume(self) -> None:
+        """Drive every instance that has work left (after a crash, a restart)."""
+        for saga_id in await self.engine.tables.active_ids():
+            await self._drive(saga_id)
+        for row in await self.engine.tables.select(status=str(SagaStatus.RUNNING)):
+            if row.waiting_stream is not None:
+                await self._drive(row.saga_id)
+
+    async def process(self, events: list[RecordedEvent]) -> Position:
+        """Handle one batch and save the checkpoint after it."""
+        for event in events:
+            await self._handle(event)
+        streams = sorted({event.stream_id for event in events})
+        for row in await self.engine.tables.select(waiting_streams=streams):
+            await self._drive(row.saga_id)
+        position = events[-1].position
+        await self.engine.tables.save_checkpoint(self.name, position)
+        await self.source.acknowledge(position)
+        self.stats.events += len(events)
+        self.stats.position = position
+        return position
+
+    async def fire_deadlines(self) -> None:
+        for row in await self.engine.tables.select(due=self.engine.clock_shift):
+            if row.status == SagaStatus.RUNNING:
+                self.stats.deadlines += 1
+                await self._drive(row.saga_id)
+
+    async def _handle(self, event: RecordedEvent) -> None:
+        kind = event.type
+        if kind in _DRIVEN_BY and event.stream_id.startswith("saga-"):
+            current = self.codec.upcast(event)
+            if current.type != "saga.Started" or current.data.get("saga") in self.engine.sagas:
+                await self._drive(event.stream_id.removeprefix("saga-"))
+            return
+        for saga in self._starters.get(kind, ()):
+            assert saga.data_from is not None
+            current = self.codec.upcast(event)
+            data = saga.data_from(self.codec.decode(current), current)
+            if data is None:
+                continue
+            saga_id = saga.instance_id(event.event_id)
+            if await self.engine.start(saga, saga_id, dict(data), trigger=event):
+                self.stats.started += 1
+            await self._drive(saga_id)
+        for reaction in self._reacting.get(kind, ()):
+            if await run_reaction(reaction, event, self.codec, self.repository, self.engine.tables):
+                self.stats.reactions += 1
+
+    async def _drive(self, saga_id: str) -> None:
+        await self.engine.drive(saga_id)
+        self.stats.driven += 1
+
+
+def _codec(
+    repository: Repository, sagas: Iterable[Saga], reactions: Iterable[Reaction]
+) -> EventCodec:
+    """The repository's codec (its aggregates' events and upcasters) plus what the
+    sagas and reactions listen to."""
+    base = repository.codec
+    codec = EventCodec(base.event_classes.values(), base.upcasters)
+    wanted = [*SAGA_EVENTS]
+    for saga in sagas:
+        wanted.extend(saga.start_on)
+    for reaction in reactions:
+        wanted.extend(reaction.on)
+    for event_class in wanted:
+        known = codec.event_classes.get(event_class.event_type)
+        if known is None:
+            codec.register(event_class)
+        elif known is not event_class:
+            raise SagaConfigError(
+                event_class.event_type, "two different event classes have this type name"
+            )
+    return codec
