@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import importlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from projections import RedisReadModel
@@ -104,21 +103,6 @@ def _topics_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-@contextlib.asynccontextmanager
-async def kafka(ctx: Context) -> AsyncIterator[str]:
-    """The broker address: ``KAFKA_BOOTSTRAP_SERVERS``, or an embedded mock cluster."""
-    configured = ctx.config.kafka_bootstrap_servers
-    if configured:
-        yield configured
-        return
-    with _messaging().MockCluster() as cluster:
-        ctx.note(
-            f"no KAFKA_BOOTSTRAP_SERVERS: using an embedded mock cluster at "
-            f"{cluster.bootstrap_servers} (empty; it ends with this command)"
-        )
-        yield cluster.bootstrap_servers
-
-
 def default_topics(ctx: Context, given: Sequence[str]) -> list[str]:
     if given:
         return list(given)
@@ -166,20 +150,20 @@ async def run_consume(ctx: Context, args: argparse.Namespace) -> int:
         )
         what = f"handler {args.handler_ref}"
     stop = asyncio.Event()
-    async with kafka(ctx) as bootstrap:
-        ctx.note(
-            f"consuming {', '.join(topics)} as group {args.group} into {what}; "
-            "Ctrl-C or SIGTERM leaves the group cleanly"
+    bootstrap = await ctx.services.kafka()
+    ctx.note(
+        f"consuming {', '.join(topics)} as group {args.group} into {what}; "
+        "Ctrl-C or SIGTERM leaves the group cleanly"
+    )
+    with stop_on_signals(stop):
+        stats = await messaging.consume(
+            processor,
+            bootstrap=bootstrap,
+            group=args.group,
+            topics=topics,
+            stop=stop,
+            options=messaging.ConsumerOptions(batch_size=args.batch_size),
         )
-        with stop_on_signals(stop):
-            stats = await messaging.consume(
-                processor,
-                bootstrap=bootstrap,
-                group=args.group,
-                topics=topics,
-                stop=stop,
-                options=messaging.ConsumerOptions(batch_size=args.batch_size),
-            )
     ctx.note(f"left group {args.group}: {stats.messages} messages in {stats.batches} batches")
     return ExitCode.OK
 
@@ -223,13 +207,13 @@ async def kafka_fed_lag(ctx: Context, bootstrap: str) -> list[Any]:
 
 
 async def run_status(ctx: Context, args: argparse.Namespace) -> int:
-    async with kafka(ctx) as bootstrap:
-        rows: list[Any] = []
-        if args.group:
-            topics = default_topics(ctx, args.topic)
-            for group in args.group:
-                rows += await _messaging().consumer_lag(bootstrap, group, topics)
-        rows += await kafka_fed_lag(ctx, bootstrap)
+    bootstrap = await ctx.services.kafka()
+    rows: list[Any] = []
+    if args.group:
+        topics = default_topics(ctx, args.topic)
+        for group in args.group:
+            rows += await _messaging().consumer_lag(bootstrap, group, topics)
+    rows += await kafka_fed_lag(ctx, bootstrap)
     if args.json:
         print_json([row.to_json() for row in rows], ctx.out)
         return ExitCode.OK
@@ -255,8 +239,8 @@ async def run_status(ctx: Context, args: argparse.Namespace) -> int:
 
 
 async def run_dlq_list(ctx: Context, args: argparse.Namespace) -> int:
-    async with kafka(ctx) as bootstrap:
-        letters = await _messaging().list_dead_letters(bootstrap, args.topic)
+    bootstrap = await ctx.services.kafka()
+    letters = await _messaging().list_dead_letters(bootstrap, args.topic)
     if args.json:
         print_json([letter.to_json() for letter in letters], ctx.out)
         return ExitCode.OK
@@ -281,7 +265,7 @@ async def run_dlq_list(ctx: Context, args: argparse.Namespace) -> int:
 
 
 async def run_dlq_replay(ctx: Context, args: argparse.Namespace) -> int:
-    async with kafka(ctx) as bootstrap:
-        sent = await _messaging().replay_dead_letters(bootstrap, args.topic)
+    bootstrap = await ctx.services.kafka()
+    sent = await _messaging().replay_dead_letters(bootstrap, args.topic)
     ctx.note(f"sent {sent} dead letters back to their topics")
     return ExitCode.OK

@@ -42,6 +42,11 @@ async def read_models(redis_url: str) -> AsyncIterator[list[RedisReadModel]]:
 
 
 @pytest.fixture
-async def store(make_pg_store: Callable[..., Awaitable[PostgresEventStore]]) -> PostgresEventStore:
-    """A schema of its own (a consumer test compares with a rebuild from the whole feed)."""
-    return await make_pg_store()
+async def store(pg_dsn: str) -> AsyncIterator[PostgresEventStore]:
+    """A schema of its own (a consumer test compares with a rebuild from the whole feed),
+    closed after the test: the session's PostgreSQL has a limited number of connections."""
+    store = await PostgresEventStore.connect(
+        pg_dsn, schema=f"t_{uuid.uuid4().hex[:12]}", pool_size=4
+    )
+    yield store
+    await store.close()
