@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from . import (
     _cmd_cdc,
+    _cmd_consume,
     _cmd_deadletters,
     _cmd_demo,
     _cmd_projections,
@@ -66,6 +67,7 @@ def build_parser() -> Parser:
         _cmd_relay,
         _cmd_topics,
         _cmd_cdc,
+        _cmd_consume,
     ):
         module.register(commands, parents)
     return parser
