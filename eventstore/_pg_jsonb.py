@@ -23,7 +23,6 @@ text re-read to name the event.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
@@ -31,9 +30,12 @@ from psycopg import AsyncConnection, AsyncCursor
 from psycopg.adapt import Buffer, Loader
 from psycopg.pq import Format
 
-# 2**63 has 19 digits: any shorter run of digits is an int orjson keeps exact
-# (or part of a float it rounds exactly as the standard library does).
-_LONG_DIGIT_RUN = re.compile(rb"[0-9]{19}").search
+# 2**63 has 19 digits: a shorter run of digits is an int orjson keeps exact (or
+# part of a float it rounds exactly as the standard library does).  Finding a
+# run as "19 zeros in the text with every digit made a zero" is a table lookup
+# and a substring search in C: a quarter of what the regex [0-9]{19} cost.
+_LONG_RUN = b"0" * 19
+_DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= byte <= 0x39 else byte for byte in range(256))
 _loads = orjson.loads
 _DecodeError = orjson.JSONDecodeError
 
@@ -44,14 +46,13 @@ class OrjsonbBinaryLoader(Loader):
     format = Format.BINARY
 
     def load(self, data: Buffer) -> Any:
-        # The binary form is a format version byte (1) followed by the text.
-        text = data[1:]
-        if _LONG_DIGIT_RUN(text) is None:
-            try:
-                return _loads(text)
-            except _DecodeError:
-                pass
-        return json.loads(bytes(text))
+        text = data[1:]  # after the format version byte
+        if len(text) >= len(_LONG_RUN) and _LONG_RUN in bytes(text).translate(_DIGITS_AS_ZERO):
+            return json.loads(bytes(text))
+        try:
+            return _loads(text)
+        except _DecodeError:
+            return json.loads(bytes(text))
 
 
 def event_cursor(connection: AsyncConnection[Any]) -> AsyncCursor[Any]:
