@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from . import _aggregates, _append, _cdc, _feed, _projection, _sagas, _scaling, _upcast
+from . import (
+    _aggregates,
+    _append,
+    _cdc,
+    _feed,
+    _freshness,
+    _projection,
+    _sagas,
+    _scaling,
+    _upcast,
+)
 from ._cases import Case
 
 ALL_CASES: tuple[Case, ...] = (
@@ -11,6 +21,7 @@ ALL_CASES: tuple[Case, ...] = (
     *_aggregates.CASES,
     *_upcast.CASES,
     *_projection.CASES,
+    *_freshness.CASES,
     *_sagas.CASES,
     *_scaling.CASES,
     *_cdc.CASES,
