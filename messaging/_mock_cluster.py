@@ -12,9 +12,12 @@ Nothing can take a mock broker down from Python, so an outage test runs the
 cluster in a child process (``MockClusterProcess``, this module's ``__main__``)
 and kills it.
 
-Measured limit: the mock fetch treats the whole log as committed, so aborted
+Measured limits: the mock fetch treats the whole log as committed, so aborted
 transactions stay visible to ``read_committed`` consumers (see the relay's
-exactly-once notes).
+exactly-once notes); and each partition keeps only its newest ~5 MB (older
+segments are dropped as new batches arrive; nothing configures it), so a
+backlog bigger than that loses its start: ~60,000 uncompressed CloudEvents on
+the default 4 partitions.  A consumer then waits for offsets that are gone.
 """
 
 from __future__ import annotations
