@@ -9,6 +9,7 @@ import uuid
 
 import confluent_kafka
 import psycopg
+from psycopg import sql
 
 from eventstore import PostgresEventStore
 from messaging import (
@@ -23,23 +24,26 @@ from messaging import (
 
 def read_topic(servers: str, topic: str, count: int) -> list[str]:
     consumer = confluent_kafka.Consumer(
-        {"bootstrap.servers": servers, "group.id": f"r-{uuid.uuid4().hex[:8]}",
-         "auto.offset.reset": "earliest"}
+        {"bootstrap.servers": servers, "group.id": "guide-reader", "enable.auto.commit": False}
+    )
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign(
+        [confluent_kafka.TopicPartition(topic, p, confluent_kafka.OFFSET_BEGINNING)
+         for p in partitions]
     )  # fmt: skip
-    consumer.subscribe([topic])
     lines: list[str] = []
     try:
         while len(lines) < count:
             message = consumer.poll(10.0)
             if message is None or message.error():
                 raise RuntimeError(f"nothing more on {topic}: {message and message.error()}")
-            value = None if message.value() is None else json.loads(message.value())
+            key, raw = (message.key() or b"").decode(), message.value()
+            value = None if raw is None else json.loads(raw)
             if value is None:
-                lines.append(f"key={message.key().decode()} (tombstone)")
+                lines.append(f"key={key} (tombstone)")
             else:
                 lines.append(
-                    f"key={message.key().decode()} op={value['op']} "
-                    f"before={value['before']} after={value['after']}"
+                    f"key={key} op={value['op']} before={value['before']} after={value['after']}"
                 )
     finally:
         consumer.close()
@@ -51,12 +55,17 @@ async def main() -> None:
         name = f"rides_{uuid.uuid4().hex[:8]}"
         # --8<-- [start:table]
         async with await psycopg.AsyncConnection.connect(store.dsn, autocommit=True) as db:
+            table = sql.Identifier(name)
             await db.execute(
-                f"CREATE TABLE {name} (id int PRIMARY KEY, driver text, fare numeric(6,2), "
-                "booked timestamptz)"
+                sql.SQL(
+                    "CREATE TABLE {} (id int PRIMARY KEY, driver text, fare numeric(6,2), "
+                    "booked timestamptz)"
+                ).format(table)
             )
             await db.execute(
-                f"INSERT INTO {name} VALUES (1, 'ann', 12.50, '2024-05-01 10:00:00+00')"
+                sql.SQL("INSERT INTO {} VALUES (1, 'ann', 12.50, '2024-05-01 10:00:00+00')").format(
+                    table
+                )
             )
         # --8<-- [end:table]
         with MockCluster() as cluster:
@@ -76,8 +85,10 @@ async def main() -> None:
                     async with await psycopg.AsyncConnection.connect(
                         store.dsn, autocommit=True
                     ) as db:
-                        await db.execute(f"UPDATE {name} SET driver = 'bob' WHERE id = 1")
-                        await db.execute(f"DELETE FROM {name} WHERE id = 1")
+                        await db.execute(
+                            sql.SQL("UPDATE {} SET driver = 'bob' WHERE id = 1").format(table)
+                        )
+                        await db.execute(sql.SQL("DELETE FROM {} WHERE id = 1").format(table))
                     # What changed since (a service runs it with stop= until stopped).
                     progress = await publish_changes(capture, producer, until_idle=True)
             finally:
@@ -94,7 +105,9 @@ async def main() -> None:
                 print(f"{lag.slot}: active={lag.active}, keeps {lag.retained_bytes} bytes of WAL")
             # Retiring a connector: drop its slot, or it keeps WAL on the server's disk.
             await db.execute("SELECT pg_drop_replication_slot(%s)", (f"chronik_cdc_{name}",))
-            await db.execute(f"DROP PUBLICATION chronik_cdc_{name}")
+            await db.execute(
+                sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(f"chronik_cdc_{name}"))
+            )
         # --8<-- [end:lag]
 
 

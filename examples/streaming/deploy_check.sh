@@ -4,12 +4,11 @@ python -m bank.seed >/dev/null  # a history: release 1's events, then release 2'
 
 # --8<-- [start:register]
 chronik schemas register --app bank.app:app   # what this release writes (appends do it too)
-chronik schemas list
 # --8<-- [end:register]
 
 # --8<-- [start:check]
-# Before a deploy: exit 1 if the release about to go out cannot read the history.
-chronik schemas check --app bank.app:app
+# Before a deploy: exit 1 if the release about to go out cannot read the history
+# (--all: every stored event, not a sample; --json: a report for the CI's artifacts).
 chronik schemas check --app bank.app:app --all --json > "${TMPDIR:-/tmp}/schema-report.json"
 # --8<-- [end:check]
 

@@ -5,7 +5,8 @@ export PYTHONPATH="examples${PYTHONPATH:+:$PYTHONPATH}"
 coproc CLUSTER { python -m streaming.cluster; }
 read -r KAFKA_BOOTSTRAP_SERVERS <&"${CLUSTER[0]}"
 export KAFKA_BOOTSTRAP_SERVERS
-python -m streaming.sagas_guide >/dev/null  # ledgers, orders and sagas to look at
+# Ledgers, orders and sagas to look at; the second line names a compensated transfer.
+saga=$(python -m streaming.sagas_guide | awk 'NR == 2 {print $1}')
 
 # --8<-- [start:relay]
 chronik relay --name guide --exactly-once --until-caught-up  # a service: no --until-caught-up
@@ -13,14 +14,9 @@ chronik relay status --name guide          # checkpoint, lag, leader, counts, la
 chronik topics tail chronik.ledger --max 2 # the last 2 of each partition, decoded
 # --8<-- [end:relay]
 
-# --8<-- [start:consumers]
-chronik consumers status --group guide-balances  # lag per partition (none: nothing consumed)
-chronik consumers deadletters list chronik.ledger # what chronik.ledger.dlq holds
-# --8<-- [end:consumers]
 
 # --8<-- [start:sagas]
 chronik sagas list --status compensated    # running|completed|compensated|failed|stuck
-saga=$(chronik sagas list --status compensated --json | python -c 'import json,sys; print(json.load(sys.stdin)[0]["saga_id"])')
 chronik sagas show "$saga"                 # its steps, timings and the events each caused
 # --8<-- [end:sagas]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from typing import Any
 
 import confluent_kafka
 
@@ -29,6 +30,8 @@ async def issue_invoice(store: PostgresEventStore, invoice: str) -> None:
             type="invoice.Issued",
             payload={"total": "12.00"},
         )
+
+
 # --8<-- [end:outbox]
 
 
@@ -41,32 +44,42 @@ def relay_for(store: PostgresEventStore, servers: str, name: str, exactly_once: 
         create_checkpoint_topic=False,  # the mock cluster cannot create compacted topics
     )
     return Relay(store, servers, options)
+
+
 # --8<-- [end:relay]
 
 
 # --8<-- [start:read]
-def read_back(servers: str, topic: str, count: int) -> list[str]:
+def read_back(servers: str, topic: str, key_prefix: str, count: int) -> list[str]:
     """What a consumer sees: the CloudEvents attributes and the data."""
     consumer = confluent_kafka.Consumer(
         {
             "bootstrap.servers": servers,
-            "group.id": f"reader-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
+            "group.id": "guide-reader",  # no offsets committed: assign() reads from the start
+            "enable.auto.commit": False,
             "isolation.level": "read_committed",  # an exactly-once relay's transactions
         }
     )
-    consumer.subscribe([topic])
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign(
+        [confluent_kafka.TopicPartition(topic, p, confluent_kafka.OFFSET_BEGINNING)
+         for p in partitions]
+    )  # fmt: skip
     lines: list[str] = []
     try:
         while len(lines) < count:
             message = consumer.poll(10.0)
             if message is None or message.error():
                 raise RuntimeError(f"nothing more on {topic}: {message and message.error()}")
-            event = decode(message.headers() or [], message.value(), message.key())
-            lines.append(f"{topic} key={event.key} {event.type} {event.data}")
+            headers: Any = message.headers() or []  # a list of (name, bytes) pairs
+            event = decode(headers, message.value(), message.key())
+            if (event.key or "").startswith(key_prefix):
+                lines.append(f"{topic} key={event.key} {event.type} {event.data}")
     finally:
         consumer.close()
     return lines
+
+
 # --8<-- [end:read]
 
 
@@ -90,11 +103,10 @@ async def main() -> None:
             relay = relay_for(store, servers, name=f"guide-{ledger}", exactly_once=True)
             checkpoint = await relay.publish_pending()  # a service runs: await relay.run(stop)
             print(checkpoint.published_outbox, "outbox message(s) published")
-            for line in read_back(servers, "outbox.event.invoice", 1):
+            for line in read_back(servers, "outbox.event.invoice", invoice, 1):
                 print(line)
-            for line in read_back(servers, "bank.ledger", checkpoint.published_events):
-                if ledger in line:
-                    print(line)
+            for line in read_back(servers, "bank.ledger", Ledger.stream_id_for(ledger), 2):
+                print(line)
         # --8<-- [end:run]
 
 

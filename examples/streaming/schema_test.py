@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from bank.app import app
+
 from chronik.testing import check_schemas
 
 
@@ -14,6 +15,8 @@ def test_this_release_reads_the_stored_history() -> None:
     # check_schemas raises SchemaCheckFailed, with the whole report, when it fails.
     report = check_schemas(app, os.environ["DATABASE_URL"], check_all=True)
     print(report.render())
+
+
 # --8<-- [end:pytest]
 
 
