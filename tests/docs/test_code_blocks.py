@@ -32,6 +32,15 @@ RUN_BY_THE_TESTS = {
     "bank/views.py",
     "bank/release1.py",
     "bank/app.py",
+    "streaming/publish.py",
+    "streaming/consume.py",
+    "streaming/sagas_guide.py",
+    "streaming/cdc.py",
+    "streaming/careless.py",
+    "streaming/schema_test.py",
+    "streaming/deploy_check.sh",
+    "streaming/operate.sh",
+    "streaming/cluster.py",
 }
 CODE = {"python", "py", "sh", "bash", "shell", "console"}
 NOT_CODE = {"text", "mermaid"}

@@ -8,6 +8,7 @@ the empty database, so its output is exactly the guide's.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -169,3 +170,67 @@ def test_bank_read_models(servers: dict[str, str], tmp_path: Path) -> None:
     assert any("account-zoe-" in line and "closed without a reason" in line for line in parked)
     assert lines[-2] == f"{len(parked)} 0"
     assert lines[-1] == "unknown"
+
+
+def test_publishing_to_kafka(servers: dict[str, str], tmp_path: Path) -> None:
+    lines = _python("streaming.publish", servers, tmp_path).splitlines()
+    assert lines[0] == "1 outbox message(s) published", lines
+    assert lines[1].startswith("outbox.event.invoice key=inv-") and "invoice.Issued" in lines[1]
+    assert "{'total': '12.00'}" in lines[1]
+    ledger = [line for line in lines[2:] if line.startswith("bank.ledger key=ledger-guide-")]
+    assert [line.split()[2] for line in ledger] == ["ledger.Opened", "ledger.Deposited"], lines
+
+
+def test_consuming_from_kafka(servers: dict[str, str], tmp_path: Path) -> None:
+    lines = _python("streaming.consume", servers, tmp_path).splitlines()
+    assert lines[0] == "Ada's balance, fed from Kafka: 10.0000", lines
+    parked = [line for line in lines if line.startswith("bank.ledger.dlq ")]
+    assert len(parked) == 1 and "ledger.Opened ledger-mallory-" in parked[0], lines
+    assert "MailRefused - mailbox of Mallory refuses mail" in parked[0]
+    assert lines[-1] == "mailer lag: 0 event(s)"
+
+
+def test_sagas_guide(servers: dict[str, str], tmp_path: Path) -> None:
+    lines = _python("streaming.sagas_guide", servers, tmp_path).splitlines()
+    assert lines[0].startswith("pay-b-") and " completed [" in lines[0], lines
+    assert lines[1].startswith("pay-c-") and "('debit', 'compensated')" in lines[1]
+    assert lines[2] == "A's balance: 70"
+    assert lines[3].startswith("o1-") and lines[3].endswith(" shipped")
+    assert lines[4].startswith("o2-") and lines[4].endswith(" cancelled")
+    assert lines[5] == "A's balance: 65.00"  # the forgotten order's 5.00 refunded
+
+
+def test_change_data_capture(servers: dict[str, str], tmp_path: Path) -> None:
+    lines = _python("streaming.cdc", servers, tmp_path).splitlines()
+    assert lines[0] == "3 change(s) published after the snapshot", lines
+    assert [line.split()[1] for line in lines[1:4]] == ["op=r", "op=u", "op=d"]
+    assert "'fare': '12.50'" in lines[1] and "'booked': '2024-05-01T10:00:00Z'" in lines[1]
+    assert "before={'id': 1, 'driver': 'ann'" in lines[2] and "'driver': 'bob'" in lines[2]
+    assert lines[4] == 'key={"id":1} (tombstone)'
+    assert lines[5].startswith("chronik_cdc_rides_") and "active=False" in lines[5]
+
+
+def test_schemas_in_ci(servers: dict[str, str], pg_dsn: str, tmp_path: Path) -> None:
+    # A database of its own: the check reads the whole history, which must be the
+    # bank's alone (the other examples store carts, ledgers and sagas).
+    name = f"schemas_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_dsn, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")  # a fixed-alphabet name
+    env = {**servers, "DATABASE_URL": _with_database(pg_dsn, name), "TMPDIR": str(tmp_path)}
+    out = _script("streaming/deploy_check.sh", env, tmp_path)
+    report = json.loads((tmp_path / "schema-report.json").read_text())
+    assert report["ok"] is True, report
+    assert sorted(p.name for p in (tmp_path / "schemas").rglob("*.json"))  # exported
+    refused = out[: out.index("schemas check OK")] if "schemas check OK" in out else out
+    assert "bank.Withdrawn" in refused and "atm" in refused, out  # the careless release
+
+
+def test_operating_kafka_sagas_and_cdc(servers: dict[str, str], tmp_path: Path) -> None:
+    out = _script("streaming/operate.sh", servers, tmp_path)
+    lines = out.splitlines()
+    status = next(line.split() for line in lines if line.startswith("guide "))
+    assert status[1:3] == ["exactly-once", "-"] and status[4] == "0", out  # caught up
+    assert "ledger.Deposited" in out  # topics tail decoded the relayed events
+    compensated = [line.split()[:3] for line in lines if " compensated " in line]
+    assert ["ship-or-refund", "compensated"] in [row[1:3] for row in compensated], out
+    assert any(line.split()[:3] == ["debit", "undo", "compensated"] for line in lines), out
