@@ -21,6 +21,7 @@ from . import (
     _cmd_schemas,
     _cmd_state,
     _cmd_store,
+    _cmd_trace,
 )
 from ._config import Config
 from ._context import Context
@@ -61,6 +62,7 @@ def build_parser() -> Parser:
         _cmd_schemas,
         _cmd_relay,
         _cmd_cdc,
+        _cmd_trace,
     ):
         module.register(commands, parents)
     return parser
