@@ -70,7 +70,14 @@ from ._schemas import (
     schema_uri,
 )
 from ._store import EventStore
-from ._tracing import TRACEPARENT, current_trace_context, tracing_available
+from ._tracing import (
+    TRACEPARENT,
+    SpanObserver,
+    add_span_observer,
+    current_trace_context,
+    tracing_available,
+    use_tracer_provider,
+)
 from ._tracing import span as trace_span
 from ._validation import (
     DEFAULT_MAX_BATCH_BYTES,
@@ -128,6 +135,7 @@ __all__ = [
     "SchemaChange",
     "SchemaRecord",
     "SchemaRegistry",
+    "SpanObserver",
     "StoreUnavailableError",
     "StreamInfo",
     "StreamNotFoundError",
@@ -136,6 +144,7 @@ __all__ = [
     "UnreadableEventError",
     "UpcastError",
     "UpcasterChainError",
+    "add_span_observer",
     "apply_migrations",
     "caused_by",
     "check_schema_name",
@@ -156,5 +165,6 @@ __all__ = [
     "stamp_correlation",
     "trace_span",
     "tracing_available",
+    "use_tracer_provider",
     "version_matches",
 ]

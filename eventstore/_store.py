@@ -90,7 +90,9 @@ class EventStore(AsyncClosing):
         """
         stream_id = check_stream_id(stream_id)
         expected = check_expected_version(stream_id, expected_version)
-        with span("chronik.append", {"chronik.stream_id": stream_id}) as current:
+        # Mutable: the event count is known after preparing, and observers read it.
+        attributes: dict[str, Any] = {"chronik.stream_id": stream_id}
+        with span("chronik.append", attributes) as current:
             models: set[type[Any]] = set()
             batch = prepare_batch(
                 stream_id,
@@ -100,6 +102,7 @@ class EventStore(AsyncClosing):
                 max_batch_bytes=self.max_batch_bytes,
                 stamp=_provenance(),
             )
+            attributes["chronik.events"] = len(batch)
             if current is not None and current.is_recording():
                 current.set_attribute("chronik.events", len(batch))
             if models:

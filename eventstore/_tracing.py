@@ -12,7 +12,8 @@ continues the same trace: :func:`span` takes the handled events' trace parents.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -24,16 +25,45 @@ except ImportError:  # pragma: no cover - exercised only without the extra
 
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
+#: Links kept per batch span: enough to follow, bounded for big batches.
+_MAX_LINKS = 32
 
 if _trace is not None:
     _propagator = TraceContextTextMapPropagator()
-    # A proxy tracer: it follows a provider the application sets later.
-    _tracer = _trace.get_tracer("chronik")
+    _unset_providers: tuple[type, ...] = (_trace.ProxyTracerProvider, _trace.NoOpTracerProvider)
+
+SpanObserver = Callable[[str, Mapping[str, Any], float, "BaseException | None"], None]
+_observers: list[SpanObserver] = []
+
+#: A provider given to :func:`use_tracer_provider` (else the global one is used).
+_chosen: Any = None
+_chosen_tracer: Any = None
 
 
 def tracing_available() -> bool:
     """Whether ``opentelemetry-api`` is installed."""
     return _trace is not None
+
+
+def use_tracer_provider(provider: Any) -> None:
+    """Trace chronik with ``provider`` instead of the global one (``None``: the global
+    one again).  For tests and for apps that keep chronik's spans apart."""
+    global _chosen, _chosen_tracer
+    _chosen = provider
+    _chosen_tracer = provider.get_tracer("chronik") if provider is not None else None
+
+
+def _tracer() -> Any:
+    """The tracer to use now; ``None`` while nobody configured a provider, so an
+    installed but unconfigured API costs one check instead of a span per call."""
+    if _chosen_tracer is not None:
+        return _chosen_tracer
+    if _trace is None:
+        return None
+    provider = _trace.get_tracer_provider()
+    if isinstance(provider, _unset_providers):
+        return None
+    return provider.get_tracer("chronik")
 
 
 def current_trace_context() -> dict[str, str]:
@@ -72,9 +102,34 @@ def span(
     trace context becomes the span's parent (one trace from command to read model);
     the others are linked, since a batch has one parent but may carry many traces.
     """
-    if _trace is None:
+    tracer = _tracer()
+    if tracer is None and not _observers:
         yield None
         return
+    started = time.perf_counter()
+    error: BaseException | None = None
+    try:
+        if tracer is None:
+            yield None
+        else:
+            with _start(tracer, name, attributes, parents) as current:
+                yield current
+    except BaseException as caught:
+        error = caught
+        raise
+    finally:
+        if _observers:
+            seconds = time.perf_counter() - started
+            for observe in _observers:
+                observe(name, attributes or {}, seconds, error)
+
+
+def _start(
+    tracer: Any,
+    name: str,
+    attributes: Mapping[str, Any] | None,
+    parents: Iterable[Mapping[str, Any] | None],
+) -> Any:
     parent = None
     links: list[Any] = []
     for metadata in parents:
@@ -83,12 +138,23 @@ def span(
             continue
         if parent is None:
             parent = context
-        elif len(links) < 32:
-            links.append(_trace.Link(_trace.get_current_span(context).get_span_context()))
-    with _tracer.start_as_current_span(
+            continue
+        links.append(_trace.Link(_trace.get_current_span(context).get_span_context()))
+        if len(links) >= _MAX_LINKS:
+            break
+    return tracer.start_as_current_span(
         name, context=parent, attributes=dict(attributes) if attributes else None, links=links
-    ) as current:
-        yield current
+    )
+
+
+def add_span_observer(observe: SpanObserver) -> Callable[[], None]:
+    """Call ``observe(name, attributes, seconds, error)`` as each chronik span ends,
+    traced or not (metrics hang here); returns the function that removes it.
+
+    An observer runs inline on the hot path: keep it to counter increments.
+    """
+    _observers.append(observe)
+    return lambda: _observers.remove(observe)
 
 
 def set_attribute(current: Any, key: str, value: Any) -> None:

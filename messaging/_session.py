@@ -12,7 +12,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from eventstore import Position, RecordedEvent
+from eventstore import TRACEPARENT, Position, RecordedEvent, current_trace_context, trace_span
 
 from ._checkpoints import OutboxRow, RelayCheckpoint
 from ._encoding import Token
@@ -92,7 +92,16 @@ class Session:
     ) -> None:
         producer, encoder = self.producer, self.relay.encoder
         for event in events:
-            record = encoder.event(event)
+            # A child of the append's span; the message carries this span on, so a
+            # consumer continues the trace from here.
+            with trace_span(
+                "chronik.relay.publish",
+                {"chronik.stream_id": event.stream_id, "chronik.position": str(event.position)},
+                parents=(event.metadata,),
+            ) as span:
+                record = encoder.event(event)
+                if span is not None:
+                    _carry_trace(record.headers)
             if headers:
                 record.headers.extend(headers)
             self.sent_events = event.position
@@ -186,3 +195,12 @@ def checkpoint_fields(checkpoint: RelayCheckpoint) -> tuple[Position, Position, 
         checkpoint.published_events,
         checkpoint.published_outbox,
     )
+
+
+def _carry_trace(headers: list[tuple[str, bytes]]) -> None:
+    """Replace the message's trace context (copied from the event) with the current span's."""
+    context = current_trace_context()
+    if TRACEPARENT not in context:
+        return
+    headers[:] = [(k, v) for k, v in headers if k not in context]
+    headers.extend((k, v.encode()) for k, v in context.items())

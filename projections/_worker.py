@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
-from eventstore import START, Position, RecordedEvent, UnreadableEventError
+from eventstore import START, Position, RecordedEvent, UnreadableEventError, trace_span
 
 from ._apply import AppliedBatch, apply_batch
 from ._dead_letters import DeadLetter, new_dead_letter
@@ -303,6 +303,23 @@ class ProjectionWorker(Generic[W]):
         live: bool,
     ) -> Position:
         writes = self.read_model.new_writes(self.name, slot)
+        # The batch continues the trace of its first event (the others are linked).
+        with trace_span(
+            "chronik.projection.batch",
+            {"chronik.projection": self.name, "chronik.slot": slot, "chronik.events": len(events)},
+            parents=(event.metadata for event in events),
+        ):
+            return await self._apply_and_commit(slot, events, writes, previous, blocking, live)
+
+    async def _apply_and_commit(
+        self,
+        slot: str,
+        events: Sequence[RecordedEvent],
+        writes: W,
+        previous: Position,
+        blocking: set[Position],
+        live: bool,
+    ) -> Position:
         applied = await apply_batch(
             self.projection, slot, writes, events, previous, blocking=blocking
         )

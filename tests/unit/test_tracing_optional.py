@@ -1,0 +1,51 @@
+"""Tracing is optional: without opentelemetry every helper is a no-op, and with the
+API installed but no provider configured nothing is stamped."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from eventstore import InMemoryEventStore, NewEvent, trace_span, tracing_available
+
+REPO = Path(__file__).resolve().parents[2]
+
+_WITHOUT_OTEL = """
+import asyncio, sys
+sys.modules["opentelemetry"] = None  # an import of it now fails, as when absent
+from eventstore import InMemoryEventStore, NewEvent, correlation, trace_span, tracing_available
+
+async def main():
+    store = InMemoryEventStore()
+    with trace_span("outer") as span, correlation("c-1"):
+        assert span is None
+        await store.append("s-1", [NewEvent("x", {})])
+    [event] = [e async for e in store.read_stream("s-1")]
+    print(tracing_available(), sorted(event.metadata))
+
+asyncio.run(main())
+"""
+
+
+def test_without_opentelemetry_tracing_is_a_no_op() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_OTEL],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False ['causation_id', 'correlation_id']"
+
+
+async def test_installed_but_unconfigured_stamps_no_trace_context() -> None:
+    assert tracing_available()
+    store = InMemoryEventStore()
+    with trace_span("outer") as span:
+        assert span is None  # no provider: no span, not even a non-recording one
+        await store.append("s-1", [NewEvent("x", {})])
+    [event] = [e async for e in store.read_stream("s-1")]
+    assert event.metadata == {}
