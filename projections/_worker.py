@@ -143,7 +143,12 @@ class ProjectionWorker(Generic[W]):
                 self.state.phase = Phase.STANDBY
                 if not await self.lock.acquire(stop, self.options.standby_poll):
                     break
-                log.info("projection %s v%d: leading", self.name, self.projection.version)
+                log.info(
+                    "projection %s v%d: leading",
+                    self.name,
+                    self.projection.version,
+                    extra={"projection": self.name},
+                )
             try:
                 if await self._lead(stop):
                     return
@@ -345,6 +350,14 @@ class ProjectionWorker(Generic[W]):
             log.error(
                 "projection %s: %d writes failed in a committed batch", self.name, len(failed)
             )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "projection %s: applied %d event(s) up to %s",
+                self.name,
+                applied.events,
+                applied.position,
+                extra=_about(self.name, events[-1]),
+            )
         blocking.difference_update(applied.resolved)
         self.state.position = applied.position
         self.state.events += applied.events
@@ -497,7 +510,13 @@ class ProjectionWorker(Generic[W]):
             dead_letters=[letter],
         )
         await self.read_model.commit(self.name, slot, batch, require_active=live)
-        log.error("projection %s: event %s parked: %s", self.name, event.position, error)
+        log.error(
+            "projection %s: event %s parked: %s",
+            self.name,
+            event.position,
+            error,
+            extra=_about(self.name, event),
+        )
         if stop:
             raise ProjectionStoppedError(self.name, str(error), event.position)
         await self.source.acknowledge(position)
@@ -506,3 +525,15 @@ class ProjectionWorker(Generic[W]):
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _about(projection: str, event: RecordedEvent) -> dict[str, object]:
+    """The fields a structured log line of an event carries (see ``--log-format json``)."""
+    return {
+        "projection": projection,
+        "position": str(event.position),
+        "stream_id": event.stream_id,
+        "event_id": str(event.event_id),
+        "event_type": event.type,
+        "correlation_id": event.metadata.get("correlation_id") if event.metadata else None,
+    }
