@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -53,3 +54,16 @@ def test_trace_of_an_unknown_id_is_not_found(chronik: Chronik, ran: None) -> Non
     result = chronik("trace", "no-such-correlation")
     assert result.code == 3, result.describe()
     assert "no-such-correlation" in result.stderr
+
+
+def test_status_watch_refreshes_until_the_count(chronik: Chronik, ran: None) -> None:
+    result = chronik("projections", "status", "--watch", "0.1", "--count", "3", "--json")
+    assert result.code == 0, result.describe()
+    refreshes = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(refreshes) == 3
+    assert all(
+        {r["name"] for r in rows} == {"ledger_balances", "order_summaries"} for rows in refreshes
+    )
+    table = chronik("projections", "status", "--watch", "0.1", "--count", "2")
+    assert table.code == 0, table.describe()
+    assert table.stdout.count("PROJECTION") == 2
