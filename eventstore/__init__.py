@@ -75,6 +75,7 @@ from ._tracing import (
     SpanObserver,
     add_span_observer,
     current_trace_context,
+    instrumented,
     tracing_available,
     use_tracer_provider,
 )
@@ -158,6 +159,7 @@ __all__ = [
     "embedded_dsn",
     "event_json_schema",
     "incompatible_changes",
+    "instrumented",
     "mask_password",
     "schema_file_name",
     "schema_fingerprint",

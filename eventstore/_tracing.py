@@ -66,6 +66,12 @@ def _tracer() -> Any:
     return provider.get_tracer("chronik")
 
 
+def instrumented() -> bool:
+    """Whether chronik's spans are traced or observed now: hot loops check this once
+    per batch and skip building spans and their attributes otherwise."""
+    return bool(_observers) or _tracer() is not None
+
+
 def current_trace_context() -> dict[str, str]:
     """``traceparent`` (and ``tracestate``) of the current span; empty without one."""
     if _trace is None or not _trace.get_current_span().get_span_context().is_valid:

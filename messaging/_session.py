@@ -8,14 +8,18 @@ nothing queued by the failed one is mistaken for delivered).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from eventstore import TRACEPARENT, Position, RecordedEvent, current_trace_context, trace_span
+from eventstore import TRACEPARENT, Position, current_trace_context, instrumented, trace_span
 
 from ._checkpoints import OutboxRow, RelayCheckpoint
+from ._cloudevents import KafkaRecord
 from ._encoding import Token
+from ._feed import FeedRow
 from ._producer import TrackedProducer
 
 if TYPE_CHECKING:
@@ -50,58 +54,67 @@ class Session:
     async def run(self, stop: asyncio.Event, lock: Any, *, until_caught_up: bool) -> None:
         store = self.relay.store
         checked = time.monotonic()
+        ahead: asyncio.Task[tuple[list[FeedRow], list[OutboxRow]]] | None = None
         async with store._wake_up_listener() as wait_for_append:
-            while not stop.is_set():
-                events, rows = await self._read()
-                if events or rows:
-                    if self.options.exactly_once:
-                        await self._transaction(events, rows)
+            try:
+                while not stop.is_set():
+                    if ahead is None:
+                        events, rows = await self._read(self.sent_events, self.sent_outbox)
                     else:
-                        await self._send(events, rows)
-                        await self._save(self.producer.delivered())
-                full = max(len(events), len(rows)) >= self.options.batch_size
-                if full:
-                    if lock is not None and time.monotonic() - checked > _LOCK_CHECK_SECONDS:
-                        checked = time.monotonic()
-                        if not await lock.held():
-                            return
-                    continue
-                # Caught up: everything sent must be delivered before we say so.
-                if not self.options.exactly_once:
-                    await self._save(await self.producer.drain())
-                if until_caught_up:
-                    return
-                if lock is not None and not await lock.held():
-                    return
-                await wait_for_append(self.options.poll_interval)
+                        events, rows = await ahead
+                        ahead = None
+                    full = max(len(events), len(rows)) >= self.options.batch_size
+                    if full:
+                        # Read the next page while this one is encoded and sent: the
+                        # database works while we do (about a fifth faster).
+                        after_events = events[-1].position if events else self.sent_events
+                        after_outbox = rows[-1].position if rows else self.sent_outbox
+                        ahead = asyncio.create_task(self._read(after_events, after_outbox))
+                    if events or rows:
+                        if self.options.exactly_once:
+                            await self._transaction(events, rows)
+                        else:
+                            await self._send(events, rows)
+                            await self._save(self.producer.delivered())
+                    if full:
+                        if lock is not None and time.monotonic() - checked > _LOCK_CHECK_SECONDS:
+                            checked = time.monotonic()
+                            if not await lock.held():
+                                return
+                        continue
+                    # Caught up: everything sent must be delivered before we say so.
+                    if not self.options.exactly_once:
+                        await self._save(await self.producer.drain())
+                    if until_caught_up:
+                        return
+                    if lock is not None and not await lock.held():
+                        return
+                    await wait_for_append(self.options.poll_interval)
+            finally:
+                if ahead is not None:
+                    await _cancel(ahead)
 
-    async def _read(self) -> tuple[list[RecordedEvent], list[OutboxRow]]:
+    async def _read(
+        self, after_events: Position, after_outbox: Position
+    ) -> tuple[list[FeedRow], list[OutboxRow]]:
         limit = self.options.batch_size
-        events = [e async for e in self.relay.store.read_all(self.sent_events, limit)]
         rows: list[OutboxRow] = []
-        if self.options.outbox:
-            async with self.relay.store.connection() as connection:
-                rows = await self.relay.checkpoints.outbox_page(connection, self.sent_outbox, limit)
+        async with self.relay.store.connection() as connection:
+            events = await self.relay.feed.page(connection, after_events, limit)
+            if self.options.outbox:
+                rows = await self.relay.checkpoints.outbox_page(connection, after_outbox, limit)
         return events, rows
 
     async def _send(
         self,
-        events: list[RecordedEvent],
+        events: list[FeedRow],
         rows: list[OutboxRow],
         headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
         producer, encoder = self.producer, self.relay.encoder
+        traced = instrumented()
         for event in events:
-            # A child of the append's span; the message carries this span on, so a
-            # consumer continues the trace from here.
-            with trace_span(
-                "chronik.relay.publish",
-                {"chronik.stream_id": event.stream_id, "chronik.position": str(event.position)},
-                parents=(event.metadata,),
-            ) as span:
-                record = encoder.event(event)
-                if span is not None:
-                    _carry_trace(record.headers)
+            record = encoder.row(event) if not traced else _traced_row(encoder, event)
             if headers:
                 record.headers.extend(headers)
             self.sent_events = event.position
@@ -145,7 +158,7 @@ class Session:
         if self.options.on_checkpoint is not None:
             self.options.on_checkpoint(checkpoint)
 
-    async def _transaction(self, events: list[RecordedEvent], rows: list[OutboxRow]) -> None:
+    async def _transaction(self, events: list[FeedRow], rows: list[OutboxRow]) -> None:
         producer = self.producer
         self.transactions += 1
         name = f"{self.instance}:{self.transactions}"
@@ -179,6 +192,15 @@ class Session:
         self.count_events, self.count_outbox = saved.published_events, saved.published_outbox
 
 
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    # The session is ending (stop, lost lock, or an error that the caller reports):
+    # the read ahead's result or failure no longer matters.
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()
+
+
 async def _abort_quietly(producer: TrackedProducer[Token], seconds: float) -> None:
     # The original error is what the caller needs; an abort that fails too (the
     # broker is gone) leaves the transaction to time out or be fenced on restart.
@@ -202,5 +224,29 @@ def _carry_trace(headers: list[tuple[str, bytes]]) -> None:
     context = current_trace_context()
     if TRACEPARENT not in context:
         return
-    headers[:] = [(k, v) for k, v in headers if k not in context]
-    headers.extend((k, v.encode()) for k, v in context.items())
+    # Both the plain W3C header and the CloudEvents extension (ce_traceparent): a
+    # consumer reading either continues from this span.
+    names = {*context, *(f"ce_{k}" for k in context)}
+    headers[:] = [(k, v) for k, v in headers if k not in names]
+    for key, value in context.items():
+        headers.append((key, value.encode()))
+        headers.append((f"ce_{key}", value.encode()))
+
+
+def _traced_row(encoder: Any, row: FeedRow) -> KafkaRecord:
+    """Encode ``row`` in a span that is a child of the append's; the message carries
+    this span on, so a consumer continues the trace from here."""
+    with trace_span(
+        "chronik.relay.publish",
+        {"chronik.stream_id": row.stream_id, "chronik.position": str(row.position)},
+        parents=_metadata(row),
+    ) as span:
+        record: KafkaRecord = encoder.row(row)
+        if span is not None:
+            _carry_trace(record.headers)
+    return record
+
+
+def _metadata(row: FeedRow) -> Iterator[dict[str, Any]]:
+    # Lazy: parsed only when a tracer wants the parent (the relay keeps JSON as bytes).
+    yield json.loads(row.metadata)

@@ -1,24 +1,25 @@
-"""One OpenTelemetry trace from a command through the store, a projection, the relay
-and Kafka, and into a saga's steps (the SDK's in-memory exporter)."""
+"""One OpenTelemetry trace from a command through the store, a projection, the relay,
+Kafka and a consumer, and into a saga's steps (the SDK's in-memory exporter)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
+import confluent_kafka
 import pytest
 import redis.asyncio as aioredis
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from support.kafka import consume, relay_options
+from support.kafka import Consumed, consume, relay_options
 from support.projection_runs import run_until_caught_up
 from support.saga_runs import runner as saga_runner
 
 from aggregates import Repository
-from aggregates.ledger import Ledger
-from eventstore import PostgresEventStore, use_tracer_provider
-from messaging import Relay
+from aggregates.ledger import LEDGER_EVENTS, LEDGER_UPCASTERS, Deposited, Ledger
+from eventstore import Event, EventCodec, NewEvent, PostgresEventStore, use_tracer_provider
+from messaging import HandlerConsumer, HandlerContext, Relay
 from projections import ProjectionRunner, RedisReadModel, RunnerOptions, StoreFeedSource
 from projections.shipped import LEDGER_BALANCES
 from sagas import migrate_sagas, start_saga
@@ -101,6 +102,29 @@ async def test_one_trace_from_the_command_to_the_read_model_and_kafka(
     carried = {"-".join(str(m.header("traceparent")).split("-")[1:3]) for m in messages}
     assert carried == {f"{trace_id:032x}-{p.context.span_id:016x}" for p in publishes}
 
+    # A consumer's handler runs in a span under the publish, and what it appends is
+    # caused by the consumed event, in the command's correlation and trace.
+    async def handle(event: Event, context: HandlerContext) -> None:
+        if isinstance(event, Deposited):
+            await store.append(f"mail-{ledger_id}", [NewEvent("mail.Sent", {})])
+
+    handler = HandlerConsumer("mailer", handle, EventCodec(LEDGER_EVENTS, LEDGER_UPCASTERS))
+    await handler.process([_message(m) for m in messages])
+    [mail] = [e async for e in store.read_stream(f"mail-{ledger_id}")]
+    deposited = (await store.correlated_events(stored.metadata["correlation_id"]))[1]
+    assert deposited.type == "ledger.Deposited"
+    assert mail.metadata["causation_id"] == str(deposited.event_id)
+    assert mail.metadata["correlation_id"] == stored.metadata["correlation_id"]
+    consumes = {s.context.span_id: s for s in _by_name(exporter, "chronik.consume")}
+    assert {_parent_of(c) for c in consumes.values()} == {p.context.span_id for p in publishes}
+    [mail_append] = [
+        s
+        for s in _by_name(exporter, "chronik.append")
+        if s.attributes and s.attributes["chronik.stream_id"] == f"mail-{ledger_id}"
+    ]
+    assert _parent_of(mail_append) in consumes
+    assert mail_append.context.trace_id == trace_id
+
 
 async def test_saga_steps_continue_the_trace_of_their_trigger(
     spans: tuple[TracerProvider, InMemorySpanExporter], store: PostgresEventStore
@@ -127,3 +151,14 @@ async def test_saga_steps_continue_the_trace_of_their_trigger(
     assert len(step_appends) == 2
     root = request.get_span_context().span_id
     assert all(_parent_of(s) in ids for s in in_trace if s.context.span_id != root)
+
+
+def _message(consumed: Consumed) -> confluent_kafka.Message:
+    return confluent_kafka.Message(
+        topic=consumed.topic,
+        partition=consumed.partition,
+        offset=consumed.offset,
+        key=consumed.key,
+        value=consumed.value,
+        headers=consumed.headers,
+    )
