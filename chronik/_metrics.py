@@ -21,6 +21,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from eventstore import ConcurrencyError, EventStore, add_span_observer
@@ -72,6 +73,7 @@ class MetricsServer:
         self.registry = prom.CollectorRegistry()
         self._prom = prom
         self._watched: list[_Watched] = []
+        self._relays: list[Any] = []
         self._extra: list[Callable[[], Readiness]] = []
         r = self.registry
         self.appends = prom.Counter("chronik_appends", "Appends (batches)", registry=r)
@@ -113,6 +115,15 @@ class MetricsServer:
             ["projection"],
             registry=r,
         )
+        self.relay_lag_events = prom.Gauge(
+            "chronik_relay_lag_events", "Feed events not yet published", ["relay"], registry=r
+        )
+        self.relay_lag_seconds = prom.Gauge(
+            "chronik_relay_lag_seconds",
+            "Age of the oldest event not yet published",
+            ["relay"],
+            registry=r,
+        )
         self.held_back = prom.Gauge(
             "chronik_feed_held_back_events",
             "Committed events the feed holds back behind an open transaction",
@@ -125,6 +136,19 @@ class MetricsServer:
         self, store: EventStore, runner: ProjectionRunner, targets: Sequence[Target]
     ) -> None:
         self._watched.append(_Watched(store, runner, targets))
+
+    def watch_relay(self, relay: Any) -> None:
+        """A ``messaging.Relay``: its lag, and its readiness (leading within the bound,
+        or a standby)."""
+        self._relays.append(relay)
+
+    async def _relay_lag(self, relay: Any) -> tuple[int, float]:
+        after = relay.state.checkpoint.events
+        events = await relay.store.count_after(after)
+        seconds = 0.0
+        async for oldest in relay.store.read_all(after, limit=1):
+            seconds = max((datetime.now(UTC) - oldest.recorded_at).total_seconds(), 0.0)
+        return events, seconds
 
     def watch(self, check: Callable[[], Readiness]) -> None:
         """Another runner's readiness (the relay's, say), merged into ``/readyz``."""
@@ -222,12 +246,18 @@ class MetricsServer:
                 self.dead_letters.labels(name).set(found.dead_letters)
                 self.leader.labels(name).set(1 if states[name].phase is Phase.LIVE else 0)
                 held = max(held, found.held_back_events)
+        for relay in self._relays:
+            events, seconds = await self._relay_lag(relay)
+            self.relay_lag_events.labels(relay.options.name).set(events)
+            self.relay_lag_seconds.labels(relay.options.name).set(seconds)
+        if self._relays and not self._watched:
+            held = await self._relays[0].store.held_back_count()
         self.held_back.set(held)
 
     async def readiness(self) -> Readiness:
         """Ready when every projection is led here within ``ready_lag`` events, or is a
         standby (another process leads it), and every other watched runner is ready."""
-        if not self._watched and not self._extra:
+        if not self._watched and not self._extra and not self._relays:
             return Readiness(False, {"phase": "starting"})
         projections: dict[str, Any] = {}
         ready = True
@@ -248,6 +278,20 @@ class MetricsServer:
                     "ready": fine,
                 }
         detail: dict[str, Any] = {"projections": projections} if projections else {}
+        for relay in self._relays:
+            phase = str(relay.state.phase)
+            if phase == "standby":
+                detail.setdefault("relays", {})[relay.options.name] = {"role": "standby"}
+                continue
+            events, _ = await self._relay_lag(relay)
+            fine = phase == "leading" and events <= self.ready_lag
+            ready = ready and fine
+            detail.setdefault("relays", {})[relay.options.name] = {
+                "role": "leader" if phase == "leading" else "none",
+                "phase": phase,
+                "lag_events": events,
+                "ready": fine,
+            }
         for check in self._extra:
             more = check()
             ready = ready and more.ready
