@@ -115,6 +115,9 @@ class MetricsServer:
             ["projection"],
             registry=r,
         )
+        self.consumed = prom.Counter(
+            "chronik_consumed_messages", "Kafka messages handled", ["consumer"], registry=r
+        )
         self.relay_lag_events = prom.Gauge(
             "chronik_relay_lag_events", "Feed events not yet published", ["relay"], registry=r
         )
@@ -169,6 +172,11 @@ class MetricsServer:
             self.batches.labels(str(attributes.get("chronik.projection"))).observe(seconds)
         elif name == "chronik.relay.publish" and error is None:
             self.published.inc()
+        elif name == "chronik.consume" and error is None:
+            self.consumed.labels(str(attributes.get("chronik.consumer"))).inc()
+        elif name == "chronik.consume.batch" and error is None:
+            consumer = str(attributes.get("chronik.consumer"))
+            self.consumed.labels(consumer).inc(attributes.get("chronik.messages", 0))
 
     # -- serving ------------------------------------------------------------------
 
