@@ -38,6 +38,7 @@ _observers: list[SpanObserver] = []
 #: A provider given to :func:`use_tracer_provider` (else the global one is used).
 _chosen: Any = None
 _chosen_tracer: Any = None
+_global: tuple[Any, Any] = (None, None)
 
 
 def tracing_available() -> bool:
@@ -60,10 +61,14 @@ def _tracer() -> Any:
         return _chosen_tracer
     if _trace is None:
         return None
+    global _global
     provider = _trace.get_tracer_provider()
     if isinstance(provider, _unset_providers):
         return None
-    return provider.get_tracer("chronik")
+    if _global[0] is not provider:
+        # An SDK provider builds a new tracer per call: keep one per provider.
+        _global = (provider, provider.get_tracer("chronik"))
+    return _global[1]
 
 
 def instrumented() -> bool:

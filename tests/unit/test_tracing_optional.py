@@ -27,6 +27,43 @@ async def main():
 asyncio.run(main())
 """
 
+_GLOBAL_PROVIDER = """
+import asyncio
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from eventstore import InMemoryEventStore, NewEvent
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+
+async def main():
+    store = InMemoryEventStore()
+    await store.append("s-1", [NewEvent("x", {})])
+    [event] = [e async for e in store.read_stream("s-1")]
+    [span] = exporter.get_finished_spans()
+    print(span.name, event.metadata["traceparent"].split("-")[2] == f"{span.context.span_id:016x}")
+
+asyncio.run(main())
+"""
+
+
+def _python(code: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_the_global_provider_is_used_when_the_app_sets_one() -> None:
+    # In a process of its own: a global provider cannot be unset.
+    assert _python(_GLOBAL_PROVIDER) == "chronik.append True"
+
 
 def test_without_opentelemetry_tracing_is_a_no_op() -> None:
     done = subprocess.run(
