@@ -22,9 +22,13 @@ from eventstore import (
     NO_STREAM,
     AppendResult,
     ConcurrencyError,
+    Correlation,
     EventStore,
     InvalidInputError,
     Position,
+    current_correlation,
+    stamp_correlation,
+    trace_span,
 )
 from snapshots import EveryNEvents, Snapshot, SnapshotPolicy, SnapshotStore
 
@@ -103,15 +107,20 @@ class Repository:
         self._check_type(aggregate_type)
         blank = aggregate_type(aggregate_id)
         stream_id = blank.stream_id
-        target = await self._target_version(
-            aggregate_type, aggregate_id, stream_id, at_version, as_of, at_position
-        )
-        aggregate, stale = blank, False
-        if self._snapshots is not None:
-            found, stale = await self._snapshots.load(aggregate_type, aggregate_id, target)
-            if found is not None:
-                aggregate = found
-        await self._replay(aggregate, stream_id, target)
+        with trace_span("chronik.load", {"chronik.stream_id": stream_id}) as span:
+            target = await self._target_version(
+                aggregate_type, aggregate_id, stream_id, at_version, as_of, at_position
+            )
+            aggregate, stale = blank, False
+            if self._snapshots is not None:
+                found, stale = await self._snapshots.load(aggregate_type, aggregate_id, target)
+                if found is not None:
+                    aggregate = found
+            from_snapshot = aggregate.version
+            await self._replay(aggregate, stream_id, target)
+            if span is not None and span.is_recording():
+                span.set_attribute("chronik.snapshot_version", from_snapshot)
+                span.set_attribute("chronik.replayed_events", aggregate.version - from_snapshot)
         if aggregate.version == 0:
             raise AggregateNotFoundError(stream_id, aggregate_type.type_name, aggregate_id)
         if target is not None and aggregate.version < target:
@@ -228,7 +237,13 @@ class Repository:
         if not pending:
             return AppendResult(aggregate.stream_id, aggregate.version, ())
         saved_version = aggregate.saved_version
-        meta = dict(metadata) if metadata is not None else None
+        # A command with no correlation around it starts one: its first event's id,
+        # not a random one, so saving the same pending events again stamps the same.
+        ids = current_correlation()
+        if ids is None:
+            root = str(pending[0][1])
+            ids = Correlation(root, root)
+        meta = stamp_correlation(metadata, ids)
         encode = self.codec.encode
         batch = [encode(event, event_id=event_id, metadata=meta) for event, event_id in pending]
         # Encoded envelopes no longer name their classes: register them here (a

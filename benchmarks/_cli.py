@@ -23,6 +23,7 @@ from ._cases import Case
 from ._context import bench_context
 from ._environment import record_environment
 from ._harness import CaseResult
+from ._instrument import MODES, instrument
 from ._registry import ALL_CASES
 from ._report import markdown_table, text_table, write_json
 from ._server import benchmark_server
@@ -55,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
         "--keep-schemas", action="store_true", help="do not drop the bench_* schemas"
     )
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
+    parser.add_argument(
+        "--instrument",
+        choices=MODES,
+        default="none",
+        help="tracing/metrics switched on while the cases run (see benchmarks._instrument)",
+    )
     return parser
 
 
@@ -132,8 +139,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     cases = _select(arguments)
     dsn = arguments.dsn or os.environ.get("DATABASE_URL") or None
-    with benchmark_server(dsn, arguments.data_dir) as server:
-        environment, results = asyncio.run(_run(cases, server.dsn, server.description, arguments))
+    switch_off = instrument(arguments.instrument)
+    try:
+        with benchmark_server(dsn, arguments.data_dir) as server:
+            environment, results = asyncio.run(
+                _run(cases, server.dsn, server.description, arguments)
+            )
+    finally:
+        switch_off()
+    environment["instrument"] = arguments.instrument
 
     print(text_table(results))
     if arguments.json is not None:

@@ -22,6 +22,8 @@ from projections import RedisReadModel
 from ._app import aggregate_stream_prefix
 from ._context import Context
 from ._errors import ExitCode, UnavailableError, UsageError
+from ._metrics import Readiness
+from ._metrics_options import add_metrics_options, metrics_from
 from ._output import print_json, print_table
 from ._parsing import positive_int
 from ._projecting import stop_on_signals
@@ -58,6 +60,7 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     what.add_argument("--handler", dest="handler_ref", metavar="MODULE:ATTR")
     _topics_option(run)
     run.add_argument("--batch-size", type=positive_int, default=500, metavar="N")
+    add_metrics_options(run)
     run.set_defaults(handler=run_consume)
 
     group = commands.add_parser(
@@ -155,15 +158,22 @@ async def run_consume(ctx: Context, args: argparse.Namespace) -> int:
         f"consuming {', '.join(topics)} as group {args.group} into {what}; "
         "Ctrl-C or SIGTERM leaves the group cleanly"
     )
-    with stop_on_signals(stop):
-        stats = await messaging.consume(
-            processor,
-            bootstrap=bootstrap,
-            group=args.group,
-            topics=topics,
-            stop=stop,
-            options=messaging.ConsumerOptions(batch_size=args.batch_size),
-        )
+    async with metrics_from(ctx, args) as metrics:
+        if metrics is not None:
+            # Alive and in its loop; the group's lag is 'chronik consume status'.
+            group = args.group
+            metrics.watch(
+                lambda: Readiness(not stop.is_set(), {"consumer": {"group": group, "what": what}})
+            )
+        with stop_on_signals(stop):
+            stats = await messaging.consume(
+                processor,
+                bootstrap=bootstrap,
+                group=args.group,
+                topics=topics,
+                stop=stop,
+                options=messaging.ConsumerOptions(batch_size=args.batch_size),
+            )
     ctx.note(f"left group {args.group}: {stats.messages} messages in {stats.batches} batches")
     return ExitCode.OK
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+from datetime import UTC, datetime
 from typing import Any
 
 from eventstore import START, OpenTransaction, Position
@@ -50,6 +52,17 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         "back, if one does.",
     )
     state.add_argument("--json", action="store_true", help="print a JSON list")
+    state.add_argument(
+        "--watch",
+        type=_interval,
+        nargs="?",
+        const=2.0,
+        metavar="SECONDS",
+        help="refresh every SECONDS (default 2) until Ctrl-C; with --json one line per refresh",
+    )
+    state.add_argument(
+        "--count", type=positive_int, metavar="N", help="with --watch: stop after N refreshes"
+    )
     state.set_defaults(handler=run_status)
     _cmd_prune.register(sub, parents)
 
@@ -108,6 +121,41 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 
 async def run_status(ctx: Context, args: argparse.Namespace) -> int:
+    if args.watch is None:
+        return await _status_once(ctx, args)
+    stop = asyncio.Event()
+    shown = 0
+    clear = not args.json and ctx.out.isatty()
+    with stop_on_signals(stop):
+        while not stop.is_set():
+            if clear:
+                ctx.out.write("\x1b[H\x1b[2J")
+            elif shown and not args.json:
+                ctx.out.write("\n")
+            if not args.json:
+                ctx.out.write(f"{datetime.now(UTC).isoformat(timespec='seconds')}\n")
+            await _status_once(ctx, args, one_line=True)
+            ctx.out.flush()
+            shown += 1
+            if args.count is not None and shown >= args.count:
+                break
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(args.watch):
+                    await stop.wait()
+    return 0
+
+
+def _interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0.05 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"expected 0.05..86400 seconds, got {value}")
+    return value
+
+
+async def _status_once(ctx: Context, args: argparse.Namespace, *, one_line: bool = False) -> int:
     store = await ctx.services.store()
     rows: list[dict[str, Any]] = []
     blocker: dict[str, Any] | None = None
@@ -123,7 +171,10 @@ async def run_status(ctx: Context, args: argparse.Namespace) -> int:
                 "transaction": _transaction(found.held_back_by),
             }
     if args.json:
-        print_json(rows, ctx.out)
+        if one_line:
+            ctx.out.write(compact(rows) + "\n")
+        else:
+            print_json(rows, ctx.out)
         return 0
     print_table(
         ["projection", "code", "active", "checkpoint", "lag", "lag s", "dead", "state"],

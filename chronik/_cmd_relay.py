@@ -22,6 +22,7 @@ from messaging import (
 
 from ._context import Context
 from ._errors import ExitCode, NotFoundError, UnavailableError, UsageError
+from ._metrics_options import add_metrics_options, metrics_from
 from ._output import print_json, print_table
 from ._parsing import positive_int
 from ._projecting import stop_on_signals
@@ -73,6 +74,7 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="publish what is there now, then exit (no leader lock, no retries)",
     )
+    add_metrics_options(relay)
     relay.set_defaults(handler=run_relay)
     sub = relay.add_subparsers(dest="relay_command", metavar="COMMAND")
     state = sub.add_parser(
@@ -126,8 +128,11 @@ async def run_relay(ctx: Context, args: argparse.Namespace) -> int:
             logging.getLogger("chronik").setLevel(logging.INFO)
         ctx.note(f"relay {name!r} ({options.mode_name}); Ctrl-C or SIGTERM stops cleanly")
         stop = asyncio.Event()
-        with stop_on_signals(stop):
-            await relay.run(stop)
+        async with metrics_from(ctx, args) as metrics:
+            if metrics is not None:
+                metrics.watch_relay(relay)
+            with stop_on_signals(stop):
+                await relay.run(stop)
     except BrokerUnavailableError as error:
         raise UnavailableError(str(error), "check KAFKA_BOOTSTRAP_SERVERS") from None
     return ExitCode.OK

@@ -14,6 +14,8 @@ from sagas import SagaRunner
 from ._cmd_sagas import saga_runner
 from ._context import Context
 from ._errors import ExitCode
+from ._metrics import MetricsServer, Readiness
+from ._metrics_options import add_metrics_options, metrics_from
 from ._output import print_json, print_table
 from ._parsing import positive_int
 from ._progress import Progress
@@ -43,11 +45,19 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="stop once every projection has reached the feed's head",
     )
     run.add_argument("--batch-size", type=positive_int, default=500, metavar="N")
+    add_metrics_options(run)
     run.add_argument("--json", action="store_true", help="print the final states as JSON")
     run.set_defaults(handler=run_runners)
 
 
 async def run_runners(ctx: Context, args: argparse.Namespace) -> int:
+    async with metrics_from(ctx, args) as metrics:
+        return await _run_runners(ctx, args, metrics)
+
+
+async def _run_runners(
+    ctx: Context, args: argparse.Namespace, metrics: MetricsServer | None
+) -> int:
     if not args.until_caught_up and not ctx.config.debug:
         # A long-running process: say what it does (leading, standby, restarts).
         logging.getLogger("chronik").setLevel(logging.INFO)
@@ -67,10 +77,14 @@ async def run_runners(ctx: Context, args: argparse.Namespace) -> int:
         # Sagas first: what they append is then in the read models too.
         await sagas.catch_up()
     elif sagas is not None:
-        return await _run_live(ctx, args, targets, sagas)
+        return await _run_live(ctx, args, targets, sagas, metrics)
     states = (
         await project(
-            ctx, targets, until_caught_up=args.until_caught_up, batch_size=args.batch_size
+            ctx,
+            targets,
+            until_caught_up=args.until_caught_up,
+            batch_size=args.batch_size,
+            metrics=metrics,
         )
         if targets
         else {}
@@ -112,16 +126,27 @@ def _report(ctx: Context, args: argparse.Namespace, states: dict[str, Any]) -> i
 
 
 async def _run_live(
-    ctx: Context, args: argparse.Namespace, targets: list[Target], sagas: SagaRunner
+    ctx: Context,
+    args: argparse.Namespace,
+    targets: list[Target],
+    sagas: SagaRunner,
+    metrics: MetricsServer | None,
 ) -> int:
     """Projections and sagas side by side until a signal."""
     stop = asyncio.Event()
+    if metrics is not None:
+        metrics.watch(lambda: _saga_readiness(sagas))
     with stop_on_signals(stop):
         saga_task = asyncio.create_task(sagas.run(stop), name="chronik-sagas")
         try:
             states = (
                 await project(
-                    ctx, targets, until_caught_up=False, batch_size=args.batch_size, stop=stop
+                    ctx,
+                    targets,
+                    until_caught_up=False,
+                    batch_size=args.batch_size,
+                    stop=stop,
+                    metrics=metrics,
                 )
                 if targets
                 else {}
@@ -156,6 +181,7 @@ async def project(
     until_caught_up: bool,
     batch_size: int = 500,
     stop: asyncio.Event | None = None,
+    metrics: MetricsServer | None = None,
 ) -> dict[str, Any]:
     """Run ``targets`` from the store's feed; the runner's final states by projection.
 
@@ -164,6 +190,8 @@ async def project(
     runner = ProjectionRunner(
         StoreFeedSource(store), targets, options=RunnerOptions(batch_size=batch_size)
     )
+    if metrics is not None:
+        metrics.watch_projections(store, runner, targets)
     own = stop is None
     stop = stop if stop is not None else asyncio.Event()
     with stop_on_signals(stop) if own else contextlib.nullcontext():
@@ -175,3 +203,19 @@ async def project(
             ctx.note(f"running {names}; Ctrl-C or SIGTERM stops cleanly")
             await run_projections(store, runner, targets, stop, until_caught_up=False)
     return dict(runner.states)
+
+
+def _saga_readiness(sagas: SagaRunner) -> Readiness:
+    """Sagas are ready while their runner has not failed since its last good batch."""
+    stats = sagas.stats
+    return Readiness(
+        stats.error is None,
+        {
+            "sagas": {
+                "position": str(stats.position) if stats.position else None,
+                "events": stats.events,
+                "restarts": stats.restarts,
+                "error": stats.error,
+            }
+        },
+    )

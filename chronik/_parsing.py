@@ -76,6 +76,13 @@ def global_options(*, suppress: bool) -> argparse.ArgumentParser:
         default=default,
         help="print tracebacks on errors",
     )
+    group.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=default,
+        help="log lines on stderr: 'text' (default) or 'json', one object per line with "
+        "the projection, position and correlation id where they apply",
+    )
     return parent
 
 

@@ -23,12 +23,14 @@ from . import (
     _cmd_state,
     _cmd_store,
     _cmd_topics,
+    _cmd_trace,
 )
 from ._config import Config
 from ._context import Context
 from ._entry import main as entry_main
 from ._errors import EXIT_CODES_HELP, ExitCode, Interrupted, UsageError, classify
 from ._interrupts import Interrupts
+from ._logs import json_handler
 from ._output import printable, printable_lines
 from ._parsing import Parser, global_options
 from ._services import Services
@@ -68,6 +70,7 @@ def build_parser() -> Parser:
         _cmd_topics,
         _cmd_cdc,
         _cmd_consume,
+        _cmd_trace,
     ):
         module.register(commands, parents)
     return parser
@@ -92,7 +95,7 @@ def run(argv: Sequence[str] | None) -> int:
     except SystemExit as done:
         # --help and --version end through SystemExit(0).
         return done.code if isinstance(done.code, int) else ExitCode.USAGE
-    _configure_logging(config.debug)
+    _configure_logging(config.debug, getattr(args, "log_format", None) or "text")
     try:
         return asyncio.run(_run(config, args))
     except KeyboardInterrupt:
@@ -134,11 +137,14 @@ async def _run(config: Config, args: argparse.Namespace) -> int:
             raise Interrupted(f"interrupted ({interrupts.received})") from None
 
 
-def _configure_logging(debug: bool) -> None:
+def _configure_logging(debug: bool, log_format: str = "text") -> None:
     # Library warnings (a snapshot write that failed, a runner restart) reach the
     # person at the terminal on stderr; --debug shows chronik's own detail too.
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Printable("chronik: %(levelname)s: %(name)s: %(message)s"))
+    if log_format == "json":
+        handler = json_handler()
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_Printable("chronik: %(levelname)s: %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.WARNING)

@@ -6,6 +6,16 @@ and pass through one ``EventCodec``, which runs the upcasters on every read.
 """
 
 from ._codec import EventCodec
+from ._correlation import (
+    CAUSATION_ID,
+    CORRELATION_ID,
+    Correlation,
+    caused_by,
+    correlation,
+    correlation_of,
+    current_correlation,
+)
+from ._correlation import stamped as stamp_correlation
 from ._embedded import describe_dsn, embedded_dsn, mask_password
 from ._errors import (
     ChronikError,
@@ -60,6 +70,16 @@ from ._schemas import (
     schema_uri,
 )
 from ._store import EventStore
+from ._tracing import (
+    TRACEPARENT,
+    SpanObserver,
+    add_span_observer,
+    current_trace_context,
+    instrumented,
+    tracing_available,
+    use_tracer_provider,
+)
+from ._tracing import span as trace_span
 from ._validation import (
     DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_EVENT_BYTES,
@@ -71,6 +91,8 @@ from ._validation import (
 
 __all__ = [
     "ANY",
+    "CAUSATION_ID",
+    "CORRELATION_ID",
     "DEFAULT_MAX_BATCH_BYTES",
     "DEFAULT_MAX_EVENT_BYTES",
     "DEFAULT_SCHEMA",
@@ -83,10 +105,12 @@ __all__ = [
     "SCHEMA_NAME_RULE",
     "START",
     "STREAM_EXISTS",
+    "TRACEPARENT",
     "AppendResult",
     "AsyncClosing",
     "ChronikError",
     "ConcurrencyError",
+    "Correlation",
     "DeadlockError",
     "DuplicateEventError",
     "Event",
@@ -112,6 +136,7 @@ __all__ = [
     "SchemaChange",
     "SchemaRecord",
     "SchemaRegistry",
+    "SpanObserver",
     "StoreUnavailableError",
     "StreamInfo",
     "StreamNotFoundError",
@@ -120,17 +145,28 @@ __all__ = [
     "UnreadableEventError",
     "UpcastError",
     "UpcasterChainError",
+    "add_span_observer",
     "apply_migrations",
+    "caused_by",
     "check_schema_name",
     "check_stream_id",
     "compare_schemas",
+    "correlation",
+    "correlation_of",
+    "current_correlation",
+    "current_trace_context",
     "describe_dsn",
     "embedded_dsn",
     "event_json_schema",
     "incompatible_changes",
+    "instrumented",
     "mask_password",
     "schema_file_name",
     "schema_fingerprint",
     "schema_uri",
+    "stamp_correlation",
+    "trace_span",
+    "tracing_available",
+    "use_tracer_provider",
     "version_matches",
 ]

@@ -75,6 +75,15 @@ _VERSION_AT_POSITION = """
     SELECT coalesce(max(version), 0) FROM {events}
      WHERE stream_id = %s AND (transaction_id, global_position) <= (%s::text::xid8, %s)
 """
+# What one correlation led to (chronik trace), by the expression index of
+# migration 7; feed order, as the events happened.
+_CORRELATED = """
+    SELECT {columns} FROM {events} AS e
+     WHERE e.metadata->>'correlation_id' = %s
+     ORDER BY e.transaction_id, e.global_position
+     LIMIT %s
+"""
+_BY_EVENT_ID = "SELECT {columns} FROM {events} WHERE event_id = %s"
 # Streams in code-point order (COLLATE "C", as the in-memory store sorts), so a
 # prefix is one contiguous range of the "C" index: the scan starts at the prefix
 # and stops before its successor (``prefix_successor``).
@@ -173,6 +182,8 @@ class ReadStatements:
         self.version_as_of = compose(_VERSION_AS_OF)
         self.version_at_position = compose(_VERSION_AT_POSITION)
         self.streams = compose(_STREAMS)
+        self.correlated = compose(_CORRELATED)
+        self.by_event_id = compose(_BY_EVENT_ID)
         self.open_transactions = sql.SQL(_OPEN_TRANSACTIONS)
 
 

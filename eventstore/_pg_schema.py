@@ -112,6 +112,11 @@ _MIGRATIONS: list[list[str]] = [
     [paged_read_function(name) for name in PAGED_READS],
     # The event schema registry (see _pg_schemas).
     EVENT_SCHEMAS_TABLE,
+    [
+        # 'chronik trace': every event of one correlation.  An expression index,
+        # not a GIN on metadata: one key is looked up, by equality only.
+        "CREATE INDEX events_correlation ON {schema}.events ((metadata->>'correlation_id'))",
+    ],
 ]
 
 LATEST_VERSION = len(_MIGRATIONS)

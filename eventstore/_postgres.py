@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
+from uuid import UUID
 
 import psycopg
 from psycopg import AsyncConnection
@@ -277,6 +278,18 @@ class PostgresEventStore(EventStore):
     async def _count(self, statement: Any, params: Sequence[Any]) -> int:
         row = await self._run(lambda connection: self._fetch_one(connection, statement, params))
         return int(row[0]) if row else 0
+
+    async def find_event(self, event_id: UUID) -> RecordedEvent | None:
+        page, broken = await self._fetch_events(self._reads.by_event_id, (event_id,))
+        if broken is not None:
+            raise broken
+        return page[0] if page else None
+
+    async def _correlated_events(self, correlation_id: str, limit: int) -> list[RecordedEvent]:
+        page, broken = await self._fetch_events(self._reads.correlated, (correlation_id, limit))
+        if broken is not None:
+            raise broken
+        return page
 
     async def open_transactions(self) -> list[OpenTransaction]:
         """Transactions that hold the feed back (they hold an xid), oldest first."""

@@ -13,7 +13,9 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
+from ._correlation import CORRELATION_ID, current_correlation, stamped
 from ._errors import InvalidInputError
 from ._events import Event
 from ._history import DEFAULT_MAX_SHAPES, pick_sample
@@ -29,6 +31,7 @@ from ._model import (
     StreamInfo,
 )
 from ._schemas import InMemorySchemaRegistry, SchemaRegistry
+from ._tracing import current_trace_context, span
 from ._validation import (
     DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_EVENT_BYTES,
@@ -47,6 +50,7 @@ from ._validation import (
 
 DEFAULT_PAGE_SIZE = 1000
 DEFAULT_POLL_INTERVAL = 1.0
+DEFAULT_CORRELATED_LIMIT = 10_000
 
 
 class EventStore(AsyncClosing):
@@ -86,17 +90,28 @@ class EventStore(AsyncClosing):
         """
         stream_id = check_stream_id(stream_id)
         expected = check_expected_version(stream_id, expected_version)
-        models: set[type[Any]] = set()
-        batch = prepare_batch(
-            stream_id, events, self.max_event_bytes, models, max_batch_bytes=self.max_batch_bytes
-        )
-        if models:
-            # Before the append, so a schema is on record before any event of it.
-            # Registration takes its own pooled connection even when the append
-            # joins a caller's transaction: a rollback there must not undo a
-            # registration this process has already cached as done.
-            await self.schemas.ensure(m for m in models if issubclass(m, Event))
-        return await self._append(stream_id, batch, expected, connection)
+        # Mutable: the event count is known after preparing, and observers read it.
+        attributes: dict[str, Any] = {"chronik.stream_id": stream_id}
+        with span("chronik.append", attributes) as current:
+            models: set[type[Any]] = set()
+            batch = prepare_batch(
+                stream_id,
+                events,
+                self.max_event_bytes,
+                models,
+                max_batch_bytes=self.max_batch_bytes,
+                stamp=_provenance(),
+            )
+            attributes["chronik.events"] = len(batch)
+            if current is not None and current.is_recording():
+                current.set_attribute("chronik.events", len(batch))
+            if models:
+                # Before the append, so a schema is on record before any event of it.
+                # Registration takes its own pooled connection even when the append
+                # joins a caller's transaction: a rollback there must not undo a
+                # registration this process has already cached as done.
+                await self.schemas.ensure(m for m in models if issubclass(m, Event))
+            return await self._append(stream_id, batch, expected, connection)
 
     @abc.abstractmethod
     async def _append(
@@ -181,6 +196,34 @@ class EventStore(AsyncClosing):
 
     async def _count_after(self, after: Position) -> int:
         return sum([1 async for _ in self._read_all(after, None)])
+
+    async def find_event(self, event_id: UUID) -> RecordedEvent | None:
+        """The event with this id, as stored; ``None`` when there is none."""
+        async for event in self._read_all(START, None):
+            if event.event_id == event_id:
+                return event
+        return None
+
+    async def correlated_events(
+        self, correlation_id: str, *, limit: int = DEFAULT_CORRELATED_LIMIT
+    ) -> list[RecordedEvent]:
+        """Events whose metadata ``correlation_id`` is this one, in feed order
+        (at most ``limit``): what one command, request or message led to."""
+        if not isinstance(correlation_id, str) or not correlation_id:
+            raise InvalidInputError(FEED, f"invalid correlation id {correlation_id!r}")
+        checked = check_limit(limit, correlation_id)
+        if checked is None or checked < 1:
+            raise InvalidInputError(correlation_id, f"invalid limit {limit!r}: use an int >= 1")
+        return await self._correlated_events(correlation_id, checked)
+
+    async def _correlated_events(self, correlation_id: str, limit: int) -> list[RecordedEvent]:
+        found = []
+        async for event in self._read_all(START, None):
+            if event.metadata and event.metadata.get(CORRELATION_ID) == correlation_id:
+                found.append(event)
+                if len(found) >= limit:
+                    break
+        return found
 
     async def held_back_count(self) -> int:
         """Committed events the feed does not show yet because an older transaction is open."""
@@ -275,3 +318,13 @@ class EventStore(AsyncClosing):
 
 def _is_version(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _provenance() -> dict[str, Any] | None:
+    """What every event appended here gets in its metadata, unless it set the key:
+    the current correlation (see ``_correlation``) and trace context."""
+    ids = current_correlation()
+    trace_context = current_trace_context()
+    if ids is None and not trace_context:
+        return None
+    return stamped(trace_context, ids) if ids is not None else trace_context

@@ -299,11 +299,13 @@ def prepare_batch(
     max_event_bytes: int,
     models: set[type[Any]] | None = None,
     max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+    stamp: Mapping[str, Any] | None = None,
 ) -> list[PreparedEvent]:
     """Validate and encode a batch; raise ``InvalidAppendError`` naming the culprit.
 
     ``models``, when given, receives the class of every typed event in the batch
-    (for the schema registry).
+    (for the schema registry).  ``stamp`` holds metadata every event gets unless
+    it sets the key itself (correlation ids, trace context).
     """
     if isinstance(events, (NewEvent, str, bytes, Mapping)) or hasattr(events, "to_new_event"):
         raise InvalidAppendError(stream_id, "events must be a list of events, not a single one")
@@ -352,9 +354,12 @@ def prepare_batch(
             )
         seen_ids.add(event_id)
         data_json = _encode(stream_id, "data", index, event.type, event.data)
+        metadata = event.metadata
+        if stamp:
+            metadata = {**stamp, **metadata} if metadata else dict(stamp)
         metadata_json = (
-            _encode(stream_id, "metadata", index, event.type, event.metadata)
-            if event.metadata is not None
+            _encode(stream_id, "metadata", index, event.type, metadata)
+            if metadata is not None
             else "{}"
         )
         size = len(data_json.encode()) + len(metadata_json.encode())
@@ -393,13 +398,25 @@ def check_replayed_content(
             event.type != kind
             or event.schema_version != schema_version
             or json.loads(event.data_json) != data
-            or json.loads(event.metadata_json) != metadata
+            or _lasting(json.loads(event.metadata_json)) != _lasting(metadata)
         ):
             raise DuplicateEventError(
                 stream_id,
                 tuple(str(e.event_id) for e in batch),
                 f"event id {event.event_id} was appended before with other content",
             )
+
+
+#: Metadata about the attempt, not the event: a retry of the same batch from
+#: another span or another delivery of its cause may differ here and is still the
+#: same event (the stored values stay).
+_PROVENANCE_KEYS = frozenset({"traceparent", "tracestate", "correlation_id", "causation_id"})
+
+
+def _lasting(metadata: Any) -> Any:
+    if not isinstance(metadata, dict) or _PROVENANCE_KEYS.isdisjoint(metadata):
+        return metadata
+    return {k: v for k, v in metadata.items() if k not in _PROVENANCE_KEYS}
 
 
 def _convert(stream_id: str, index: int, candidate: Any) -> NewEvent:

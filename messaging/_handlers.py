@@ -18,7 +18,7 @@ from typing import Any
 
 import confluent_kafka
 
-from eventstore import Event, EventCodec, RecordedEvent
+from eventstore import Event, EventCodec, RecordedEvent, caused_by, trace_span
 
 from ._apply import Failure, decode_message, origin_of_message, typed, with_retries
 from ._consume_errors import ConsumerError
@@ -104,7 +104,17 @@ class HandlerConsumer:
                     origin.attempts + attempt,
                     origin,
                 )
-                await self.handler(event, context)
+                # What the handler appends is caused by this event and keeps its
+                # correlation; its span continues the trace the message carries.
+                with (
+                    caused_by(envelope),
+                    trace_span(
+                        "chronik.consume",
+                        {"chronik.consumer": self.name, "chronik.topic": inbound.topic},
+                        parents=(envelope.metadata,),
+                    ),
+                ):
+                    await self.handler(event, context)
 
             failure = await with_retries(work, message, origin, self.policy)
             if failure is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -71,6 +71,13 @@ class Inbound:
     offset: int
     origin: Origin
     timestamp: datetime | None = None
+
+
+def trace_headers(messages: Iterable[Any]) -> Iterator[dict[str, str]]:
+    """Each message's W3C trace headers (lazily: only a tracer asks)."""
+    for message in messages:
+        found = header_map(message.headers())
+        yield {k: found[k] for k in ("traceparent", "tracestate") if k in found}
 
 
 def header_map(headers: Headers) -> dict[str, str]:

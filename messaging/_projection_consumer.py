@@ -22,12 +22,12 @@ from collections.abc import Sequence
 
 import confluent_kafka
 
-from eventstore import EventCodec, RecordedEvent, UnknownEventTypeError
+from eventstore import EventCodec, RecordedEvent, UnknownEventTypeError, trace_span
 from projections import Projection, ProjectionSupersededError, RedisReadModel, RedisWrites
 
 from ._apply import Failure, decode_message, is_copy, origin_of_message, with_retries
 from ._consume_errors import BadMessageError, ConsumerError, OffsetConflictError
-from ._inbound import Inbound
+from ._inbound import Inbound, trace_headers
 from ._redis_offsets import PartitionMove, RedisOffsets, offset_field
 from ._routing import DeliveryPolicy, Router
 
@@ -122,6 +122,15 @@ class KafkaProjection:
             self._next.pop(offset_field(topic, partition), None)
 
     async def process(self, messages: Sequence[confluent_kafka.Message]) -> None:
+        # One span per batch: a child of the first message's trace, the others linked.
+        with trace_span(
+            "chronik.consume.batch",
+            {"chronik.consumer": self.name, "chronik.messages": len(messages)},
+            parents=trace_headers(messages),
+        ):
+            await self._process(messages)
+
+    async def _process(self, messages: Sequence[confluent_kafka.Message]) -> None:
         for _ in range(_MAX_CONFLICTS):
             try:
                 await self._process_once(messages)

@@ -8,13 +8,16 @@ nothing queued by the failed one is mistaken for delivered).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from eventstore import Position
+from eventstore import TRACEPARENT, Position, current_trace_context, instrumented, trace_span
 
 from ._checkpoints import OutboxRow, RelayCheckpoint
+from ._cloudevents import KafkaRecord
 from ._encoding import Token
 from ._feed import FeedRow
 from ._producer import TrackedProducer
@@ -109,8 +112,9 @@ class Session:
         headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
         producer, encoder = self.producer, self.relay.encoder
+        traced = instrumented()
         for event in events:
-            record = encoder.row(event)
+            record = encoder.row(event) if not traced else _traced_row(encoder, event)
             if headers:
                 record.headers.extend(headers)
             self.sent_events = event.position
@@ -213,3 +217,36 @@ def checkpoint_fields(checkpoint: RelayCheckpoint) -> tuple[Position, Position, 
         checkpoint.published_events,
         checkpoint.published_outbox,
     )
+
+
+def _carry_trace(headers: list[tuple[str, bytes]]) -> None:
+    """Replace the message's trace context (copied from the event) with the current span's."""
+    context = current_trace_context()
+    if TRACEPARENT not in context:
+        return
+    # Both the plain W3C header and the CloudEvents extension (ce_traceparent): a
+    # consumer reading either continues from this span.
+    names = {*context, *(f"ce_{k}" for k in context)}
+    headers[:] = [(k, v) for k, v in headers if k not in names]
+    for key, value in context.items():
+        headers.append((key, value.encode()))
+        headers.append((f"ce_{key}", value.encode()))
+
+
+def _traced_row(encoder: Any, row: FeedRow) -> KafkaRecord:
+    """Encode ``row`` in a span that is a child of the append's; the message carries
+    this span on, so a consumer continues the trace from here."""
+    with trace_span(
+        "chronik.relay.publish",
+        {"chronik.stream_id": row.stream_id, "chronik.position": str(row.position)},
+        parents=_metadata(row),
+    ) as span:
+        record: KafkaRecord = encoder.row(row)
+        if span is not None:
+            _carry_trace(record.headers)
+    return record
+
+
+def _metadata(row: FeedRow) -> Iterator[dict[str, Any]]:
+    # Lazy: parsed only when a tracer wants the parent (the relay keeps JSON as bytes).
+    yield json.loads(row.metadata)

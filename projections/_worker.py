@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
-from eventstore import START, Position, RecordedEvent, UnreadableEventError
+from eventstore import START, Position, RecordedEvent, UnreadableEventError, trace_span
 
 from ._apply import AppliedBatch, apply_batch
 from ._dead_letters import DeadLetter, new_dead_letter
@@ -143,7 +143,12 @@ class ProjectionWorker(Generic[W]):
                 self.state.phase = Phase.STANDBY
                 if not await self.lock.acquire(stop, self.options.standby_poll):
                     break
-                log.info("projection %s v%d: leading", self.name, self.projection.version)
+                log.info(
+                    "projection %s v%d: leading",
+                    self.name,
+                    self.projection.version,
+                    extra={"projection": self.name},
+                )
             try:
                 if await self._lead(stop):
                     return
@@ -303,6 +308,23 @@ class ProjectionWorker(Generic[W]):
         live: bool,
     ) -> Position:
         writes = self.read_model.new_writes(self.name, slot)
+        # The batch continues the trace of its first event (the others are linked).
+        with trace_span(
+            "chronik.projection.batch",
+            {"chronik.projection": self.name, "chronik.slot": slot, "chronik.events": len(events)},
+            parents=(event.metadata for event in events),
+        ):
+            return await self._apply_and_commit(slot, events, writes, previous, blocking, live)
+
+    async def _apply_and_commit(
+        self,
+        slot: str,
+        events: Sequence[RecordedEvent],
+        writes: W,
+        previous: Position,
+        blocking: set[Position],
+        live: bool,
+    ) -> Position:
         applied = await apply_batch(
             self.projection, slot, writes, events, previous, blocking=blocking
         )
@@ -327,6 +349,14 @@ class ProjectionWorker(Generic[W]):
             )
             log.error(
                 "projection %s: %d writes failed in a committed batch", self.name, len(failed)
+            )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "projection %s: applied %d event(s) up to %s",
+                self.name,
+                applied.events,
+                applied.position,
+                extra=_about(self.name, events[-1]),
             )
         blocking.difference_update(applied.resolved)
         self.state.position = applied.position
@@ -480,7 +510,13 @@ class ProjectionWorker(Generic[W]):
             dead_letters=[letter],
         )
         await self.read_model.commit(self.name, slot, batch, require_active=live)
-        log.error("projection %s: event %s parked: %s", self.name, event.position, error)
+        log.error(
+            "projection %s: event %s parked: %s",
+            self.name,
+            event.position,
+            error,
+            extra=_about(self.name, event),
+        )
         if stop:
             raise ProjectionStoppedError(self.name, str(error), event.position)
         await self.source.acknowledge(position)
@@ -489,3 +525,15 @@ class ProjectionWorker(Generic[W]):
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _about(projection: str, event: RecordedEvent) -> dict[str, object]:
+    """The fields a structured log line of an event carries (see ``--log-format json``)."""
+    return {
+        "projection": projection,
+        "position": str(event.position),
+        "stream_id": event.stream_id,
+        "event_id": str(event.event_id),
+        "event_type": event.type,
+        "correlation_id": event.metadata.get("correlation_id") if event.metadata else None,
+    }

@@ -27,6 +27,9 @@ from eventstore import (
     PostgresEventStore,
     RecordedEvent,
     StoreUnavailableError,
+    caused_by,
+    current_correlation,
+    trace_span,
 )
 
 from ._definition import Command, Saga, Step, step_event_ids
@@ -120,7 +123,27 @@ class SagaEngine:
     # -- driving --------------------------------------------------------------------
 
     async def drive(self, saga_id: str) -> SagaStatus:
-        """Advance the instance as far as it goes now; its status afterwards."""
+        """Advance the instance as far as it goes now; its status afterwards.
+
+        Driven with no correlation around it (a resume, a deadline), the steps'
+        events are caused by the instance's ``saga.Started``: the saga's whole work
+        stays in the correlation of what started it.
+        """
+        if current_correlation() is None:
+            stream_id = SagaProcess.stream_id_for(saga_id)
+            async for started in self.store.read_stream(stream_id, 1, 1):
+                with (
+                    caused_by(started),
+                    trace_span(
+                        "chronik.saga.drive",
+                        {"chronik.saga_id": saga_id},
+                        parents=(started.metadata,),
+                    ),
+                ):
+                    return await self._drive(saga_id)
+        return await self._drive(saga_id)
+
+    async def _drive(self, saga_id: str) -> SagaStatus:
         conflicts = 0
         process = await self.load(saga_id)
         while True:

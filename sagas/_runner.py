@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from aggregates import Repository
-from eventstore import EventCodec, Position, RecordedEvent
+from eventstore import EventCodec, Position, RecordedEvent, caused_by, trace_span
 from projections import EventSource
 
 from ._choreography import run_reaction
@@ -157,11 +157,29 @@ class SagaRunner:
 
     async def process(self, events: list[RecordedEvent]) -> Position:
         """Handle one batch and save the checkpoint after it."""
+        last_on: dict[str, RecordedEvent] = {}
         for event in events:
-            await self._handle(event)
-        streams = sorted({event.stream_id for event in events})
+            # Whatever the handling appends (a saga's start, its steps' commands,
+            # a reaction's events) is caused by this event and keeps its correlation.
+            with (
+                caused_by(event),
+                trace_span(
+                    "chronik.saga.handle",
+                    {"chronik.runner": self.name, "chronik.event_type": event.type},
+                    parents=(event.metadata,),
+                ),
+            ):
+                await self._handle(event)
+            last_on[event.stream_id] = event
+        streams = sorted(last_on)
         for row in await self.engine.tables.select(waiting_streams=streams):
-            await self._drive(row.saga_id)
+            # The awaited answer is the latest event on the stream the saga waits on.
+            answer = last_on.get(row.waiting_stream) if row.waiting_stream else None
+            if answer is None:
+                await self._drive(row.saga_id)
+                continue
+            with caused_by(answer), trace_span("chronik.saga.step", parents=(answer.metadata,)):
+                await self._drive(row.saga_id)
         position = events[-1].position
         await self.engine.tables.save_checkpoint(self.name, position)
         await self.source.acknowledge(position)

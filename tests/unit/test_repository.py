@@ -131,9 +131,12 @@ async def test_metadata_is_stored_with_every_event(repo: Repository, store: Faul
     ledger = Ledger(new_id())
     ledger.open("ann", "EUR")
     ledger.deposit(1)
-    await repo.save(ledger, metadata={"correlation_id": "abc"})
-    assert [e.metadata for e in await events_of(store, ledger.stream_id)] == [
-        {"correlation_id": "abc"}
+    await repo.save(ledger, metadata={"correlation_id": "abc", "user": "ann"})
+    # The caller's keys win; the causation id is stamped (the batch's first event).
+    stored = await events_of(store, ledger.stream_id)
+    first = str(stored[0].event_id)
+    assert [e.metadata for e in stored] == [
+        {"correlation_id": "abc", "user": "ann", "causation_id": first}
     ] * 2
 
 

@@ -1,0 +1,64 @@
+"""``--instrument``: run the cases with tracing and/or metrics switched on, to price them.
+
+- ``none``: OpenTelemetry installed, no provider configured (chronik's spans are skipped);
+- ``absent``: as if ``opentelemetry`` were not installed (set before chronik is imported,
+  see ``benchmarks/__main__``);
+- ``otel-off``: an SDK provider whose sampler drops every span, with an exporter;
+- ``otel-on``: every span sampled and exported (to memory, cleared as it goes);
+- ``metrics``: the Prometheus counters of ``chronik run --metrics-port`` (no server);
+- ``all``: ``otel-on`` and ``metrics``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+MODES = ("none", "absent", "otel-off", "otel-on", "metrics", "all")
+
+
+def instrument(mode: str) -> Callable[[], None]:
+    """Switch ``mode`` on; returns what switches it off."""
+    undo: list[Callable[[], None]] = []
+    if mode in ("otel-off", "otel-on", "all"):
+        undo.append(_tracing(sampled=mode != "otel-off"))
+    if mode in ("metrics", "all"):
+        from chronik._metrics import MetricsServer
+        from eventstore import add_span_observer
+
+        undo.append(add_span_observer(MetricsServer(0)._observe))
+
+    def off() -> None:
+        for step in reversed(undo):
+            step()
+
+    return off
+
+
+def _tracing(*, sampled: bool) -> Callable[[], None]:
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
+
+    from eventstore import use_tracer_provider
+
+    class Counting(SpanExporter):
+        """An exporter that keeps nothing: the cost measured is chronik's, not I/O's."""
+
+        def __init__(self) -> None:
+            self.exported = 0
+
+        def export(self, spans: Any) -> SpanExportResult:
+            batch: list[ReadableSpan] = list(spans)
+            self.exported += len(batch)
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider(sampler=ALWAYS_ON if sampled else ALWAYS_OFF)
+    provider.add_span_processor(SimpleSpanProcessor(Counting()))
+    use_tracer_provider(provider)
+
+    def off() -> None:
+        use_tracer_provider(None)
+        provider.shutdown()
+
+    return off

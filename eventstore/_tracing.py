@@ -1,0 +1,174 @@
+"""OpenTelemetry spans, when ``opentelemetry-api`` is installed (the ``otel`` extra).
+
+Without the package every helper here is a no-op that costs a function call.  With
+it but no SDK configured, the API hands out non-recording spans: cheap, and no
+``traceparent`` is stamped (an invalid span context has nothing to propagate).
+
+The W3C trace context travels in event metadata (``traceparent``), written at
+append from the span current then, so whoever handles the event later (a
+projection, a saga, a Kafka consumer after the relay copied it into a header)
+continues the same trace: :func:`span` takes the handled events' trace parents.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+try:
+    from opentelemetry import trace as _trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+except ImportError:  # pragma: no cover - exercised only without the extra
+    _trace = None  # type: ignore[assignment]
+
+TRACEPARENT = "traceparent"
+TRACESTATE = "tracestate"
+#: Links kept per batch span: enough to follow, bounded for big batches.
+_MAX_LINKS = 32
+
+if _trace is not None:
+    _propagator = TraceContextTextMapPropagator()
+    _unset_providers: tuple[type, ...] = (_trace.ProxyTracerProvider, _trace.NoOpTracerProvider)
+
+SpanObserver = Callable[[str, Mapping[str, Any], float, "BaseException | None"], None]
+_observers: list[SpanObserver] = []
+
+#: A provider given to :func:`use_tracer_provider` (else the global one is used).
+_chosen: Any = None
+_chosen_tracer: Any = None
+_global: tuple[Any, Any] = (None, None)
+
+
+def tracing_available() -> bool:
+    """Whether ``opentelemetry-api`` is installed."""
+    return _trace is not None
+
+
+def use_tracer_provider(provider: Any) -> None:
+    """Trace chronik with ``provider`` instead of the global one (``None``: the global
+    one again).  For tests and for apps that keep chronik's spans apart."""
+    global _chosen, _chosen_tracer
+    _chosen = provider
+    _chosen_tracer = provider.get_tracer("chronik") if provider is not None else None
+
+
+def _tracer() -> Any:
+    """The tracer to use now; ``None`` while nobody configured a provider, so an
+    installed but unconfigured API costs one check instead of a span per call."""
+    if _chosen_tracer is not None:
+        return _chosen_tracer
+    if _trace is None:
+        return None
+    global _global
+    provider = _trace.get_tracer_provider()
+    if isinstance(provider, _unset_providers):
+        return None
+    if _global[0] is not provider:
+        # An SDK provider builds a new tracer per call: keep one per provider.
+        _global = (provider, provider.get_tracer("chronik"))
+    return _global[1]
+
+
+def instrumented() -> bool:
+    """Whether chronik's spans are traced or observed now: hot loops check this once
+    per batch and skip building spans and their attributes otherwise."""
+    return bool(_observers) or _tracer() is not None
+
+
+def current_trace_context() -> dict[str, str]:
+    """``traceparent`` (and ``tracestate``) of the current span; empty without one."""
+    if _trace is None or not _trace.get_current_span().get_span_context().is_valid:
+        return {}
+    carrier: dict[str, str] = {}
+    _propagator.inject(carrier)
+    return carrier
+
+
+def _context_of(metadata: Mapping[str, Any] | None) -> Any:
+    if not metadata:
+        return None
+    parent = metadata.get(TRACEPARENT)
+    if not isinstance(parent, str):
+        return None
+    carrier = {TRACEPARENT: parent}
+    state = metadata.get(TRACESTATE)
+    if isinstance(state, str):
+        carrier[TRACESTATE] = state
+    context = _propagator.extract(carrier)
+    return context if _trace.get_current_span(context).get_span_context().is_valid else None
+
+
+@contextmanager
+def span(
+    name: str,
+    attributes: Mapping[str, Any] | None = None,
+    *,
+    parents: Iterable[Mapping[str, Any] | None] = (),
+) -> Iterator[Any]:
+    """A span named ``name`` around the block (``None`` is yielded without the extra).
+
+    ``parents``: the metadata of the events being handled.  The first one with a
+    trace context becomes the span's parent (one trace from command to read model);
+    the others are linked, since a batch has one parent but may carry many traces.
+    """
+    tracer = _tracer()
+    if tracer is None and not _observers:
+        yield None
+        return
+    started = time.perf_counter()
+    error: BaseException | None = None
+    try:
+        if tracer is None:
+            yield None
+        else:
+            with _start(tracer, name, attributes, parents) as current:
+                yield current
+    except BaseException as caught:
+        error = caught
+        raise
+    finally:
+        if _observers:
+            seconds = time.perf_counter() - started
+            for observe in _observers:
+                observe(name, attributes or {}, seconds, error)
+
+
+def _start(
+    tracer: Any,
+    name: str,
+    attributes: Mapping[str, Any] | None,
+    parents: Iterable[Mapping[str, Any] | None],
+) -> Any:
+    parent = None
+    links: list[Any] = []
+    for metadata in parents:
+        context = _context_of(metadata)
+        if context is None:
+            continue
+        if parent is None:
+            parent = context
+            continue
+        links.append(_trace.Link(_trace.get_current_span(context).get_span_context()))
+        if len(links) >= _MAX_LINKS:
+            break
+    return tracer.start_as_current_span(
+        name, context=parent, attributes=dict(attributes) if attributes else None, links=links
+    )
+
+
+def add_span_observer(observe: SpanObserver) -> Callable[[], None]:
+    """Call ``observe(name, attributes, seconds, error)`` as each chronik span ends,
+    traced or not (metrics hang here); returns the function that removes it.
+
+    An observer runs inline on the hot path: keep it to counter increments.
+    """
+    _observers.append(observe)
+    return lambda: _observers.remove(observe)
+
+
+def set_attribute(current: Any, key: str, value: Any) -> None:
+    """Set an attribute on a span from :func:`span` (nothing without the extra)."""
+    if current is not None and current.is_recording():
+        current.set_attribute(key, value)
