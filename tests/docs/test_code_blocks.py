@@ -32,6 +32,9 @@ RUN_BY_THE_TESTS = {
     "bank/views.py",
     "bank/release1.py",
     "bank/app.py",
+    "django_outbox/main.py",
+    "django_outbox/orders.py",
+    "django_outbox/models.py",
 }
 CODE = {"python", "py", "sh", "bash", "shell", "console"}
 NOT_CODE = {"text", "mermaid"}
