@@ -137,7 +137,7 @@ def test_snapshots_are_written_and_used(store: SyncPostgresEventStore) -> None:
 
 
 def test_same_validation_as_the_async_repository(pg_store: PostgresEventStore) -> None:
-    with pytest.raises(RepositoryConfigError, match="eventstore.EventStore"):
+    with pytest.raises(RepositoryConfigError, match=r"eventstore\.EventStore"):
         Repository(pg_store, [Ledger])  # type: ignore[arg-type]  (the async store)
     repo = Repository(InMemoryEventStore(), [Ledger])
     ledger_id = new_id()
