@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from . import _aggregates, _append, _cdc, _feed, _projection, _sagas, _scaling, _upcast
+from . import _aggregates, _append, _cdc, _feed, _projection, _sagas, _scaling, _sync, _upcast
 from ._cases import Case
 
 ALL_CASES: tuple[Case, ...] = (
     *_append.CASES,
     *_feed.CASES,
     *_aggregates.CASES,
+    *_sync.CASES,
     *_upcast.CASES,
     *_projection.CASES,
     *_sagas.CASES,

@@ -35,7 +35,15 @@ ROW_KEYS = {
 }
 # Cases whose code arrives with other issues; until then they report "not available".
 MAY_BE_PENDING = {"load_ledger_1000", "load_with_snapshot", "project_redis"}
-ALWAYS_MEASURED = {"append_1", "append_10", "append_4_writers", "feed_read", "upcast_overhead"}
+ALWAYS_MEASURED = {
+    "append_1",
+    "append_10",
+    "append_4_writers",
+    "feed_read",
+    "upcast_overhead",
+    "append_1_sync",
+    "load_ledger_1000_sync",
+}
 
 
 @pytest.fixture(scope="module")
