@@ -78,6 +78,8 @@ MODULES = [
     Module("snapshots", "_postgres"),
     Module("aggregates", "_snapshotting"),
     Module("aggregates", "_repository"),
+    Module("projections", "_redis_embedded"),
+    Module("projections", "_redis_reads"),
 ]
 
 RENAMES = {
@@ -93,7 +95,10 @@ RENAMES = {
     "__aenter__": "__enter__",
     "__aexit__": "__exit__",
     "aclose": "close",
+    "aioredis": "redis",
 }
+# Modules whose synchronous twin has another name.
+MODULE_RENAMES = {"redis.asyncio": "redis"}
 # ``module.attribute`` calls with a synchronous counterpart elsewhere.
 ATTRIBUTE_RENAMES = {
     ("asyncio", "sleep"): ("time", "sleep"),
@@ -245,6 +250,12 @@ def generate(module: Module, bound: dict[Module, set[str]]) -> str:
             imports.extend(_import_from(module, node, by_dotted, bound, sync_packages))
             continue
         if isinstance(node, ast.Import):
+            for alias in node.names:
+                alias.name = MODULE_RENAMES.get(alias.name, alias.name)
+                if alias.asname is not None:
+                    alias.asname = RENAMES.get(alias.asname, alias.asname)
+                    if alias.asname == alias.name:
+                        alias.asname = None
             imports.append(node)
             continue
         defined = _defined(node)

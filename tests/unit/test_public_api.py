@@ -52,6 +52,7 @@ SYNC_PACKAGES = {
     "eventstore.sync": "eventstore",
     "snapshots.sync": "snapshots",
     "aggregates.sync": "aggregates",
+    "projections.sync": "projections",
 }
 
 

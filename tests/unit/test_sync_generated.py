@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-GENERATED_PACKAGES = ["eventstore", "snapshots", "aggregates"]
+GENERATED_PACKAGES = ["eventstore", "snapshots", "aggregates", "projections"]
 
 
 def _generated_files(root: Path) -> dict[str, str]:
