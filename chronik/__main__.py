@@ -2,7 +2,7 @@
 
 import sys
 
-from chronik.cli import main
+from chronik._entry import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,7 +9,7 @@ from projections import DeadLetter, list_dead_letters, replay_dead_letters
 
 from ._context import Context
 from ._errors import ExitCode
-from ._output import print_json, print_table
+from ._output import print_json, print_table, printable
 from ._parsing import feed_position
 
 
@@ -106,11 +106,12 @@ async def run_replay(ctx: Context, args: argparse.Namespace) -> int:
             {"replayed": result.replayed, "failed": [_letter(d) for d in result.failed]}, ctx.out
         )
     else:
-        ctx.out.write(f"{projection.name}: replayed {len(result.replayed)} dead letter(s)\n")
+        ctx.say(f"{projection.name}: replayed {len(result.replayed)} dead letter(s)\n")
         for letter in result.failed:
-            ctx.out.write(
-                f"  still failing at {letter.position} ({letter.stream_id} v{letter.version}, "
-                f"{letter.event_type}): {letter.error_type}: {letter.error}\n"
+            ctx.say(
+                f"  still failing at {letter.position} ({printable(letter.stream_id)} "
+                f"v{letter.version}, {printable(letter.event_type)}): "
+                f"{printable(letter.error_type)}: {printable(letter.error)}\n"
             )
     if result.failed:
         ctx.note(

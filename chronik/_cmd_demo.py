@@ -67,11 +67,10 @@ async def run_demo(ctx: Context, args: argparse.Namespace) -> int:
 
 def _print_summary(ctx: Context, report: SeedReport, projected: list[dict[str, Any]]) -> None:
     where = f"schema {ctx.config.schema!r} of {ctx.config.describe_database()}"
-    out = ctx.out
     if report.already_seeded:
-        out.write(f"The demo data is already in {where}; nothing was added.\n")
+        ctx.say(f"The demo data is already in {where}; nothing was added.\n")
     else:
-        out.write(
+        ctx.say(
             f"Seeded {report.events} events in {report.streams} streams into {where}.\n"
             f"  {report.legacy_events} of them were appended raw, as release 1 wrote them "
             "(old types and schema versions), and are upcast on every read.\n"
@@ -79,7 +78,7 @@ def _print_summary(ctx: Context, report: SeedReport, projected: list[dict[str, A
             "repository's snapshot policy.\n"
         )
     for row in projected:
-        out.write(
+        ctx.say(
             f"  projected {row['projection']} v{row['version']} up to {row['position']} into "
             f"{row['where']}\n"
         )
@@ -92,7 +91,7 @@ def _print_summary(ctx: Context, report: SeedReport, projected: list[dict[str, A
             (f"chronik rebuild {name}", "rebuild beside the live copy, then swap"),
             ("chronik run", "keep projecting live (Ctrl-C stops)"),
         ]
-    out.write("\nTry next:\n")
+    ctx.say("\nTry next:\n")
     width = max(len(command) for command, _ in hints)
     for command, why in hints:
-        out.write(f"  {command:<{width}}  # {why}\n")
+        ctx.say(f"  {command:<{width}}  # {why}\n")

@@ -6,11 +6,12 @@ import argparse
 import asyncio
 from typing import Any
 
-from eventstore import START, Position
+from eventstore import START, OpenTransaction, Position
 from projections import (
     Projection,
     ProjectionStatus,
     SlotInfo,
+    SlotState,
     StoreFeedSource,
     diff,
     diff_snapshots,
@@ -18,15 +19,17 @@ from projections import (
     list_dead_letters,
     rebuild,
     replay_into,
+    statement_summary,
     status,
 )
 
+from . import _cmd_prune
 from ._context import Context
-from ._errors import CommandError, ExitCode
-from ._output import compact, print_json, print_table
+from ._errors import ExitCode, Interrupted
+from ._output import compact, print_json, print_table, printable
 from ._parsing import feed_position, positive_int
 from ._progress import Progress
-from ._projecting import slot_progress, stop_on_signals
+from ._projecting import abandon_slot, drop_abandoned_slots, slot_progress, stop_on_signals
 
 
 def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -47,6 +50,7 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     state.add_argument("--json", action="store_true", help="print a JSON list")
     state.set_defaults(handler=run_status)
+    _cmd_prune.register(sub, parents)
 
     again = commands.add_parser(
         "rebuild",
@@ -112,7 +116,10 @@ async def run_status(ctx: Context, args: argparse.Namespace) -> int:
         meta = await model.meta(projection.name)
         rows.append(_status_row(ctx, projection, found, meta.active_slot))
         if found.held_back_by is not None:
-            blocker = {"events": found.held_back_events, "transaction": found.held_back_by}
+            blocker = {
+                "events": found.held_back_events,
+                "transaction": _transaction(found.held_back_by),
+            }
     if args.json:
         print_json(rows, ctx.out)
         return 0
@@ -136,11 +143,13 @@ async def run_status(ctx: Context, args: argparse.Namespace) -> int:
     )
     if blocker is not None:
         held = blocker["transaction"]
-        ctx.out.write(
+        ctx.say(
             f"\nThe feed is held back: {blocker['events']} committed event(s) wait behind "
-            f"open transaction {held.transaction_id} (backend pid {held.pid}, open for "
-            f"{held.age_seconds or 0:.0f}s, state {held.state}, query started "
-            f"{held.query_started_at}). End or cancel it: SELECT pg_cancel_backend({held.pid});\n"
+            f"open transaction {held['transaction_id']} (backend pid {held['pid']}, "
+            f"application {printable(repr(held['application_name'] or ''))}, open for "
+            f"{held['age_seconds'] or 0:.0f}s, state {held['state']}, statement "
+            f"{printable(held['statement'] or '-')}). End it, or cancel its statement: "
+            f"SELECT pg_cancel_backend({held['pid']});\n"
         )
     return 0
 
@@ -163,10 +172,28 @@ def _status_row(
         "dead_letters": found.dead_letters,
         "stopped_at": found.stopped_at,
         "held_back_events": found.held_back_events,
-        "held_back_by": found.held_back_by,
+        "held_back_by": _transaction(found.held_back_by) if found.held_back_by else None,
         "building": [s.slot for s in found.building],
         "state": _describe_state(projection, found, active),
         "slots": list(found.slots),
+    }
+
+
+def _transaction(held: OpenTransaction) -> dict[str, Any]:
+    """What on-call needs about the transaction holding the feed back, and no more.
+
+    Its SQL text is another connection's and can hold secrets: only the leading
+    command keywords (``statement_summary``) are shown, whatever the library passes.
+    """
+    return {
+        "pid": held.pid,
+        "application_name": held.application_name,
+        "transaction_id": held.transaction_id,
+        "state": held.state,
+        "started_at": held.started_at,
+        "age_seconds": held.age_seconds,
+        "query_started_at": held.query_started_at,
+        "statement": statement_summary(held.query),
     }
 
 
@@ -187,6 +214,9 @@ def _describe_state(
     if found.building:
         built = ", ".join(f"{s.slot} at {s.position}" for s in found.building)
         parts.append(f"building {built}")
+    abandoned = [s.slot for s in found.slots if s.state is SlotState.ABANDONED]
+    if abandoned:
+        parts.append(f"abandoned {', '.join(abandoned)} (the next rebuild or run drops it)")
     return "; ".join(parts)
 
 
@@ -197,6 +227,9 @@ async def run_rebuild(ctx: Context, args: argparse.Namespace) -> int:
     projection = ctx.app().projection(args.projection)
     store = await ctx.services.store()
     model = await ctx.read_models.live(projection)
+    cleared = await drop_abandoned_slots(model, projection.name)
+    if cleared:
+        ctx.note(f"dropped slot(s) {', '.join(cleared)} left by interrupted rebuilds")
     before = set((await model.meta(projection.name)).slots)
     stop = asyncio.Event()
     total = await store.count_after(args.from_position)
@@ -211,33 +244,43 @@ async def run_rebuild(ctx: Context, args: argparse.Namespace) -> int:
                     from_position=args.from_position,
                     stop=stop,
                 )
-            except Exception as error:
-                if stop.is_set():
-                    raise CommandError(
-                        f"rebuild of {projection.name!r} was interrupted before its swap; "
-                        "readers still use the old slot",
-                        "run the rebuild again (it starts a fresh slot)",
-                    ) from error
-                raise
+            except (Exception, asyncio.CancelledError) as error:
+                if not stop.is_set() and not isinstance(error, asyncio.CancelledError):
+                    raise
+                # Interrupted before the swap: readers still use the old slot.  Mark
+                # the half-built one abandoned so status stops calling it "building";
+                # the next rebuild or run drops it.
+                unfinished = _new_slot(before)((await model.meta(projection.name)).slots)
+                if unfinished is not None:
+                    await abandon_slot(model, projection.name, unfinished.slot)
+                if isinstance(error, asyncio.CancelledError):
+                    raise
+                left = f"; slot {unfinished.slot} is marked abandoned" if unfinished else ""
+                raise Interrupted(
+                    f"rebuild of {projection.name!r} interrupted before its swap: readers "
+                    f"still use the old slot{left}",
+                    "run the rebuild again; it, 'chronik run' or 'chronik projections "
+                    "prune' drop the abandoned slot",
+                ) from error
     dropped = await drop_inactive_slots(model, projection.name) if args.drop_old else []
     parked = len(await list_dead_letters(model, projection.name))
     if args.json:
         print_json({**_as_dict(result), "dropped": dropped, "dead_letters": parked}, ctx.out)
         return 0
     previous = f"readers were on {result.previous_slot}" if result.previous_slot else "first build"
-    ctx.out.write(
+    ctx.say(
         f"rebuilt {result.name} v{result.version} into slot {result.slot} ({previous}); "
         f"swapped at feed position {result.position}\n"
     )
     if parked:
-        ctx.out.write(
+        ctx.say(
             f"{parked} event(s) failed and are parked: see 'chronik deadletters list "
             f"{projection.name}'\n"
         )
     if dropped:
-        ctx.out.write(f"dropped old slot(s): {', '.join(dropped)}\n")
+        ctx.say(f"dropped old slot(s): {', '.join(dropped)}\n")
     elif result.previous_slot:
-        ctx.out.write(
+        ctx.say(
             f"slot {result.previous_slot} is kept for readers still on it; "
             "rerun with --drop-old to delete it\n"
         )
@@ -302,7 +345,7 @@ async def run_replay(ctx: Context, args: argparse.Namespace) -> int:
     if args.json:
         print_json(result, ctx.out)
         return ExitCode.OK
-    ctx.out.write(
+    ctx.say(
         f"replayed {projection.name} v{projection.version} into scratch {args.into!r} up to "
         f"{reached} ({result['where']}); {len(letters)} event(s) failed and were parked\n"
     )
@@ -315,9 +358,9 @@ def _print_diff(
     ctx: Context, result: dict[str, Any], limit: int, live_checkpoint: Position | None
 ) -> None:
     if live_checkpoint is None:
-        ctx.out.write("the live read model has no active slot: everything is new\n")
+        ctx.say("the live read model has no active slot: everything is new\n")
     if result["identical"]:
-        ctx.out.write(f"identical to the live read model at {result['live_checkpoint']}\n")
+        ctx.say(f"identical to the live read model at {result['live_checkpoint']}\n")
         return
     rows = [
         [key, "changed", compact(v["live"]), compact(v["scratch"])]
@@ -327,13 +370,13 @@ def _print_diff(
     rows += [
         [key, "only scratch", "-", compact(v)] for key, v in sorted(result["only_scratch"].items())
     ]
-    ctx.out.write(
+    ctx.say(
         f"{len(rows)} key(s) differ (live at {result['live_checkpoint'] or '-'}, scratch at "
         f"{result['scratch_checkpoint']}):\n"
     )
     print_table(["key", "difference", "live", "scratch"], rows[:limit], ctx.out)
     if len(rows) > limit:
-        ctx.out.write(f"... and {len(rows) - limit} more (--limit, or --json for all)\n")
+        ctx.say(f"... and {len(rows) - limit} more (--limit, or --json for all)\n")
 
 
 def _any_slot(slots: dict[str, SlotInfo]) -> SlotInfo | None:

@@ -17,7 +17,7 @@ from ._errors import ExitCode
 from ._output import print_json, print_table
 from ._parsing import positive_int
 from ._progress import Progress
-from ._projecting import Target, run_projections, stop_on_signals
+from ._projecting import Target, drop_abandoned_slots, run_projections, stop_on_signals
 
 
 def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -56,6 +56,13 @@ async def run_runners(ctx: Context, args: argparse.Namespace) -> int:
     if not targets and sagas is None:
         ctx.note("the app declares no projections and no sagas: nothing to run")
         return ExitCode.OK
+    for projection, model in targets:
+        cleared = await drop_abandoned_slots(model, projection.name)
+        if cleared:
+            ctx.note(
+                f"{projection.name}: dropped slot(s) {', '.join(cleared)} left by "
+                "interrupted rebuilds"
+            )
     if sagas is not None and args.until_caught_up:
         # Sagas first: what they append is then in the read models too.
         await sagas.catch_up()

@@ -198,7 +198,7 @@ async def run_check(ctx: Context, args: argparse.Namespace) -> int:
     if args.json:
         print_json(report.as_dict(), ctx.out)
     else:
-        ctx.out.write(report.render())
+        ctx.say(report.render())
     return ExitCode.OK if report.ok else ExitCode.FAILURE
 
 
@@ -210,7 +210,7 @@ async def run_export(ctx: Context, args: argparse.Namespace) -> int:
         print_json({"schemas": documents}, ctx.out)
         return 0
     _write_export(args.out, documents)
-    ctx.out.write(f"wrote {len(documents)} schema(s) and index.json to {args.out}\n")
+    ctx.say(f"wrote {len(documents)} schema(s) and index.json to {args.out}\n")
     return 0
 
 

@@ -6,9 +6,12 @@ import argparse
 from typing import Any
 
 from aggregates import Repository
+from eventstore import StreamNotFoundError
 
+from ._app import aggregate_type_name
 from ._context import Context
-from ._output import print_fields, print_json
+from ._errors import NotFoundError
+from ._output import print_fields, print_json, printable
 from ._parsing import feed_position, positive_int, timestamp
 
 
@@ -48,14 +51,25 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
 async def run_state(ctx: Context, args: argparse.Namespace) -> int:
     kind = ctx.app().aggregate(args.aggregate_type)
     repository = await ctx.repository()
-    aggregate = await repository.load(
-        kind,
-        args.aggregate_id,
-        at_version=args.at_version,
-        as_of=args.as_of,
-        at_position=args.at_position,
-    )
+    try:
+        aggregate = await repository.load(
+            kind,
+            args.aggregate_id,
+            at_version=args.at_version,
+            as_of=args.as_of,
+            at_position=args.at_position,
+        )
+    except StreamNotFoundError as error:
+        await _suggest_id(ctx, repository, kind, args.aggregate_id, error)
+        raise
     store = repository.store
+    if args.at_position is not None:
+        head = await store.head()
+        if head is None or args.at_position > head:
+            ctx.note(
+                f"note: position {args.at_position} is past the feed's head "
+                f"({head or 'empty feed'}): showing the state as of the head"
+            )
     snapshot_version = await _snapshot_used(repository, aggregate.stream_id, aggregate.version)
     recorded_at = None
     async for event in store.read_stream(aggregate.stream_id, aggregate.version, aggregate.version):
@@ -78,19 +92,37 @@ async def run_state(ctx: Context, args: argparse.Namespace) -> int:
         )
         return 0
     when = _requested(args)
-    ctx.out.write(
-        f"{aggregate.type_name} {aggregate.id!r} {when}: version {aggregate.version} "
-        f"of {latest}, last event recorded {recorded_at.isoformat() if recorded_at else '-'}\n"
+    ctx.say(
+        f"{aggregate.type_name} {printable(repr(aggregate.id))} {when}: "
+        f"version {aggregate.version} of {latest}, "
+        f"last event recorded {recorded_at.isoformat() if recorded_at else '-'}\n"
     )
     if snapshot_version is None:
-        ctx.out.write(f"(replayed all {aggregate.version} events: no usable snapshot)\n")
+        ctx.say(f"(replayed all {aggregate.version} events: no usable snapshot)\n")
     else:
-        ctx.out.write(
+        ctx.say(
             f"(from the snapshot at version {snapshot_version}, then "
             f"{aggregate.version - snapshot_version} events replayed)\n"
         )
     print_fields(list(state.items()), ctx.out)
     return 0
+
+
+async def _suggest_id(
+    ctx: Context, repository: Repository, kind: type[Any], wanted: str, error: Exception
+) -> None:
+    """An id given with its stream prefix ('ledger-alice') gets 'did you mean 'alice'?'."""
+    prefix = ctx.app().stream_prefix(aggregate_type_name(kind)) or ""
+    if not prefix or not wanted.startswith(prefix) or len(wanted) == len(prefix):
+        return
+    bare = wanted[len(prefix) :]
+    if await repository.store.stream_version(prefix + bare) == 0:
+        return
+    raise NotFoundError(
+        f"{aggregate_type_name(kind)} {printable(repr(wanted))} does not exist "
+        f"(its stream would be {printable(repr(prefix + wanted))})",
+        f"did you mean {printable(repr(bare))}? 'chronik state' takes the id, not the stream id",
+    ) from error
 
 
 async def _snapshot_used(repository: Repository, stream_id: str, version: int) -> int | None:

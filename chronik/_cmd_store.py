@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import functools
 from typing import Any
 
 from eventstore import EventCodec, RecordedEvent, StreamNotFoundError
 
 from ._context import Context
 from ._errors import UsageError
-from ._output import print_json, print_table
+from ._output import JsonArrayWriter, TableWriter, print_json, print_table, printable
 from ._parsing import positive_int
 from ._progress import Progress
 
@@ -71,7 +72,7 @@ async def run_init(ctx: Context, args: argparse.Namespace) -> int:
         if steps or snapshot_steps
         else "already up to date"
     )
-    ctx.out.write(
+    ctx.say(
         f"event store and snapshot tables in schema {store.schema!r} of "
         f"{ctx.config.describe_database()}: {done}\n"
     )
@@ -88,10 +89,14 @@ async def run_streams(ctx: Context, args: argparse.Namespace) -> int:
         if known and (prefix is None or known.startswith(prefix)):
             prefix = known
     rows: list[dict[str, Any]] = []
+    matching = 0
     async for info in store.list_streams(prefix):
         kind = app.stream_type(info.stream_id)
         if args.stream_type and kind.casefold() != args.stream_type.casefold():
             continue
+        matching += 1
+        if args.limit is not None and len(rows) >= args.limit:
+            continue  # only counted, so the note can say how many there are
         rows.append(
             {
                 "stream_id": info.stream_id,
@@ -101,8 +106,6 @@ async def run_streams(ctx: Context, args: argparse.Namespace) -> int:
                 "updated_at": info.updated_at,
             }
         )
-        if args.limit is not None and len(rows) >= args.limit:
-            break
     if args.json:
         print_json(rows, ctx.out)
     else:
@@ -112,6 +115,8 @@ async def run_streams(ctx: Context, args: argparse.Namespace) -> int:
             ctx.out,
             empty="(no streams)",
         )
+    if matching > len(rows):
+        ctx.note(f"{len(rows)} of {matching} stream(s) shown (--limit {args.limit})")
     return 0
 
 
@@ -127,31 +132,38 @@ async def run_history(ctx: Context, args: argparse.Namespace) -> int:
     if version == 0:
         raise StreamNotFoundError(args.stream)
     last = min(version, args.to_version) if args.to_version else version
-    rows: list[dict[str, Any]] = []
+    # Each event is written as it is read: a stream of any length stays in
+    # constant memory, and the first lines show before the last page is read.
+    events = store.read_stream(args.stream, args.from_version, last)
+    row_of = _raw_row if codec is None else functools.partial(_decoded_row, codec)
+    shown = 0
     with Progress(f"reading {args.stream}", total=max(last - args.from_version + 1, 0)) as bar:
-        async for recorded in store.read_stream(args.stream, args.from_version, last):
-            rows.append(_raw_row(recorded) if codec is None else _decoded_row(codec, recorded))
-            bar.advance()
-    if args.json:
-        print_json(rows, ctx.out)
-        return 0
-    print_table(
-        ["version", "position", "recorded", "type", "schema", "data"],
-        [
-            [
-                r["version"],
-                r["position"],
-                r["recorded_at"],
-                r["type"],
-                f"v{r['schema_version']}" if args.raw else _schema(r),
-                r["data"],
-            ]
-            for r in rows
-        ],
-        ctx.out,
-        empty=f"(no events in versions {args.from_version}..{last})",
-    )
-    ctx.note(f"{args.stream}: {len(rows)} of {version} event(s) shown")
+        if args.json:
+            with JsonArrayWriter(ctx.out) as array:
+                async for recorded in events:
+                    array.add(
+                        _raw_row(recorded) if codec is None else _decoded_row(codec, recorded)
+                    )
+                    bar.advance()
+            return 0
+        headers = ["version", "position", "recorded", "type", "schema", "data"]
+        empty = f"(no events in versions {args.from_version}..{last})"
+        with TableWriter(headers, ctx.out, empty=empty) as table:
+            async for recorded in events:
+                row = row_of(recorded)
+                table.add(
+                    [
+                        row["version"],
+                        row["position"],
+                        row["recorded_at"],
+                        row["type"],
+                        f"v{row['schema_version']}" if args.raw else _schema(row),
+                        row["data"],
+                    ]
+                )
+                bar.advance()
+            shown = table.rows
+    ctx.note(f"{printable(args.stream)}: {shown} of {version} event(s) shown")
     return 0
 
 

@@ -11,6 +11,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from psycopg.conninfo import conninfo_to_dict
 
 from eventstore import (
     DEFAULT_SCHEMA,
@@ -67,10 +70,16 @@ class Config:
             check_schema_name(schema)  # the library's rule: one rule for both
         except InvalidConfigurationError as error:
             raise UsageError(f"invalid schema name {schema!r}", SCHEMA_NAME_RULE) from error
+        database_url, redis_url, mongo_url = (
+            pick("database_url"),
+            pick("redis_url"),
+            pick("mongo_url"),
+        )
+        _check_urls(database_url, redis_url, mongo_url)
         return cls(
-            database_url=pick("database_url"),
-            redis_url=pick("redis_url"),
-            mongo_url=pick("mongo_url"),
+            database_url=database_url,
+            redis_url=redis_url,
+            mongo_url=mongo_url,
             kafka_bootstrap_servers=pick("kafka_bootstrap_servers"),
             app=pick("app"),
             schema=schema,
@@ -99,6 +108,34 @@ class Config:
         if self.mongo_url is None:
             return "in-memory MongoDB stand-in (mongomock), not persisted"
         return describe_url(self.mongo_url)
+
+
+# What redis-py's from_url and PyMongo accept.
+_REDIS_SCHEMES = {"redis", "rediss", "unix"}
+_MONGO_SCHEMES = {"mongodb", "mongodb+srv"}
+
+
+def _check_urls(database: str | None, redis: str | None, mongo: str | None) -> None:
+    """Refuse what cannot be a URL of its kind up front: a usage error, not 'unreachable'."""
+    if database is not None:
+        try:
+            conninfo_to_dict(database)
+        except Exception:
+            raise UsageError(
+                f"--database-url / DATABASE_URL is not a PostgreSQL URL or DSN: "
+                f"{describe_dsn(database)}",
+                "use postgresql://user:password@host:5432/dbname",
+            ) from None
+    if redis is not None and urlsplit(redis).scheme.lower() not in _REDIS_SCHEMES:
+        raise UsageError(
+            f"--redis-url / REDIS_URL is not a Redis URL: {describe_url(redis)!r}",
+            "use redis://host:6379/0, rediss://... or unix:///path/to/redis.sock",
+        )
+    if mongo is not None and urlsplit(mongo).scheme.lower() not in _MONGO_SCHEMES:
+        raise UsageError(
+            f"--mongo-url / MONGO_URL is not a MongoDB URL: {describe_url(mongo)!r}",
+            "use mongodb://host:27017 or mongodb+srv://...",
+        )
 
 
 def describe_url(url: str) -> str:

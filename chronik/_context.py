@@ -13,6 +13,7 @@ from aggregates import Repository
 from ._app import App
 from ._config import Config
 from ._discovery import find_app_reference, load_app
+from ._output import printable_lines
 from ._read_models import ReadModels
 from ._services import Services
 
@@ -55,9 +56,13 @@ class Context:
             snapshot_policy=app.snapshot_policy,
         )
 
+    def say(self, text: str) -> None:
+        """Text for people on stdout; values from the data in it go through ``printable``."""
+        self.out.write(printable_lines(text))
+
     def note(self, message: str) -> None:
         """A remark for people, on stderr, so stdout stays clean for ``--json``."""
-        self.err.write(message + "\n")
+        self.err.write(printable_lines(message) + "\n")
         self.err.flush()
 
 

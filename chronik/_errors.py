@@ -6,7 +6,8 @@
      └── CommandError              a command cannot do what was asked (exit 1)
           ├── UsageError           bad arguments or configuration (exit 2)
           ├── NotFoundError        an unknown stream, aggregate, projection... (exit 3)
-          └── UnavailableError     a server is unreachable, or a feature is not there (exit 4)
+          ├── UnavailableError     a server is unreachable, or a feature is not there (exit 4)
+          └── Interrupted          stopped by Ctrl-C / SIGTERM before it finished (exit 130)
 
 Every error carries ``hint``: the one thing to do next, printed after the message.
 """
@@ -43,8 +44,8 @@ exit codes:
   1    the command failed (the message says why; --debug shows the traceback)
   2    usage error: bad arguments, options or configuration
   3    not found: unknown stream, aggregate type or id, projection, dead letter
-  4    unavailable: a database or server is unreachable, or the feature has not landed
-  130  interrupted (Ctrl-C)"""
+  4    unavailable: a database or server is unreachable, or the feature is not available
+  130  interrupted (Ctrl-C or SIGTERM)"""
 
 
 class CommandError(ChronikError):
@@ -79,7 +80,13 @@ class UnavailableError(CommandError):
     exit_code = ExitCode.UNAVAILABLE
 
 
-def classify(error: BaseException) -> tuple[ExitCode, str]:
+class Interrupted(CommandError):
+    """A signal stopped the command before it finished."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
+def classify(error: BaseException, *, debug: bool = False) -> tuple[ExitCode, str]:
     """The exit code and the one-line message for an error that ended a command."""
     if isinstance(error, CommandError):
         return error.exit_code, _one_line(error)
@@ -112,10 +119,10 @@ def classify(error: BaseException) -> tuple[ExitCode, str]:
         )
     if isinstance(error, ChronikError):
         return ExitCode.FAILURE, _one_line(error)
-    return ExitCode.FAILURE, (
-        f"unexpected {type(error).__name__}: {_one_line(error)} "
-        "(run with --debug for the traceback)"
-    )
+    unexpected = f"unexpected {type(error).__name__}: {_one_line(error)}"
+    if debug:  # the traceback is right above
+        return ExitCode.FAILURE, unexpected
+    return ExitCode.FAILURE, f"{unexpected} (run with --debug for the traceback)"
 
 
 def _one_line(error: BaseException) -> str:

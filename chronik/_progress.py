@@ -11,6 +11,8 @@ import time
 from types import TracebackType
 from typing import Self, TextIO
 
+from ._output import printable
+
 _REDRAW_SECONDS = 0.1
 _BAR_WIDTH = 24
 
@@ -27,7 +29,7 @@ class Progress:
         stream: TextIO | None = None,
         enabled: bool | None = None,
     ) -> None:
-        self.label = label
+        self.label = printable(label)
         self.total = total
         self.unit = unit
         self.done = 0

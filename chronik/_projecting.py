@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -19,31 +18,47 @@ from eventstore import START, EventStore
 from projections import Phase, Projection, ProjectionRunner, ReadModel, SlotInfo, SlotState
 
 from ._errors import CommandError
+from ._interrupts import stop_on_signals
 from ._progress import Progress
 
 Target = tuple[Projection[Any], ReadModel[Any]]
 SlotPicker = Callable[[dict[str, SlotInfo]], SlotInfo | None]
 
+__all__ = [
+    "Target",
+    "abandon_slot",
+    "drop_abandoned_slots",
+    "run_projections",
+    "slot_progress",
+    "stop_on_signals",
+]
+
 log = logging.getLogger("chronik")
 _POLL_SECONDS = 0.2
 
 
-@contextlib.contextmanager
-def stop_on_signals(stop: asyncio.Event) -> Any:
-    """SIGINT and SIGTERM set ``stop``: runners finish their batch and return cleanly."""
-    loop = asyncio.get_running_loop()
-    installed = []
-    for number in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(number, stop.set)
-            installed.append(number)
-        except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
-            pass
-    try:
-        yield
-    finally:
-        for number in installed:
-            loop.remove_signal_handler(number)
+async def abandon_slot(read_model: ReadModel[Any], name: str, slot: str) -> None:
+    """Mark a half-built slot abandoned (never the active one): it will not be swapped in."""
+    meta = await read_model.meta(name)
+    info = meta.slots.get(slot)
+    if info is not None and slot != meta.active and info.state is SlotState.BUILDING:
+        await read_model.set_slot_state(name, slot, SlotState.ABANDONED)
+
+
+async def drop_abandoned_slots(read_model: ReadModel[Any], name: str) -> list[str]:
+    """Delete the slots interrupted or replaced builds left behind; their ids.
+
+    Only abandoned slots: nothing reads them and nothing will activate them.  A
+    build still writing into one (a rebuild replaced by a newer one) fails at
+    its swap either way.
+    """
+    meta = await read_model.meta(name)
+    dropped = []
+    for info in meta.slots.values():
+        if info.state is SlotState.ABANDONED and info.slot != meta.active:
+            await read_model.drop_slot(name, info.slot)
+            dropped.append(info.slot)
+    return sorted(dropped)
 
 
 @contextlib.asynccontextmanager
@@ -88,15 +103,35 @@ async def run_projections(
     watcher = None
     if until_caught_up:
         watcher = asyncio.create_task(_stop_when_caught_up(store, runner, targets, stop, bar))
+    announcer = asyncio.create_task(_announce_standby(runner))
     try:
         await runner.run(stop)
     finally:
+        announcer.cancel()
         if watcher is not None and not watcher.done():
             watcher.cancel()
     if watcher is not None:
         # The watcher stops the runner when a projection fails; its error says why.
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
+
+
+async def _announce_standby(runner: ProjectionRunner) -> None:
+    """Say when a projection waits because another process leads it.
+
+    Otherwise a second ``chronik run`` sits silent, as if hung.
+    """
+    waiting: set[str] = set()
+    while True:
+        now = {name for name, state in runner.states.items() if state.phase is Phase.STANDBY}
+        if now - waiting:
+            log.info(
+                "standing by for %s: another runner leads %s; this one takes over if it stops",
+                ", ".join(sorted(now - waiting)),
+                "it" if len(now - waiting) == 1 else "them",
+            )
+        waiting = now
+        await asyncio.sleep(_POLL_SECONDS)
 
 
 async def _stop_when_caught_up(

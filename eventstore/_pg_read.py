@@ -88,7 +88,8 @@ _STREAMS = """
 # Transactions holding an xid block the feed until they end; the oldest first.
 _OPEN_TRANSACTIONS = """
     SELECT pid, backend_xid::text::bigint, xact_start, query_start, state,
-           left(query, 200), extract(epoch FROM clock_timestamp() - xact_start)::float8
+           left(query, 200), extract(epoch FROM clock_timestamp() - xact_start)::float8,
+           application_name
       FROM pg_stat_activity
      WHERE backend_xid IS NOT NULL
      ORDER BY backend_xid::text::bigint

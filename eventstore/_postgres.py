@@ -56,8 +56,11 @@ class OpenTransaction:
     started_at: datetime | None
     query_started_at: datetime | None
     state: str | None
+    #: The start of its current (or last) statement's text, which can hold secrets
+    #: (``ALTER ROLE ... PASSWORD``, literals): show it only to whoever may see them.
     query: str | None
     age_seconds: float | None
+    application_name: str | None = None
 
 
 # Reads are never prepared (``prepare=False``), so PostgreSQL plans each one with

@@ -47,7 +47,7 @@ from ._redis_writes import RedisScript, RedisWrites
 from ._runner import ProjectionRunner, run
 from ._slots import ProjectionMeta, SlotInfo, SlotState
 from ._source import EventFeed, EventSource, StoreFeedSource
-from ._status import ProjectionStatus, status, status_all
+from ._status import ProjectionStatus, statement_summary, status, status_all
 from ._worker import Phase, RunnerOptions, WorkerState
 from ._writes import Writes
 
@@ -111,6 +111,7 @@ __all__ = [
     "replay_into",
     "run",
     "split_key",
+    "statement_summary",
     "status",
     "status_all",
 ]

@@ -3,12 +3,15 @@
 Lag is measured against the feed a runner can see.  The gap-safe feed hides
 events of transactions newer than the oldest one still open, so one long-open
 writing transaction holds every projection back; the status then names it
-(backend pid, age, when its current query started) and counts the committed
-events waiting behind it.
+(backend pid, application, age, its statement's leading keywords) and counts
+the committed events waiting behind it.  The statement's text stays out: it is
+another connection's SQL and can hold secrets (``ALTER ROLE ... PASSWORD '...'``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -58,7 +61,35 @@ async def held_back(store: EventStore) -> tuple[int, OpenTransaction | None]:
         return waiting, None
     # The feed horizon is the oldest running transaction id: the first one listed.
     transactions = await store.open_transactions()
-    return waiting, transactions[0] if transactions else None
+    if not transactions:
+        return waiting, None
+    oldest = transactions[0]
+    return waiting, dataclasses.replace(oldest, query=statement_summary(oldest.query))
+
+
+# Leading comments, then the command word; a DDL or access-control command also
+# keeps the kind of object it acts on ("ALTER ROLE"), which is all on-call needs.
+_LEADING_COMMENTS = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.DOTALL)
+_COMMAND = re.compile(r"([A-Za-z]+)(?:\s+([A-Za-z]+)\b)?")
+_OBJECT_KIND_FOLLOWS = frozenset(
+    {"ALTER", "CREATE", "DROP", "COMMENT", "GRANT", "REVOKE", "REFRESH", "SECURITY"}
+)
+
+
+def statement_summary(query: str | None) -> str | None:
+    """Only the command keyword(s) of a statement: ``"ALTER ROLE ..."``, never its text."""
+    if query is None:
+        return None
+    rest = _LEADING_COMMENTS.sub("", query)
+    found = _COMMAND.match(rest)
+    if found is None:
+        return "..." if rest else ""
+    words, end = [found.group(1).upper()], found.end(1)
+    if words[0] in _OBJECT_KIND_FOLLOWS and found.group(2):
+        words.append(found.group(2).upper())
+        end = found.end(2)
+    shown = " ".join(words)
+    return shown if rest[end:].strip(" ;\n\t") == "" else f"{shown} ..."
 
 
 async def status(
