@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from . import _aggregates, _append, _cdc, _feed, _projection, _sagas, _scaling, _sync, _upcast
+from . import (
+    _aggregates,
+    _append,
+    _cdc,
+    _consume,
+    _feed,
+    _kafka,
+    _projection,
+    _sagas,
+    _scaling,
+    _sync,
+    _upcast,
+)
 from ._cases import Case
 
 ALL_CASES: tuple[Case, ...] = (
@@ -12,6 +24,8 @@ ALL_CASES: tuple[Case, ...] = (
     *_sync.CASES,
     *_upcast.CASES,
     *_projection.CASES,
+    *_kafka.CASES,
+    *_consume.CASES,
     *_sagas.CASES,
     *_scaling.CASES,
     *_cdc.CASES,

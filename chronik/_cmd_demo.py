@@ -10,6 +10,7 @@ from ._cmd_sagas import drive_sagas
 from ._context import Context
 from ._demo import SeedReport
 from ._errors import UsageError
+from ._kafka_demo import print_kafka, publish_demo
 from ._output import print_json, to_jsonable
 from ._progress import Progress
 
@@ -58,14 +59,17 @@ async def run_demo(ctx: Context, args: argparse.Namespace) -> int:
         }
         for projection, _ in targets
     ]
+    kafka = await publish_demo(ctx, [aggregate.type_name for aggregate in app.aggregates])
     if args.json:
-        print_json({**to_jsonable(report), "projections": projected}, ctx.out)
+        print_json({**to_jsonable(report), "projections": projected, "kafka": kafka}, ctx.out)
         return 0
-    _print_summary(ctx, report, projected)
+    _print_summary(ctx, report, projected, kafka)
     return 0
 
 
-def _print_summary(ctx: Context, report: SeedReport, projected: list[dict[str, Any]]) -> None:
+def _print_summary(
+    ctx: Context, report: SeedReport, projected: list[dict[str, Any]], kafka: dict[str, Any]
+) -> None:
     where = f"schema {ctx.config.schema!r} of {ctx.config.describe_database()}"
     if report.already_seeded:
         ctx.say(f"The demo data is already in {where}; nothing was added.\n")
@@ -82,6 +86,7 @@ def _print_summary(ctx: Context, report: SeedReport, projected: list[dict[str, A
             f"  projected {row['projection']} v{row['version']} up to {row['position']} into "
             f"{row['where']}\n"
         )
+    print_kafka(ctx, kafka)
     hints = list(report.try_next)
     if projected:
         name = projected[0]["projection"]
@@ -90,6 +95,7 @@ def _print_summary(ctx: Context, report: SeedReport, projected: list[dict[str, A
             (f"chronik replay {name} --into check --diff", "replay into scratch and compare"),
             (f"chronik rebuild {name}", "rebuild beside the live copy, then swap"),
             ("chronik run", "keep projecting live (Ctrl-C stops)"),
+            ("chronik relay", "keep publishing to Kafka (set KAFKA_BOOTSTRAP_SERVERS)"),
         ]
     ctx.say("\nTry next:\n")
     width = max(len(command) for command, _ in hints)

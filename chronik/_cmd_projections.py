@@ -24,6 +24,7 @@ from projections import (
 )
 
 from . import _cmd_prune
+from ._cmd_consume import kafka_partitions
 from ._context import Context
 from ._errors import ExitCode, Interrupted
 from ._output import compact, print_json, print_table, printable
@@ -115,6 +116,7 @@ async def run_status(ctx: Context, args: argparse.Namespace) -> int:
         found = await status(projection, model, store)
         meta = await model.meta(projection.name)
         rows.append(_status_row(ctx, projection, found, meta.active_slot))
+        rows[-1]["kafka"] = [p.to_json() for p in await kafka_partitions(ctx, projection, model)]
         if found.held_back_by is not None:
             blocker = {
                 "events": found.held_back_events,
@@ -141,6 +143,25 @@ async def run_status(ctx: Context, args: argparse.Namespace) -> int:
         ctx.out,
         empty="(the app declares no projections)",
     )
+    kafka = [p for r in rows for p in r["kafka"]]
+    if kafka:
+        ctx.out.write("\nKafka-fed (offsets kept in the read model):\n")
+        print_table(
+            ["projection", "topic", "partition", "offset", "high", "lag", "lag s"],
+            [
+                [
+                    p["group"],
+                    p["topic"],
+                    p["partition"],
+                    p["committed"],
+                    p["high_watermark"],
+                    p["events"],
+                    f"{p['seconds']:.1f}",
+                ]
+                for p in kafka
+            ],
+            ctx.out,
+        )
     if blocker is not None:
         held = blocker["transaction"]
         ctx.say(

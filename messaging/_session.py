@@ -12,10 +12,11 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from eventstore import Position, RecordedEvent
+from eventstore import Position
 
 from ._checkpoints import OutboxRow, RelayCheckpoint
 from ._encoding import Token
+from ._feed import FeedRow
 from ._producer import TrackedProducer
 
 if TYPE_CHECKING:
@@ -50,49 +51,66 @@ class Session:
     async def run(self, stop: asyncio.Event, lock: Any, *, until_caught_up: bool) -> None:
         store = self.relay.store
         checked = time.monotonic()
+        ahead: asyncio.Task[tuple[list[FeedRow], list[OutboxRow]]] | None = None
         async with store._wake_up_listener() as wait_for_append:
-            while not stop.is_set():
-                events, rows = await self._read()
-                if events or rows:
-                    if self.options.exactly_once:
-                        await self._transaction(events, rows)
+            try:
+                while not stop.is_set():
+                    if ahead is None:
+                        events, rows = await self._read(self.sent_events, self.sent_outbox)
                     else:
-                        await self._send(events, rows)
-                        await self._save(self.producer.delivered())
-                full = max(len(events), len(rows)) >= self.options.batch_size
-                if full:
-                    if lock is not None and time.monotonic() - checked > _LOCK_CHECK_SECONDS:
-                        checked = time.monotonic()
-                        if not await lock.held():
-                            return
-                    continue
-                # Caught up: everything sent must be delivered before we say so.
-                if not self.options.exactly_once:
-                    await self._save(await self.producer.drain())
-                if until_caught_up:
-                    return
-                if lock is not None and not await lock.held():
-                    return
-                await wait_for_append(self.options.poll_interval)
+                        events, rows = await ahead
+                        ahead = None
+                    full = max(len(events), len(rows)) >= self.options.batch_size
+                    if full:
+                        # Read the next page while this one is encoded and sent: the
+                        # database works while we do (about a fifth faster).
+                        after_events = events[-1].position if events else self.sent_events
+                        after_outbox = rows[-1].position if rows else self.sent_outbox
+                        ahead = asyncio.create_task(self._read(after_events, after_outbox))
+                    if events or rows:
+                        if self.options.exactly_once:
+                            await self._transaction(events, rows)
+                        else:
+                            await self._send(events, rows)
+                            await self._save(self.producer.delivered())
+                    if full:
+                        if lock is not None and time.monotonic() - checked > _LOCK_CHECK_SECONDS:
+                            checked = time.monotonic()
+                            if not await lock.held():
+                                return
+                        continue
+                    # Caught up: everything sent must be delivered before we say so.
+                    if not self.options.exactly_once:
+                        await self._save(await self.producer.drain())
+                    if until_caught_up:
+                        return
+                    if lock is not None and not await lock.held():
+                        return
+                    await wait_for_append(self.options.poll_interval)
+            finally:
+                if ahead is not None:
+                    await _cancel(ahead)
 
-    async def _read(self) -> tuple[list[RecordedEvent], list[OutboxRow]]:
+    async def _read(
+        self, after_events: Position, after_outbox: Position
+    ) -> tuple[list[FeedRow], list[OutboxRow]]:
         limit = self.options.batch_size
-        events = [e async for e in self.relay.store.read_all(self.sent_events, limit)]
         rows: list[OutboxRow] = []
-        if self.options.outbox:
-            async with self.relay.store.connection() as connection:
-                rows = await self.relay.checkpoints.outbox_page(connection, self.sent_outbox, limit)
+        async with self.relay.store.connection() as connection:
+            events = await self.relay.feed.page(connection, after_events, limit)
+            if self.options.outbox:
+                rows = await self.relay.checkpoints.outbox_page(connection, after_outbox, limit)
         return events, rows
 
     async def _send(
         self,
-        events: list[RecordedEvent],
+        events: list[FeedRow],
         rows: list[OutboxRow],
         headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
         producer, encoder = self.producer, self.relay.encoder
         for event in events:
-            record = encoder.event(event)
+            record = encoder.row(event)
             if headers:
                 record.headers.extend(headers)
             self.sent_events = event.position
@@ -136,7 +154,7 @@ class Session:
         if self.options.on_checkpoint is not None:
             self.options.on_checkpoint(checkpoint)
 
-    async def _transaction(self, events: list[RecordedEvent], rows: list[OutboxRow]) -> None:
+    async def _transaction(self, events: list[FeedRow], rows: list[OutboxRow]) -> None:
         producer = self.producer
         self.transactions += 1
         name = f"{self.instance}:{self.transactions}"
@@ -168,6 +186,15 @@ class Session:
         saved = self.saved
         self.sent_events, self.sent_outbox = saved.events, saved.outbox
         self.count_events, self.count_outbox = saved.published_events, saved.published_outbox
+
+
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    # The session is ending (stop, lost lock, or an error that the caller reports):
+    # the read ahead's result or failure no longer matters.
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()
 
 
 async def _abort_quietly(producer: TrackedProducer[Token], seconds: float) -> None:

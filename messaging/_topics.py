@@ -67,20 +67,25 @@ class TopicMapping:
     def topic_for(self, event: RecordedEvent) -> str:
         if self.function is not None:
             return check_topic(self.function(event), _describe(event))
-        kind = aggregate_type(event.stream_id)
+        return self.topic_for_stream(event.stream_id, lambda: _describe(event))
+
+    def topic_for_stream(self, stream_id: str, subject: Callable[[], str]) -> str:
+        """The topic by aggregate type (not for a ``function`` mapping, which needs the
+        event); ``subject()`` names the event in errors."""
+        kind = aggregate_type(stream_id)
         found = self._by_type.get(kind)
         if found is not None:
             return found
         if kind is not None and kind in self.mapping:
             topic = self.mapping[kind]
         elif kind is not None:
-            topic = check_topic(self.prefix + kind, _describe(event))
+            topic = check_topic(self.prefix + kind, subject())
         elif self.default is not None:
             topic = self.default
         else:
             raise TopicMappingError(
-                _describe(event),
-                f"stream {event.stream_id!r} has no '<type>-' prefix and no default topic is set",
+                subject(),
+                f"stream {stream_id!r} has no '<type>-' prefix and no default topic is set",
             )
         self._by_type[kind] = topic
         return topic

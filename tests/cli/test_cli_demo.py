@@ -90,3 +90,14 @@ def test_time_travel_hints_of_the_demo_work(chronik: Chronik, demo: dict[str, An
     assert at_cut.json()["version"] == as_of.json()["version"]
     now = chronik("state", "ledger", "alice", "--json").json()
     assert at_cut.json()["version"] < now["version"]
+
+
+def test_demo_relays_to_the_embedded_kafka_and_shows_arrivals(demo: dict[str, Any]) -> None:
+    kafka = demo["kafka"]
+    assert kafka["embedded"] is True  # no KAFKA_BOOTSTRAP_SERVERS in these tests
+    assert kafka["published_events"] == demo["events"]
+    assert sum(kafka["topics"].values()) == demo["events"]
+    # One topic per aggregate type the demo wrote (ledger, order, and the sagas' own).
+    assert {"chronik.ledger", "chronik.order"} <= set(kafka["topics"])
+    assert all(topic.startswith("chronik.") for topic in kafka["topics"])
+    assert kafka["samples"] and all(s["type"] and s["id"] for s in kafka["samples"])

@@ -69,13 +69,6 @@ def test_unreachable_database_with_debug_still_hides_the_password(bare_chronik: 
     assert "s3cr3t-pw" not in result.stdout + result.stderr
 
 
-def test_relay_is_registered_but_unavailable(bare_chronik: Chronik) -> None:
-    result = bare_chronik("relay")
-    assert result.code == 4, result.describe()
-    assert "is not available in this version" in result.stderr
-    assert "issue" not in result.stderr
-
-
 def test_unknown_app_module_is_a_usage_error(bare_chronik: Chronik) -> None:
     result = bare_chronik("--app", "no_such_module_xyz:app", "history", "s-1")
     assert result.code == 2, result.describe()

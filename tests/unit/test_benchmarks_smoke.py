@@ -43,6 +43,8 @@ ALWAYS_MEASURED = {
     "upcast_overhead",
     "append_1_sync",
     "load_ledger_1000_sync",
+    "relay_kafka",
+    "relay_kafka_exactly_once",
 }
 
 

@@ -17,6 +17,7 @@ PACKAGES = [
     "sagas",
     "chronik",
 ]
+# Side by side above projections: neither imports the other.
 SIDE_BY_SIDE = {"messaging": {"sagas"}, "sagas": {"messaging"}}
 
 

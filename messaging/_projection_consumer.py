@@ -1,0 +1,262 @@
+"""A projection fed by a Kafka consumer group, into a Redis read model.
+
+The same ``Projection`` (handlers, version, codec with the app's upcasters) that
+the runner feeds from the event store, fed instead from topics by a group of
+processes.  Why a processor of its own rather than an ``EventSource`` for the
+runner: the runner fences each batch on *one* checkpoint per slot, but in a
+group several members write one slot at once, each for its own partitions, so
+the checkpoint must be one offset per (topic, partition) (``RedisOffsets``).
+Everything else is the runner's: the slot layout (readers use ``RedisReadModel.
+view`` and the shipped query functions unchanged), the handlers' writes, the
+atomic commit with the checkpoint, and nothing dropped: a failing message goes on
+to a retry topic or the dead-letter topic before its partition moves past it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import secrets
+from collections.abc import Sequence
+
+import confluent_kafka
+
+from eventstore import EventCodec, RecordedEvent, UnknownEventTypeError
+from projections import Projection, ProjectionSupersededError, RedisReadModel, RedisWrites
+
+from ._apply import Failure, decode_message, is_copy, origin_of_message, with_retries
+from ._consume_errors import BadMessageError, ConsumerError, OffsetConflictError
+from ._inbound import Inbound
+from ._redis_offsets import PartitionMove, RedisOffsets, offset_field
+from ._routing import DeliveryPolicy, Router
+
+log = logging.getLogger("chronik.messaging")
+
+Partition = tuple[str, int]
+
+#: Conflicts in a row before a batch is given up (the loop then restarts).
+_MAX_CONFLICTS = 5
+
+
+class KafkaProjection:
+    """A consumer-group processor that keeps ``projection`` up to date in ``read_model``."""
+
+    def __init__(
+        self,
+        projection: Projection[RedisWrites],
+        read_model: RedisReadModel,
+        *,
+        policy: DeliveryPolicy | None = None,
+        router: Router | None = None,
+        known: EventCodec | None = None,
+    ) -> None:
+        """``known``: the app's codec; a type it has no class for goes to the DLQ (without
+        it, types the projection does not handle are skipped, known or not)."""
+        if projection.writes_type is not RedisWrites:
+            raise ConsumerError(projection.name, "a Kafka-fed projection writes to Redis")
+        self.projection = projection
+        self.read_model = read_model
+        self.policy = policy or DeliveryPolicy(attempts=projection.retry.attempts)
+        self.router = router
+        self.name = projection.name
+        self.slot: str | None = None
+        self.applied = 0
+        self._offsets: RedisOffsets | None = None
+        self._next: dict[str, int] = {}
+        self._known = known
+        self._known_types = frozenset(known.event_classes) if known is not None else frozenset()
+
+    # -- setup ---------------------------------------------------------------
+
+    async def setup(self) -> str:
+        """Find (or create and activate, once for the whole group) the slot to write."""
+        client = self.read_model.client
+        lock = f"{self.read_model.prefix}_proj:{self.name}:kafka-setup"
+        version = self.projection.version
+        while True:
+            meta = await self.read_model.meta(self.name)
+            active = meta.active_slot
+            if active is not None and active.version > version:
+                raise ProjectionSupersededError(self.name, version, active.version)
+            if active is not None and active.version == version:
+                self.slot = active.slot
+                self._offsets = RedisOffsets(self.read_model, self.name, active.slot)
+                return active.slot
+            token = secrets.token_hex(8)
+            if await client.set(lock, token, nx=True, ex=30):
+                try:
+                    # A Kafka-fed slot is built from the topics' first offsets; it is
+                    # active at once (no store feed to catch up on before a swap).
+                    info = await self.read_model.create_slot(self.name, version)
+                    await self.read_model.activate(self.name, info.slot)
+                finally:
+                    await client.delete(lock)
+            else:
+                await asyncio.sleep(0.05)
+
+    @property
+    def offsets(self) -> RedisOffsets:
+        if self._offsets is None:
+            raise ConsumerError(self.name, "setup() has not run")
+        return self._offsets
+
+    # -- the Processor protocol ----------------------------------------------
+
+    async def starting_offsets(self, partitions: Sequence[Partition]) -> dict[Partition, int]:
+        stored = await self.offsets.load(partitions)
+        starts: dict[Partition, int] = {}
+        for topic, partition in partitions:
+            field = offset_field(topic, partition)
+            if field in stored:
+                self._next[field] = stored[field]
+                starts[(topic, partition)] = stored[field]
+            else:
+                # Nothing of this partition is in the read model yet: all of it is due.
+                self._next.pop(field, None)
+                starts[(topic, partition)] = confluent_kafka.OFFSET_BEGINNING
+        return starts
+
+    async def revoked(self, partitions: Sequence[Partition]) -> None:
+        for topic, partition in partitions:
+            self._next.pop(offset_field(topic, partition), None)
+
+    async def process(self, messages: Sequence[confluent_kafka.Message]) -> None:
+        for _ in range(_MAX_CONFLICTS):
+            try:
+                await self._process_once(messages)
+                return
+            except OffsetConflictError as conflict:
+                # Another member moved this partition (we lost it, or it lost it to
+                # us): start from what the read model holds; the rest is a no-op.
+                log.info("%s; re-reading the offset", conflict)
+                field = offset_field(conflict.topic, conflict.partition)
+                stored = await self.offsets.load([(conflict.topic, conflict.partition)])
+                if field in stored:
+                    self._next[field] = stored[field]
+                else:
+                    self._next.pop(field, None)
+        raise ConsumerError(self.name, f"offsets kept moving under {_MAX_CONFLICTS} attempts")
+
+    # -- one batch -----------------------------------------------------------
+
+    async def _process_once(self, messages: Sequence[confluent_kafka.Message]) -> None:
+        assert self.slot is not None
+        due: list[confluent_kafka.Message] = []
+        seen: dict[str, int] = {}
+        for m in messages:
+            field, offset = _field(m), m.offset() or 0
+            # Below the partition's offset: applied already (a redelivery), a no-op.
+            if offset >= max(self._next.get(field, -1), seen.get(field, -1) + 1):
+                due.append(m)
+                seen[field] = offset
+        if not due:
+            return
+        writes = self.read_model.new_writes(self.name, self.slot)
+        failures: list[Failure] = []
+        guarded: list[tuple[int, str]] = []
+        events: dict[int, confluent_kafka.Message] = {}
+        for index, message in enumerate(due):
+            events[index] = message
+            try:
+                inbound = decode_message(message)
+            except BadMessageError as bad:
+                # No retry makes it an event: to the dead-letter topic at once.
+                failures.append(Failure(message, origin_of_message(message), bad, 1, dead=True))
+                continue
+            outcome = await self._apply(index, message, inbound, writes, guarded)
+            if outcome is not None:
+                failures.append(outcome)
+        for failure in failures:
+            await self._send(failure)
+        moves = self._moves(due)
+        refused = await self.offsets.commit(moves, writes, guarded)
+        for move in moves:
+            self._next[move.field] = move.next
+        self.applied += len(due)
+        for index, reason in refused:
+            message = events[index]
+            await self._send(
+                Failure(
+                    message,
+                    origin_of_message(message),
+                    ConsumerError(self.name, f"the read model refused a write: {reason}"),
+                    1,
+                    dead=True,
+                )
+            )
+
+    async def _apply(
+        self,
+        index: int,
+        message: confluent_kafka.Message,
+        inbound: Inbound,
+        writes: RedisWrites,
+        guarded: list[tuple[int, str]],
+    ) -> Failure | None:
+        projection, codec, origin = self.projection, self.projection.codec, inbound.origin
+        mark = writes.begin_event(index, inbound.event.position)
+
+        async def work(attempt: int) -> None:
+            if self._known is not None:
+                self._check_known(inbound.event)
+            envelope = codec.upcast(inbound.event)
+            bound = projection.handler(envelope.type)
+            # Types the projection does not handle are skipped, as from the store's
+            # feed (a topic carries every event of its aggregate type).
+            if bound is not None:
+                result = bound.function(codec.decode(envelope), envelope, writes)
+                if bound.is_async or inspect.isawaitable(result):
+                    await result
+            if is_copy(message, origin):
+                # A copy (retry topic, replayed dead letter): at most once by event id.
+                guarded.append((index, str(inbound.event.event_id)))
+
+        return await with_retries(
+            work, message, origin, self.policy, on_failure=lambda: writes.rollback(mark)
+        )
+
+    def _check_known(self, event: RecordedEvent) -> None:
+        assert self._known is not None
+        current = self._known.upcast(event)
+        if current.type not in self._known_types:
+            raise UnknownEventTypeError(
+                event.stream_id,
+                event.version,
+                event.type,
+                event.schema_version,
+                f"no event class of the app is registered for type {current.type!r}",
+            )
+
+    async def _send(self, failure: Failure) -> None:
+        if self.router is None:
+            raise ConsumerError(
+                self.name,
+                f"message {_field(failure.message)}@{failure.message.offset()} "
+                f"failed and there is no producer to send it on: {failure.error}",
+            )
+        target = await self.router.send(
+            failure.message, failure.origin, failure.error, failure.attempts, dead=failure.dead
+        )
+        log.error(
+            "projection %s: message %s@%s sent to %s: %s",
+            self.name,
+            _field(failure.message),
+            failure.message.offset(),
+            target,
+            failure.error,
+        )
+
+    def _moves(self, due: Sequence[confluent_kafka.Message]) -> list[PartitionMove]:
+        last: dict[Partition, int] = {}
+        for message in due:
+            key = (message.topic() or "", message.partition() or 0)
+            last[key] = max(last.get(key, -1), message.offset() or 0)
+        return [
+            PartitionMove(t, p, self._next.get(offset_field(t, p)), offset + 1)
+            for (t, p), offset in last.items()
+        ]
+
+
+def _field(message: confluent_kafka.Message) -> str:
+    return offset_field(message.topic() or "", message.partition() or 0)
