@@ -26,7 +26,7 @@ Status = Literal["ok", "not available", "failed"]
 Round = Callable[[], Awaitable[float]]
 """One timed round of one implementation; returns a value in the case's unit."""
 
-IMPLEMENTATIONS = ("chronik", "raw", "eventsourcing")
+IMPLEMENTATIONS = ("chronik", "raw", "eventsourcing", "wire")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +69,13 @@ class CaseResult:
     chronik: Measurement | None = None
     raw: Measurement | None = None
     eventsourcing: Measurement | None = None
+    wire: Measurement | None = None
+    """The physical limit where it differs from raw: the server delivering the same
+    rows to a client that decodes nothing (so far only the feed has one)."""
     target: float | None = None
     """Minimum acceptable ``ratio_raw`` (in the ratio's own orientation)."""
+    target_eventsourcing: float | None = None
+    """Minimum acceptable ``ratio_eventsourcing``, checked besides ``target``."""
     target_text: str = ""
     target_value: float | None = None
     """An absolute target for chronik's median instead (at most this, for latency)."""
@@ -81,13 +86,14 @@ class CaseResult:
     warmup: int = 0
 
     def record(self, measured: Mapping[str, Measurement]) -> CaseResult:
-        """Attach the measurements of ``measure`` (keys: chronik, raw, eventsourcing)."""
+        """Attach the measurements of ``measure`` (keys: chronik, raw, eventsourcing, wire)."""
         unknown = measured.keys() - set(IMPLEMENTATIONS)
         if unknown:
             raise ValueError(f"case {self.name}: unknown implementations {sorted(unknown)}")
         self.chronik = measured.get("chronik")
         self.raw = measured.get("raw")
         self.eventsourcing = measured.get("eventsourcing")
+        self.wire = measured.get("wire")
         return self
 
     def ratio(self, other: Measurement | None) -> float | None:
@@ -107,6 +113,10 @@ class CaseResult:
         return self.ratio(self.eventsourcing)
 
     @property
+    def ratio_wire(self) -> float | None:
+        return self.ratio(self.wire)
+
+    @property
     def meets_target(self) -> bool | None:
         if self.target_value is not None and self.chronik is not None:
             if self.kind == "latency":
@@ -115,6 +125,9 @@ class CaseResult:
         ratio = self.ratio_raw
         if self.target is None or ratio is None:
             return None
+        peer = self.ratio_eventsourcing
+        if self.target_eventsourcing is not None and peer is not None:
+            return ratio >= self.target and peer >= self.target_eventsourcing
         return ratio >= self.target
 
     def to_json(self) -> dict[str, Any]:
@@ -132,8 +145,10 @@ class CaseResult:
             "chronik": median(self.chronik),
             "raw": median(self.raw),
             "eventsourcing": median(self.eventsourcing),
+            "wire": median(self.wire),
             "ratio_raw": self.ratio_raw,
             "ratio_eventsourcing": self.ratio_eventsourcing,
+            "ratio_wire": self.ratio_wire,
             "min": None if self.chronik is None else self.chronik.low,
             "max": None if self.chronik is None else self.chronik.high,
             "repetitions": self.repetitions,
@@ -150,6 +165,7 @@ class CaseResult:
                     ("chronik", self.chronik),
                     ("raw", self.raw),
                     ("eventsourcing", self.eventsourcing),
+                    ("wire", self.wire),
                 )
                 if measurement is not None
             },

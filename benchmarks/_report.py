@@ -13,7 +13,9 @@ from ._harness import CaseResult, Measurement
 RATIO_NOTE = (
     "x raw / x es: chronik's speed relative to raw psycopg / the eventsourcing library; "
     ">= 1.00 means as fast or faster (throughput rows: chronik/other, latency rows: "
-    "other/chronik). Values are medians; min-max is chronik's spread over the rounds."
+    "other/chronik). wire / x wire: the physical limit where it differs from raw (the "
+    "server delivering the same rows, nothing decoded) and chronik's share of it. "
+    "Values are medians; min-max is chronik's spread over the rounds."
 )
 _COLUMNS = (
     "case",
@@ -21,6 +23,8 @@ _COLUMNS = (
     "chronik",
     "raw",
     "x raw",
+    "wire",
+    "x wire",
     "eventsourcing",
     "x es",
     "chronik min-max",
@@ -78,6 +82,8 @@ def rows(results: Sequence[CaseResult]) -> list[list[str]]:
                 _median(result.chronik),
                 _median(result.raw),
                 _ratio(result.ratio_raw),
+                _median(result.wire),
+                _ratio(result.ratio_wire),
                 _median(result.eventsourcing),
                 _ratio(result.ratio_eventsourcing),
                 spread,
@@ -94,7 +100,7 @@ def text_table(results: Sequence[CaseResult]) -> str:
         max([len(_COLUMNS[i])] + [len(r[i]) for r in (body if i < 2 else full)])
         for i in range(len(_COLUMNS))
     ]
-    numeric = {2, 3, 4, 5, 6, 7}
+    numeric = {2, 3, 4, 5, 6, 7, 8, 9}
 
     def line(cells: Sequence[str]) -> str:
         if len(cells) != len(_COLUMNS):  # a "not available" / "failed" row

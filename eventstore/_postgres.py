@@ -20,6 +20,7 @@ from ._embedded import describe_dsn, embedded_dsn, mask_password
 from ._errors import StoreUnavailableError, UnreadableEventError
 from ._model import AppendResult, ExpectedVersion, Position, RecordedEvent, StreamInfo
 from ._pg_append import AppendStatements, append_batch
+from ._pg_jsonb import event_cursor
 from ._pg_listen import listen_for_appends
 from ._pg_read import (
     ReadStatements,
@@ -291,7 +292,7 @@ class PostgresEventStore(EventStore):
         error naming it (raise it after delivering them)."""
         try:
             rows = await self._run(
-                functools.partial(self._fetch_all, statement=statement, params=params)
+                functools.partial(self._fetch_event_rows, statement=statement, params=params)
             )
         except (RecursionError, ValueError):
             # psycopg decodes jsonb inside fetchall, so one bad row fails the whole
@@ -336,6 +337,14 @@ class PostgresEventStore(EventStore):
         connection: AsyncConnection[Any], statement: Any, params: Any
     ) -> list[Any]:
         cursor = await connection.execute(statement, params, prepare=_UNPREPARED)
+        return await cursor.fetchall()
+
+    @staticmethod
+    async def _fetch_event_rows(
+        connection: AsyncConnection[Any], statement: Any, params: Any
+    ) -> list[Any]:
+        cursor = event_cursor(connection)
+        await cursor.execute(statement, params, prepare=_UNPREPARED)
         return await cursor.fetchall()
 
     @staticmethod
