@@ -69,6 +69,7 @@ MODULES = [
     Module("eventstore", "_pg_schemas"),
     Module("eventstore", "_pg_schema"),
     Module("eventstore", "_pg_append"),
+    Module("eventstore", "_pg_jsonb"),
     Module("eventstore", "_store"),
     Module("eventstore", "_memory"),
     Module("eventstore", "_postgres"),

@@ -46,6 +46,7 @@ from eventstore._validation import (
 )
 from eventstore.sync._embedded import embedded_dsn
 from eventstore.sync._pg_append import append_batch
+from eventstore.sync._pg_jsonb import event_cursor
 from eventstore.sync._pg_schema import migrate
 from eventstore.sync._pg_schemas import PostgresSchemaRegistry, sample_events, stored_versions
 from eventstore.sync._schemas import SchemaRegistry
@@ -256,7 +257,9 @@ class PostgresEventStore(EventStore):
         """A page of events; if a row cannot be decoded, the events before it and the
         error naming it (raise it after delivering them)."""
         try:
-            rows = self._run(functools.partial(self._fetch_all, statement=statement, params=params))
+            rows = self._run(
+                functools.partial(self._fetch_event_rows, statement=statement, params=params)
+            )
         except (RecursionError, ValueError):
             rows = self._run(
                 functools.partial(self._fetch_text, statement=statement, params=params)
@@ -294,6 +297,12 @@ class PostgresEventStore(EventStore):
     @staticmethod
     def _fetch_all(connection: Connection[Any], statement: Any, params: Any) -> list[Any]:
         cursor = connection.execute(statement, params, prepare=_UNPREPARED)
+        return cursor.fetchall()
+
+    @staticmethod
+    def _fetch_event_rows(connection: Connection[Any], statement: Any, params: Any) -> list[Any]:
+        cursor = event_cursor(connection)
+        cursor.execute(statement, params, prepare=_UNPREPARED)
         return cursor.fetchall()
 
     @staticmethod
