@@ -291,6 +291,8 @@ def _import_from(
         return [node]
     target = _package_of(module, node.level, node.module) if node.level else node.module or ""
     source = by_dotted.get(target)
+    if source is None:
+        _refuse_async_names(target, [alias.name for alias in node.names])
     moved: list[ast.alias] = []
     kept: list[ast.alias] = []
     for alias in node.names:
@@ -312,6 +314,25 @@ def _import_from(
         else:
             out.append(ast.ImportFrom(f"{target}.sync", moved, 0))
     return out
+
+
+def _refuse_async_names(dotted: str, names: list[str]) -> None:
+    """Fail when a module not in MODULES hands over a definition tied to async I/O.
+
+    Importing it into sync code would type-check only by accident and fail at
+    run time (an async connection expected, a coroutine returned): such a
+    module belongs in MODULES so that it gets a sync twin.
+    """
+    path = ROOT / Path(*dotted.split(".")).with_suffix(".py")
+    if not path.is_file():
+        return  # a package's __init__ or a third-party module
+    for node in ast.parse(path.read_text()).body:
+        defined = _defined(node)
+        if set(defined) & set(names) and (_is_async(node) or _names(node) & set(RENAMES)):
+            raise SystemExit(
+                f"{dotted}.{defined[0]} uses async I/O: add {dotted} to MODULES "
+                "in tools/async_to_sync.py"
+            )
 
 
 def _used_imports(imports: list[ast.stmt], body: list[ast.stmt]) -> list[ast.stmt]:
