@@ -273,6 +273,10 @@ def generate(module: Module, bound: dict[Module, set[str]]) -> str:
         f"The synchronous twin of ``{module.dotted}``; read the source for the reasons\n"
         f"behind the code (comments do not survive the conversion)."
     )
+    used = {n.id for node in body for n in ast.walk(node) if isinstance(n, ast.Name)}
+    for node in imports:
+        if isinstance(node, ast.ImportFrom) and node.module and ".sync" not in node.module:
+            _refuse_async_names(node.module, [a.name for a in node.names if a.name in used])
     new = ast.Module(
         [ast.Expr(ast.Constant(header)), *_used_imports(imports, body), *body], type_ignores=[]
     )
@@ -291,8 +295,6 @@ def _import_from(
         return [node]
     target = _package_of(module, node.level, node.module) if node.level else node.module or ""
     source = by_dotted.get(target)
-    if source is None:
-        _refuse_async_names(target, [alias.name for alias in node.names])
     moved: list[ast.alias] = []
     kept: list[ast.alias] = []
     for alias in node.names:
