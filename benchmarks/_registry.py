@@ -13,6 +13,7 @@ from . import (
     _projection,
     _sagas,
     _scaling,
+    _sync,
     _upcast,
 )
 from ._cases import Case
@@ -21,6 +22,7 @@ ALL_CASES: tuple[Case, ...] = (
     *_append.CASES,
     *_feed.CASES,
     *_aggregates.CASES,
+    *_sync.CASES,
     *_upcast.CASES,
     *_projection.CASES,
     *_freshness.CASES,

@@ -40,8 +40,9 @@ from ._mongo import MongoReadModel, MongoView
 from ._mongo_writes import MongoWrites
 from ._projection import Handler, PoisonPolicy, Projection, RetryPolicy
 from ._read_model import CommitBatch, FailedWrite, PendingFailures, ReadModel
-from ._redis import RedisReadModel, RedisView
+from ._redis import RedisReadModel
 from ._redis_embedded import embedded_redis_url
+from ._redis_reads import RedisReader, RedisView
 from ._redis_writes import RedisScript, RedisWrites
 from ._runner import ProjectionRunner, run
 from ._slots import ProjectionMeta, SlotInfo, SlotState
@@ -85,6 +86,7 @@ __all__ = [
     "ReadModelError",
     "RebuildResult",
     "RedisReadModel",
+    "RedisReader",
     "RedisScript",
     "RedisView",
     "RedisWrites",

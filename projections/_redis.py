@@ -30,7 +30,6 @@ from ._dead_letters import DeadLetter
 from ._errors import (
     CheckpointConflictError,
     DeadLetterNotFoundError,
-    ProjectionNotReadyError,
     ReadModelError,
     SlotNotActiveError,
     WriteRejectedError,
@@ -38,42 +37,9 @@ from ._errors import (
 from ._read_model import CommitBatch, FailedWrite, PendingFailures, ReadModel
 from ._redis_embedded import embedded_redis_url
 from ._redis_lua import SETTLE, commit_source, encode_args, replay_source
-from ._redis_slots import SCAN_COUNT, RedisSlots, glob_escape, reply_text
+from ._redis_reads import DEFAULT_PREFIX
+from ._redis_slots import RedisSlots, reply_text
 from ._redis_writes import RedisScript, RedisWrites
-from ._slots import check_name
-
-DEFAULT_PREFIX = "chronik:"
-
-
-class RedisView:
-    """A reader's handle on one projection's active slot, resolved once.
-
-    Read with any redis-py command on :attr:`client`, naming keys with :meth:`key`
-    (the same relative parts the handlers gave ``RedisWrites``)::
-
-        view = await read_model.view("cart_contents")
-        quantities = await view.client.hgetall(view.key("cart", stream_id))
-
-    Keep using one view for a group of reads: a rebuild that swaps slots meanwhile
-    does not change what this view reads (the old slot stays until it is dropped).
-    """
-
-    def __init__(self, client: aioredis.Redis, name: str, slot: str, namespace: str) -> None:
-        #: The read model's ``redis.asyncio`` client, for reads.  A read model made by
-        #: ``RedisReadModel.connect`` decodes replies (str, not bytes).  Never write
-        #: through it: writes belong to handlers, committed with the checkpoint.
-        self.client = client
-        #: The projection's name.
-        self.name = name
-        #: The slot this view reads (``v<version>g<generation>``).
-        self.slot = slot
-        #: The prefix of every key of the slot; :meth:`key` prepends it.
-        self.namespace = namespace
-
-    def key(self, *parts: object) -> str:
-        """The absolute key for relative parts joined by ``:`` as given (not escaped:
-        build parts taken from event data with ``projections.key``)."""
-        return self.namespace + ":".join(str(part) for part in parts)
 
 
 class RedisReadModel(RedisSlots, ReadModel[RedisWrites]):
@@ -120,15 +86,6 @@ class RedisReadModel(RedisSlots, ReadModel[RedisWrites]):
     # -- keys ----------------------------------------------------------------
 
     # -- reading -------------------------------------------------------------
-
-    async def view(self, name: str) -> RedisView:
-        """The active slot of ``name`` for reading; ``ProjectionNotReadyError`` if none."""
-        check_name(name)
-        with self._translate(name):
-            slot = reply_text(await self.client.get(self._active_key(name)))
-        if slot is None:
-            raise ProjectionNotReadyError(name, "no version of this projection is active yet")
-        return RedisView(self.client, name, slot, self.namespace(name, slot))
 
     # -- writing -------------------------------------------------------------
 
@@ -305,38 +262,6 @@ class RedisReadModel(RedisSlots, ReadModel[RedisWrites]):
             raise rejected
 
     # -- inspection ----------------------------------------------------------
-
-    async def snapshot(self, name: str, slot: str | None = None) -> dict[str, Any]:
-        if slot is None:
-            slot = (await self.view(name)).slot
-        namespace = self.namespace(name, slot)
-        result: dict[str, Any] = {}
-        with self._translate(name):
-            keys = [
-                reply_text(k) or ""
-                async for k in self.client.scan_iter(
-                    match=glob_escape(namespace) + "*", count=SCAN_COUNT
-                )
-            ]
-            for key in sorted(keys):
-                result[key[len(namespace) :]] = await self._dump(key)
-        return result
-
-    async def _dump(self, key: str) -> Any:
-        kind = reply_text(await self.client.type(key))
-        if kind == "string":
-            return reply_text(await self.client.get(key))
-        if kind == "hash":
-            raw = await self.client.hgetall(key)
-            return {reply_text(k): reply_text(v) for k, v in sorted(raw.items())}
-        if kind == "set":
-            return sorted(reply_text(m) or "" for m in await self.client.smembers(key))
-        if kind == "zset":
-            pairs: list[Any] = await self.client.zrange(key, 0, -1, withscores=True)
-            return [[reply_text(member), score] for member, score in pairs]
-        if kind == "list":
-            return [reply_text(v) for v in await self.client.lrange(key, 0, -1)]
-        return None  # expired between SCAN and TYPE
 
     def __repr__(self) -> str:
         return f"RedisReadModel(prefix={self.prefix!r})"

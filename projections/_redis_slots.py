@@ -15,69 +15,27 @@ pointer checks, under WATCH, that the new slot is at least as far as the old.
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError, WatchError
+from redis.exceptions import WatchError
 
 from eventstore import START, Position
 
-from ._errors import ProjectionError, ReadModelError
+from ._errors import ProjectionError
+from ._redis_reads import SCAN_COUNT, RedisReads, glob_escape, reply_text
 from ._slots import ProjectionMeta, SlotInfo, SlotState, check_name, parse_slot_id
 
-SCAN_COUNT = 500
-
-
-def reply_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def glob_escape(text: str) -> str:
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+__all__ = ["SCAN_COUNT", "RedisSlots", "glob_escape", "reply_text"]
 
 
 def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-class RedisSlots:
-    """Key layout and slot bookkeeping of ``RedisReadModel`` (its base class)."""
-
-    client: aioredis.Redis
-    prefix: str
-
-    def _meta_key(self, name: str, part: str) -> str:
-        # Projection names cannot start with "_", so "_proj" never meets a data key.
-        return f"{self.prefix}_proj:{name}:{part}"
-
-    def _active_key(self, name: str) -> str:
-        return self._meta_key(name, "active")
-
-    def _slots_key(self, name: str) -> str:
-        return self._meta_key(name, "slots")
-
-    def _checkpoint_key(self, name: str, slot: str) -> str:
-        return self._meta_key(name, f"checkpoint:{slot}")
-
-    def _dead_key(self, name: str, slot: str) -> str:
-        return self._meta_key(name, f"dead:{slot}")
-
-    def namespace(self, name: str, slot: str) -> str:
-        """The key prefix of a slot's data."""
-        return f"{self.prefix}{name}:{slot}:"
-
-    @contextlib.contextmanager
-    def _translate(self, name: str) -> Iterator[None]:
-        try:
-            yield
-        except RedisError as error:
-            raise ReadModelError(name, f"Redis failed: {error}") from error
+class RedisSlots(RedisReads):
+    """Slot bookkeeping of ``RedisReadModel`` (its base class); reads are in ``RedisReads``."""
 
     async def meta(self, name: str) -> ProjectionMeta:
         check_name(name)
@@ -108,16 +66,6 @@ class RedisSlots:
             async for key in self.client.scan_iter(match=pattern, count=SCAN_COUNT):
                 names.add((reply_text(key) or "")[start:end])
         return sorted(names)
-
-    async def checkpoint(self, name: str, slot: str | None = None) -> Position | None:
-        check_name(name)
-        with self._translate(name):
-            if slot is None:
-                slot = reply_text(await self.client.get(self._active_key(name)))
-                if slot is None:
-                    return None
-            text = reply_text(await self.client.hget(self._checkpoint_key(name, slot), "position"))
-        return Position.parse(text) if text else None
 
     # -- slots ---------------------------------------------------------------
 

@@ -36,7 +36,8 @@ from eventstore import EventCodec, RecordedEvent
 
 from .._keys import key
 from .._projection import Projection
-from .._redis import RedisReadModel, RedisView
+from .._redis import RedisReadModel
+from .._redis_reads import RedisView
 from .._redis_writes import RedisScript, RedisWrites
 
 NAME = "ledger_balances"

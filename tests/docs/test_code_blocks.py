@@ -41,6 +41,9 @@ RUN_BY_THE_TESTS = {
     "streaming/deploy_check.sh",
     "streaming/operate.sh",
     "streaming/cluster.py",
+    "django_outbox/main.py",
+    "django_outbox/orders.py",
+    "django_outbox/models.py",
 }
 CODE = {"python", "py", "sh", "bash", "shell", "console"}
 NOT_CODE = {"text", "mermaid"}

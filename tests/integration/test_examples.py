@@ -234,3 +234,34 @@ def test_operating_kafka_sagas_and_cdc(servers: dict[str, str], tmp_path: Path) 
     compensated = [line.split()[:3] for line in lines if " compensated " in line]
     assert ["ship-or-refund", "compensated"] in [row[1:3] for row in compensated], out
     assert any(line.split()[:3] == ["debit", "undo", "compensated"] for line in lines), out
+
+
+def test_django_outbox_commits_and_rolls_back_rows_and_events_together(
+    servers: dict[str, str], tmp_path: Path
+) -> None:
+    # A real Django project (settings.configure, django.setup) on the embedded
+    # PostgreSQL, appending through eventstore.sync on Django's own connection.
+    lines = _python("django_outbox.main", servers, tmp_path).splitlines()
+    assert lines[0] == "django connection is psycopg 3: True"
+    run = lines[1].split()[1].removeprefix("order-").removesuffix("-1")
+    assert lines[1:4] == [
+        f"committed: order-{run}-1 1",
+        f"rolled back: order-{run}-2",
+        f"conflict: order-{run}-1",
+    ]
+    # Checked again from outside Django: the commit kept the row and its event,
+    # the rollback and the conflict left neither behind.
+    with psycopg.connect(servers["DATABASE_URL"]) as connection:
+        for n, expected in ((1, 1), (2, 0), (3, 0)):
+            rows = connection.execute(
+                "SELECT count(*) FROM django_outbox_order WHERE order_id = %s", (f"{run}-{n}",)
+            ).fetchone()
+            events = connection.execute(
+                "SELECT count(*) FROM chronik.events WHERE stream_id = %s", (f"order-{run}-{n}",)
+            ).fetchone()
+            assert (rows, events) == ((expected,), (expected,)), n
+    assert lines[4:] == [
+        f"order {run}-1: rows=1 events=1",
+        f"order {run}-2: rows=0 events=0",
+        f"order {run}-3: rows=0 events=0",
+    ]

@@ -41,6 +41,8 @@ ALWAYS_MEASURED = {
     "append_4_writers",
     "feed_read",
     "upcast_overhead",
+    "append_1_sync",
+    "load_ledger_1000_sync",
     "relay_kafka",
     "relay_kafka_exactly_once",
 }

@@ -51,3 +51,34 @@ def test_imports_point_one_way(name: str) -> None:
             for value in vars(module).values():
                 origin = getattr(value, "__module__", None) or ""
                 assert origin.split(".")[0] not in higher, (module.__name__, origin)
+
+
+SYNC_PACKAGES = {
+    "eventstore.sync": "eventstore",
+    "snapshots.sync": "snapshots",
+    "aggregates.sync": "aggregates",
+    "projections.sync": "projections",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SYNC_PACKAGES))
+def test_sync_subpackages_export_their_all_and_import_no_higher(name: str) -> None:
+    # The generated sync API mirrors its package: same public names, same
+    # direction of imports (nothing in eventstore.sync reaches snapshots...).
+    package = importlib.import_module(name)
+    exported = {
+        attribute
+        for attribute, value in vars(package).items()
+        if not attribute.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert set(package.__all__) == exported
+    parent = importlib.import_module(SYNC_PACKAGES[name])
+    for attribute in package.__all__:
+        if attribute != "Closing":
+            assert attribute in parent.__all__, f"{name}.{attribute} has no async twin"
+    higher = set(PACKAGES[PACKAGES.index(SYNC_PACKAGES[name]) + 1 :])
+    for module in list(vars(package).values()):
+        if isinstance(module, types.ModuleType):
+            for value in vars(module).values():
+                origin = getattr(value, "__module__", None) or ""
+                assert origin.split(".")[0] not in higher, (module.__name__, origin)

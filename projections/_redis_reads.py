@@ -1,0 +1,199 @@
+"""The read side of the Redis read model: what a web view or a query needs.
+
+``RedisReads`` (resolving a projection's active slot, reading a slot back, the
+checkpoint) is the base of ``RedisReadModel`` and of ``RedisReader``, a
+read-only handle for query services.  It is kept apart from the writing side so
+that ``tools/async_to_sync.py`` can derive ``projections.sync`` from it: a
+Django or Flask view reads the same keys with the same errors, without
+``await``.  The key layout is documented in ``_redis_slots``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from eventstore import AsyncClosing, Position
+
+from ._errors import ProjectionNotReadyError, ReadModelError
+from ._redis_embedded import embedded_redis_url
+from ._slots import check_name
+
+DEFAULT_PREFIX = "chronik:"
+SCAN_COUNT = 500
+
+
+def reply_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+class RedisView:
+    """A reader's handle on one projection's active slot, resolved once.
+
+    Read with any redis-py command on :attr:`client`, naming keys with :meth:`key`
+    (the same relative parts the handlers gave ``RedisWrites``)::
+
+        view = await read_model.view("cart_contents")
+        quantities = await view.client.hgetall(view.key("cart", stream_id))
+
+    Keep using one view for a group of reads: a rebuild that swaps slots meanwhile
+    does not change what this view reads (the old slot stays until it is dropped).
+    """
+
+    def __init__(self, client: aioredis.Redis, name: str, slot: str, namespace: str) -> None:
+        #: The read model's ``redis.asyncio`` client, for reads.  A read model made by
+        #: ``RedisReadModel.connect`` decodes replies (str, not bytes).  Never write
+        #: through it: writes belong to handlers, committed with the checkpoint.
+        self.client = client
+        #: The projection's name.
+        self.name = name
+        #: The slot this view reads (``v<version>g<generation>``).
+        self.slot = slot
+        #: The prefix of every key of the slot; :meth:`key` prepends it.
+        self.namespace = namespace
+
+    def key(self, *parts: object) -> str:
+        """The absolute key for relative parts joined by ``:`` as given (not escaped:
+        build parts taken from event data with ``projections.key``)."""
+        return self.namespace + ":".join(str(part) for part in parts)
+
+
+class RedisKeys:
+    """Where a projection's keys are (see ``_redis_slots`` for the layout)."""
+
+    client: aioredis.Redis
+    prefix: str
+
+    def _meta_key(self, name: str, part: str) -> str:
+        # Projection names cannot start with "_", so "_proj" never meets a data key.
+        return f"{self.prefix}_proj:{name}:{part}"
+
+    def _active_key(self, name: str) -> str:
+        return self._meta_key(name, "active")
+
+    def _slots_key(self, name: str) -> str:
+        return self._meta_key(name, "slots")
+
+    def _checkpoint_key(self, name: str, slot: str) -> str:
+        return self._meta_key(name, f"checkpoint:{slot}")
+
+    def _dead_key(self, name: str, slot: str) -> str:
+        return self._meta_key(name, f"dead:{slot}")
+
+    def namespace(self, name: str, slot: str) -> str:
+        """The key prefix of a slot's data."""
+        return f"{self.prefix}{name}:{slot}:"
+
+    @contextlib.contextmanager
+    def _translate(self, name: str) -> Iterator[None]:
+        try:
+            yield
+        except RedisError as error:
+            raise ReadModelError(name, f"Redis failed: {error}") from error
+
+
+class RedisReads(RedisKeys):
+    """Reading projections back: active slot, views, checkpoints, whole slots."""
+
+    async def view(self, name: str) -> RedisView:
+        """The active slot of ``name`` for reading; ``ProjectionNotReadyError`` if none."""
+        check_name(name)
+        with self._translate(name):
+            slot = reply_text(await self.client.get(self._active_key(name)))
+        if slot is None:
+            raise ProjectionNotReadyError(name, "no version of this projection is active yet")
+        return RedisView(self.client, name, slot, self.namespace(name, slot))
+
+    async def checkpoint(self, name: str, slot: str | None = None) -> Position | None:
+        check_name(name)
+        with self._translate(name):
+            if slot is None:
+                slot = reply_text(await self.client.get(self._active_key(name)))
+                if slot is None:
+                    return None
+            text = reply_text(await self.client.hget(self._checkpoint_key(name, slot), "position"))
+        return Position.parse(text) if text else None
+
+    async def snapshot(self, name: str, slot: str | None = None) -> dict[str, Any]:
+        if slot is None:
+            slot = (await self.view(name)).slot
+        namespace = self.namespace(name, slot)
+        result: dict[str, Any] = {}
+        with self._translate(name):
+            keys = [
+                reply_text(k) or ""
+                async for k in self.client.scan_iter(
+                    match=glob_escape(namespace) + "*", count=SCAN_COUNT
+                )
+            ]
+            for key in sorted(keys):
+                result[key[len(namespace) :]] = await self._dump(key)
+        return result
+
+    async def _dump(self, key: str) -> Any:
+        kind = reply_text(await self.client.type(key))
+        if kind == "string":
+            return reply_text(await self.client.get(key))
+        if kind == "hash":
+            raw = await self.client.hgetall(key)
+            return {reply_text(k): reply_text(v) for k, v in sorted(raw.items())}
+        if kind == "set":
+            return sorted(reply_text(m) or "" for m in await self.client.smembers(key))
+        if kind == "zset":
+            pairs: list[Any] = await self.client.zrange(key, 0, -1, withscores=True)
+            return [[reply_text(member), score] for member, score in pairs]
+        if kind == "list":
+            return [reply_text(v) for v in await self.client.lrange(key, 0, -1)]
+        return None  # expired between SCAN and TYPE
+
+
+class RedisReader(RedisReads, AsyncClosing):
+    """A read-only handle on the projections in one Redis database, for queries.
+
+    What a web view needs, and nothing that writes: ``view``, ``checkpoint`` and
+    ``snapshot`` behave as on ``RedisReadModel``.
+    """
+
+    def __init__(
+        self, client: aioredis.Redis, *, prefix: str = DEFAULT_PREFIX, close_client: bool = False
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self._close_client = close_client
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str | None = None,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        data_dir: str | os.PathLike[str] | None = None,
+    ) -> RedisReader:
+        """Connect to ``url``, or to the embedded Redis under ``./.chronik/redis`` when None."""
+        if url is None:
+            url = await embedded_redis_url(data_dir)
+        client = aioredis.Redis.from_url(url, decode_responses=True)
+        try:
+            await client.ping()
+        except RedisError as error:
+            await client.aclose()
+            raise ReadModelError("(connect)", f"cannot reach Redis: {error}") from error
+        return cls(client, prefix=prefix, close_client=True)
+
+    async def close(self) -> None:
+        if self._close_client:
+            await self.client.aclose()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(prefix={self.prefix!r})"
