@@ -29,7 +29,17 @@ from aggregates._repository import (
     _run_decision,
 )
 from aggregates.sync._snapshotting import SnapshotKeeper
-from eventstore import NO_STREAM, AppendResult, ConcurrencyError, InvalidInputError, Position
+from eventstore import (
+    NO_STREAM,
+    AppendResult,
+    ConcurrencyError,
+    Correlation,
+    InvalidInputError,
+    Position,
+    current_correlation,
+    stamp_correlation,
+    trace_span,
+)
 from eventstore.sync import EventStore
 from snapshots import EveryNEvents, Snapshot, SnapshotPolicy
 from snapshots.sync import SnapshotStore
@@ -88,15 +98,20 @@ class Repository:
         self._check_type(aggregate_type)
         blank = aggregate_type(aggregate_id)
         stream_id = blank.stream_id
-        target = self._target_version(
-            aggregate_type, aggregate_id, stream_id, at_version, as_of, at_position
-        )
-        aggregate, stale = (blank, False)
-        if self._snapshots is not None:
-            found, stale = self._snapshots.load(aggregate_type, aggregate_id, target)
-            if found is not None:
-                aggregate = found
-        self._replay(aggregate, stream_id, target)
+        with trace_span("chronik.load", {"chronik.stream_id": stream_id}) as span:
+            target = self._target_version(
+                aggregate_type, aggregate_id, stream_id, at_version, as_of, at_position
+            )
+            aggregate, stale = (blank, False)
+            if self._snapshots is not None:
+                found, stale = self._snapshots.load(aggregate_type, aggregate_id, target)
+                if found is not None:
+                    aggregate = found
+            from_snapshot = aggregate.version
+            self._replay(aggregate, stream_id, target)
+            if span is not None and span.is_recording():
+                span.set_attribute("chronik.snapshot_version", from_snapshot)
+                span.set_attribute("chronik.replayed_events", aggregate.version - from_snapshot)
         if aggregate.version == 0:
             raise AggregateNotFoundError(stream_id, aggregate_type.type_name, aggregate_id)
         if target is not None and aggregate.version < target:
@@ -207,7 +222,11 @@ class Repository:
         if not pending:
             return AppendResult(aggregate.stream_id, aggregate.version, ())
         saved_version = aggregate.saved_version
-        meta = dict(metadata) if metadata is not None else None
+        ids = current_correlation()
+        if ids is None:
+            root = str(pending[0][1])
+            ids = Correlation(root, root)
+        meta = stamp_correlation(metadata, ids)
         encode = self.codec.encode
         batch = [encode(event, event_id=event_id, metadata=meta) for event, event_id in pending]
         self.store.schemas.ensure((type(event) for event, _ in pending))

@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from psycopg import Connection
@@ -243,6 +244,18 @@ class PostgresEventStore(EventStore):
     def _count(self, statement: Any, params: Sequence[Any]) -> int:
         row = self._run(lambda connection: self._fetch_one(connection, statement, params))
         return int(row[0]) if row else 0
+
+    def find_event(self, event_id: UUID) -> RecordedEvent | None:
+        page, broken = self._fetch_events(self._reads.by_event_id, (event_id,))
+        if broken is not None:
+            raise broken
+        return page[0] if page else None
+
+    def _correlated_events(self, correlation_id: str, limit: int) -> list[RecordedEvent]:
+        page, broken = self._fetch_events(self._reads.correlated, (correlation_id, limit))
+        if broken is not None:
+            raise broken
+        return page
 
     def open_transactions(self) -> list[OpenTransaction]:
         """Transactions that hold the feed back (they hold an xid), oldest first."""

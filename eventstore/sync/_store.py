@@ -11,7 +11,9 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
+from eventstore._correlation import CORRELATION_ID
 from eventstore._errors import InvalidInputError
 from eventstore._events import Event
 from eventstore._history import DEFAULT_MAX_SHAPES, pick_sample
@@ -25,7 +27,8 @@ from eventstore._model import (
     RecordedEvent,
     StreamInfo,
 )
-from eventstore._store import _is_version
+from eventstore._store import DEFAULT_CORRELATED_LIMIT, _is_version, _provenance
+from eventstore._tracing import span
 from eventstore._validation import (
     DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_EVENT_BYTES,
@@ -80,13 +83,23 @@ class EventStore(Closing):
         """
         stream_id = check_stream_id(stream_id)
         expected = check_expected_version(stream_id, expected_version)
-        models: set[type[Any]] = set()
-        batch = prepare_batch(
-            stream_id, events, self.max_event_bytes, models, max_batch_bytes=self.max_batch_bytes
-        )
-        if models:
-            self.schemas.ensure(m for m in models if issubclass(m, Event))
-        return self._append(stream_id, batch, expected, connection)
+        attributes: dict[str, Any] = {"chronik.stream_id": stream_id}
+        with span("chronik.append", attributes) as current:
+            models: set[type[Any]] = set()
+            batch = prepare_batch(
+                stream_id,
+                events,
+                self.max_event_bytes,
+                models,
+                max_batch_bytes=self.max_batch_bytes,
+                stamp=_provenance(),
+            )
+            attributes["chronik.events"] = len(batch)
+            if current is not None and current.is_recording():
+                current.set_attribute("chronik.events", len(batch))
+            if models:
+                self.schemas.ensure(m for m in models if issubclass(m, Event))
+            return self._append(stream_id, batch, expected, connection)
 
     @abc.abstractmethod
     def _append(
@@ -163,6 +176,34 @@ class EventStore(Closing):
 
     def _count_after(self, after: Position) -> int:
         return sum([1 for _ in self._read_all(after, None)])
+
+    def find_event(self, event_id: UUID) -> RecordedEvent | None:
+        """The event with this id, as stored; ``None`` when there is none."""
+        for event in self._read_all(START, None):
+            if event.event_id == event_id:
+                return event
+        return None
+
+    def correlated_events(
+        self, correlation_id: str, *, limit: int = DEFAULT_CORRELATED_LIMIT
+    ) -> list[RecordedEvent]:
+        """Events whose metadata ``correlation_id`` is this one, in feed order
+        (at most ``limit``): what one command, request or message led to."""
+        if not isinstance(correlation_id, str) or not correlation_id:
+            raise InvalidInputError(FEED, f"invalid correlation id {correlation_id!r}")
+        checked = check_limit(limit, correlation_id)
+        if checked is None or checked < 1:
+            raise InvalidInputError(correlation_id, f"invalid limit {limit!r}: use an int >= 1")
+        return self._correlated_events(correlation_id, checked)
+
+    def _correlated_events(self, correlation_id: str, limit: int) -> list[RecordedEvent]:
+        found = []
+        for event in self._read_all(START, None):
+            if event.metadata and event.metadata.get(CORRELATION_ID) == correlation_id:
+                found.append(event)
+                if len(found) >= limit:
+                    break
+        return found
 
     def held_back_count(self) -> int:
         """Committed events the feed does not show yet because an older transaction is open."""
