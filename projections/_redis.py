@@ -22,7 +22,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
 from eventstore import START, Position
 
@@ -35,9 +35,8 @@ from ._errors import (
     WriteRejectedError,
 )
 from ._read_model import CommitBatch, FailedWrite, PendingFailures, ReadModel
-from ._redis_embedded import embedded_redis_url
 from ._redis_lua import SETTLE, commit_source, encode_args, replay_source
-from ._redis_reads import DEFAULT_PREFIX
+from ._redis_reads import DEFAULT_PREFIX, connect_client
 from ._redis_slots import RedisSlots, reply_text
 from ._redis_writes import RedisScript, RedisWrites
 
@@ -69,15 +68,7 @@ class RedisReadModel(RedisSlots, ReadModel[RedisWrites]):
         data_dir: str | os.PathLike[str] | None = None,
     ) -> RedisReadModel:
         """Connect to ``url``, or to the embedded Redis under ``./.chronik/redis`` when None."""
-        if url is None:
-            url = await embedded_redis_url(data_dir)
-        client = aioredis.Redis.from_url(url, decode_responses=True)
-        try:
-            await client.ping()
-        except RedisError as error:
-            await client.aclose()
-            raise ReadModelError("(connect)", f"cannot reach Redis: {error}") from error
-        return cls(client, prefix=prefix, close_client=True)
+        return cls(await connect_client(url, data_dir), prefix=prefix, close_client=True)
 
     async def close(self) -> None:
         if self._close_client:

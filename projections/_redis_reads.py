@@ -181,15 +181,7 @@ class RedisReader(RedisReads, AsyncClosing):
         data_dir: str | os.PathLike[str] | None = None,
     ) -> RedisReader:
         """Connect to ``url``, or to the embedded Redis under ``./.chronik/redis`` when None."""
-        if url is None:
-            url = await embedded_redis_url(data_dir)
-        client = aioredis.Redis.from_url(url, decode_responses=True)
-        try:
-            await client.ping()
-        except RedisError as error:
-            await client.aclose()
-            raise ReadModelError("(connect)", f"cannot reach Redis: {error}") from error
-        return cls(client, prefix=prefix, close_client=True)
+        return cls(await connect_client(url, data_dir), prefix=prefix, close_client=True)
 
     async def close(self) -> None:
         if self._close_client:
@@ -197,3 +189,18 @@ class RedisReader(RedisReads, AsyncClosing):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(prefix={self.prefix!r})"
+
+
+async def connect_client(
+    url: str | None, data_dir: str | os.PathLike[str] | None = None
+) -> aioredis.Redis:
+    """A client for ``url`` (the embedded Redis when None), checked with a ping."""
+    if url is None:
+        url = await embedded_redis_url(data_dir)
+    client = aioredis.Redis.from_url(url, decode_responses=True)
+    try:
+        await client.ping()
+    except RedisError as error:
+        await client.aclose()
+        raise ReadModelError("(connect)", f"cannot reach Redis: {error}") from error
+    return client

@@ -155,15 +155,7 @@ class RedisReader(RedisReads, Closing):
         data_dir: str | os.PathLike[str] | None = None,
     ) -> RedisReader:
         """Connect to ``url``, or to the embedded Redis under ``./.chronik/redis`` when None."""
-        if url is None:
-            url = embedded_redis_url(data_dir)
-        client = redis.Redis.from_url(url, decode_responses=True)
-        try:
-            client.ping()
-        except RedisError as error:
-            client.close()
-            raise ReadModelError("(connect)", f"cannot reach Redis: {error}") from error
-        return cls(client, prefix=prefix, close_client=True)
+        return cls(connect_client(url, data_dir), prefix=prefix, close_client=True)
 
     def close(self) -> None:
         if self._close_client:
@@ -171,3 +163,16 @@ class RedisReader(RedisReads, Closing):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(prefix={self.prefix!r})"
+
+
+def connect_client(url: str | None, data_dir: str | os.PathLike[str] | None = None) -> redis.Redis:
+    """A client for ``url`` (the embedded Redis when None), checked with a ping."""
+    if url is None:
+        url = embedded_redis_url(data_dir)
+    client = redis.Redis.from_url(url, decode_responses=True)
+    try:
+        client.ping()
+    except RedisError as error:
+        client.close()
+        raise ReadModelError("(connect)", f"cannot reach Redis: {error}") from error
+    return client
