@@ -205,7 +205,7 @@ async def test_a_value_redis_cannot_take_fails_the_commit_before_anything_is_wri
     writes.incrby("n", 1)
     writes.begin_event(1, pos(2))
     writes.set("bad", value)
-    with pytest.raises(ReadModelError, match="things.*Invalid input of type"):
+    with pytest.raises(ReadModelError, match=r"things.*Invalid input of type"):
         await read_model.commit(
             "things", slot, CommitBatch(START, pos(2), writes, 2), require_active=True
         )
