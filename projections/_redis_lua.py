@@ -218,7 +218,7 @@ def encode_args(
 def _json_arg(value: Any, binary: list[bytes], first_binary: int) -> str | list[int]:
     """One command argument as the string Redis gets, as redis-py would send it."""
     if isinstance(value, str):
-        return str(value)
+        return str.__str__(value)  # its text, as redis-py encodes it (not its __str__)
     if isinstance(value, bool):
         # A bool is an int, but "True" is rarely what was meant: redis-py refuses it.
         raise DataError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -150,6 +151,10 @@ async def test_a_script_error_fails_its_event_alone(read_model: RedisReadModel) 
     assert (await read_model.snapshot("things"))["n"] == "5"
 
 
+class _Colour(str, enum.Enum):  # noqa: UP042 (its str() is not its text, unlike StrEnum)
+    RED = "red"
+
+
 # Values as redis-py itself would send them: the batch travels as one JSON string,
 # and none of these may change on the way (bytes that are not UTF-8, a NUL, an
 # integer beyond a double's 53 bits, a float's repr, a str subclass).
@@ -161,6 +166,7 @@ _AWKWARD = {
     "float": 0.1,
     "negative": -17,
     "view": memoryview(b"\x80view"),
+    "enum": _Colour.RED,
 }
 
 
