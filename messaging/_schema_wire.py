@@ -114,7 +114,8 @@ class SchemaWire:
                 await self._resolve_uris(keys)
         if self.client is not None:
             wanted = {(topic_of(row), row.type, row.schema_version) for row in rows}
-            for key in wanted - self.frames.keys():
+            # Sorted: the registry sees the same requests in the same order every run.
+            for key in sorted(wanted - self.frames.keys()):
                 await self._register(*key)
 
     def _stale_misses(self) -> bool:
