@@ -12,13 +12,24 @@ import json
 import socket
 import struct
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from support.kafka import consume, relay_options, until_true
 from support.schema_registry import RECORDED, ReplayRegistry, recorded
 
-from eventstore import START, NewEvent, PostgresEventStore, SchemaRecord, schema_fingerprint
+from eventstore import (
+    START,
+    NewEvent,
+    Position,
+    PostgresEventStore,
+    RecordedEvent,
+    SchemaRecord,
+    schema_fingerprint,
+)
 from messaging import (
     CloudEventMode,
     ConfluentRegistryError,
@@ -28,9 +39,10 @@ from messaging import (
     SchemaWireError,
     SubjectStrategy,
     decode,
+    encode_event,
     relay_status,
 )
-from messaging._confluent import ConfluentRegistryClient
+from messaging._confluent import ConfluentRegistryClient, frame, unframe
 from messaging._inbound import decode as decode_inbound
 
 SCHEMAS: dict[str, dict[str, Any]] = json.loads(RECORDED.read_text())["schemas"]
@@ -218,3 +230,32 @@ async def test_structured_mode_cannot_promise_the_framing(relay_store: PostgresE
 def test_options_refuse_a_url_that_is_not_http() -> None:
     with pytest.raises(ValueError, match=r"file:///etc/passwd.*http"):
         SchemaRegistryOptions("file:///etc/passwd")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@given(
+    data=st.dictionaries(st.text(max_size=8), json_values, max_size=4),
+    schema_id=st.integers(0, 2**32 - 1),
+)
+def test_framed_and_plain_values_decode_to_the_same_event(
+    data: dict[str, Any], schema_id: int
+) -> None:
+    event = RecordedEvent(
+        "acct-1", 3, Position(9, 2), uuid.uuid4(), "wire.Opened", 1, data, {},
+        datetime(2026, 1, 2, tzinfo=UTC),
+    )  # fmt: skip
+    plain = encode_event(event, "t", "chronik/test")
+    framed = frame(schema_id) + plain.value
+    assert unframe(framed) == (schema_id, plain.value)
+    assert unframe(plain.value) is None  # JSON never starts with the magic byte
+    assert decode(plain.headers, framed).data == decode(plain.headers, plain.value).data == data
+    inbound = decode_inbound("t", 0, 0, plain.key, framed, plain.headers)
+    assert inbound.event == decode_inbound("t", 0, 0, plain.key, plain.value, plain.headers).event
