@@ -43,7 +43,6 @@ from ._checkpoints import PostgresCheckpoints, RelayCheckpoint, read_kafka_check
 from ._cloudevents import CloudEventMode, KafkaRecord
 from ._encoding import Encoder, Token, describe
 from ._errors import MessagingError, PublishError, RelayFencedError
-from ._feed import FeedReader
 from ._producer import TrackedProducer, producer_config
 from ._schema import migrate
 from ._session import Session
@@ -125,7 +124,6 @@ class Relay:
             raise ValueError("batch_size and max_in_flight must be >= 1")
         self.locks = locks or PostgresAdvisoryLocks.for_store(store)
         self.checkpoints = PostgresCheckpoints(store.schema)
-        self.feed = FeedReader(store.schema)
         source = self.options.source or f"chronik/{store.schema}"
         self.encoder = Encoder(self.options.topics, source, self.options.mode)
         self.state = RelayState()
