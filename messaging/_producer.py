@@ -258,7 +258,10 @@ class TrackedProducer(Generic[T]):
         # reported holds its batch (and the watermark) here, and one-message sends
         # must meet it rather than pile up behind it.
         limit = self.max_in_flight
-        return len(self._producer) >= limit or len(self._pending) >= limit
+        waiting = len(self._pending)
+        if waiting and not self._pending[-1].sealed:
+            waiting -= 1  # the batch being sent: its messages are in len(producer)
+        return len(self._producer) >= limit or waiting >= limit
 
     async def _make_room(self) -> None:
         deadline = time.monotonic() + self.delivery_timeout + 5
