@@ -99,12 +99,11 @@ async def test_a_raw_page_stops_where_an_open_transaction_holds_the_feed(
 ) -> None:
     store = await make_pg_store()
     await store.append("raw-a", [NewEvent("t.Raw", {"n": 1})])
-    async with store.connection() as held:
-        async with held.transaction():
-            # An older transaction that has not committed: nothing after it shows.
-            await store.append("raw-b", [NewEvent("t.Raw", {"n": 2})], connection=held)
-            await store.append("raw-c", [NewEvent("t.Raw", {"n": 3})])
-            assert [r.stream_id for r in await store.read_raw_page(None, 10)] == ["raw-a"]
+    async with store.connection() as held, held.transaction():
+        # An older transaction that has not committed: nothing after it shows.
+        await store.append("raw-b", [NewEvent("t.Raw", {"n": 2})], connection=held)
+        await store.append("raw-c", [NewEvent("t.Raw", {"n": 3})])
+        assert [r.stream_id for r in await store.read_raw_page(None, 10)] == ["raw-a"]
     assert [r.stream_id for r in await store.read_raw_page(None, 10)] == ["raw-a", "raw-b", "raw-c"]
 
 

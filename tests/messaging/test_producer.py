@@ -123,11 +123,11 @@ async def test_a_batch_refused_half_way_blocks_the_watermark_for_good(
         await producer.send_batch([KafkaRecord(topic, b"k", b"ok", [])], 1)
         assert await producer.drain() == 1
         batch = [KafkaRecord(topic, b"k", b"ok", []), KafkaRecord(topic, b"k", b"x" * 5000, [])]
-        with pytest.raises(PublishError, match="message #2 .*too large"):
+        with pytest.raises(PublishError, match=r"message #2 .*too large"):
             await producer.send_batch(batch, 2)
         # The batch's first message may well be delivered, but the batch never
         # counts as delivered: the watermark stays at 1 and says why.
-        with pytest.raises(PublishError, match="message #2 .*too large"):
+        with pytest.raises(PublishError, match=r"message #2 .*too large"):
             await producer.drain()
         with pytest.raises(PublishError, match="message #2 "):
             producer.delivered()
