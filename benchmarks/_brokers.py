@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from typing import Any
 
 ENVIRONMENT = "KAFKA_BOOTSTRAP_SERVERS"
 
@@ -49,3 +50,16 @@ def kafka_cluster() -> Iterator[str]:
 
     with MockCluster(1) as cluster:
         yield cluster.bootstrap_servers
+
+
+def cluster_for_run(context: Any) -> str:
+    """Bootstrap servers that stay up until the run ends (``context``: a
+    ``BenchContext``, which closes the mock cluster, if one was started)."""
+    servers = given_servers()
+    if servers:
+        return servers
+    from messaging import MockCluster
+
+    cluster = MockCluster(1)
+    context.on_close(cluster.close)
+    return cluster.bootstrap_servers
