@@ -1,12 +1,14 @@
 """The relay: publish the event feed and the outbox to Kafka, never losing a message.
 
 At-least-once (default).  The relay reads the gap-safe feed (and the outbox
-feed) after its checkpoint and hands every message to a ``TrackedProducer``.
-The checkpoint it saves is the one carried by the last message whose delivery,
-and that of every message before it, has been reported: a message whose
-report never comes (broker down) or fails holds it where it is.  After a crash
-the relay starts again at the saved checkpoint and re-sends what came after:
-redelivery, never loss.  Consumers de-duplicate by ``ce_id``.
+feed) after its checkpoint, a page at a time (``PostgresEventStore.read_raw_page``:
+the data stays the JSON text PostgreSQL sent), and hands each page to a
+``TrackedProducer`` as one batch.  The checkpoint it saves is the one carried by
+the last page whose messages, and every message before them, have successful
+delivery reports: a message whose report never comes (broker down) or fails
+holds it where it is.  After a crash the relay starts again at the saved
+checkpoint and re-sends what came after: redelivery, never loss.  Consumers
+de-duplicate by ``ce_id``.
 
 Exactly-once (``exactly_once=True``).  One Kafka transaction per batch holds
 the batch's messages *and* the relay's checkpoint record (a compacted topic),
