@@ -21,6 +21,7 @@ from ._cloudevents import (
     encode,
     encode_event,
 )
+from ._schema_wire import SchemaWire
 from ._topics import TopicMapping
 
 #: What a relay sends with each message: the checkpoint that becomes valid once it
@@ -32,10 +33,18 @@ Token = tuple[str, Position, Position, int, int]
 class Encoder:
     """Turns the relay's inputs into records: topic mapping + CloudEvents mode."""
 
-    def __init__(self, topics: TopicMapping, source: str, mode: CloudEventMode) -> None:
+    def __init__(
+        self,
+        topics: TopicMapping,
+        source: str,
+        mode: CloudEventMode,
+        wire: SchemaWire | None = None,
+    ) -> None:
         self.topics = topics
         self.source = source
         self.mode = mode
+        #: dataschema / Confluent framing: the relay ``prepare``s it before each batch.
+        self.wire = wire
         self._source_header = ("ce_source", source.encode())
         # A function mapping needs the whole event; structured mode, the parsed data.
         self._slow = topics.function is not None or mode is not CloudEventMode.BINARY
@@ -43,7 +52,23 @@ class Encoder:
         self._schema_headers: dict[int, tuple[str, bytes]] = {}
 
     def event(self, event: RecordedEvent) -> KafkaRecord:
-        return encode_event(event, self.topics.topic_for(event), self.source, self.mode)
+        topic = self.topics.topic_for(event)
+        wire = self.wire
+        if wire is None:
+            return encode_event(event, topic, self.source, self.mode)
+        dataschema = wire.uri(event.type, event.schema_version)
+        record = encode_event(event, topic, self.source, self.mode, dataschema=dataschema)
+        if wire.client is not None:
+            value = wire.frame(
+                record.headers, topic, event.type, event.schema_version, record.value
+            )
+            record = record._replace(value=value)
+        return record
+
+    def topic_of(self, row: RawEvent) -> str:
+        if self.topics.function is not None:
+            return self.topics.topic_for(_recorded(row))
+        return self.topics.topic_for_stream(row.stream_id, lambda: _describe_row(row))
 
     def row(self, row: RawEvent) -> KafkaRecord:
         """A raw feed event as ``encode_event`` would encode it, without parsing its data.
@@ -79,21 +104,13 @@ class Encoder:
             headers.append(_CONTENT_TYPE)
         else:
             _metadata_headers(row.metadata, headers)
+        if self.wire is not None:
+            value = self.wire.apply(headers, topic, row.type, row.schema_version, row.data)
+            return KafkaRecord(topic, stream, value, headers)
         return KafkaRecord(topic, stream, row.data, headers)
 
     def _slow_row(self, row: RawEvent) -> KafkaRecord:
-        event = RecordedEvent(
-            row.stream_id,
-            row.version,
-            row.position,
-            UUID(row.event_id),
-            row.type,
-            row.schema_version,
-            json.loads(row.data),
-            json.loads(row.metadata),
-            row.recorded_at,
-        )
-        return self.event(event)
+        return self.event(_recorded(row))
 
     def outbox(self, row: OutboxRow) -> KafkaRecord:
         """Debezium's outbox router shape (key = aggregateid, value = payload, ``id``
@@ -143,6 +160,20 @@ def _metadata_headers(metadata: bytes, headers: list[tuple[str, bytes]]) -> None
     headers.append(_CONTENT_TYPE)
     if traceparent is not None:
         headers.append(("traceparent", traceparent))
+
+
+def _recorded(row: RawEvent) -> RecordedEvent:
+    return RecordedEvent(
+        row.stream_id,
+        row.version,
+        row.position,
+        UUID(row.event_id),
+        row.type,
+        row.schema_version,
+        json.loads(row.data),
+        json.loads(row.metadata),
+        row.recorded_at,
+    )
 
 
 def _describe_row(row: RawEvent) -> str:

@@ -129,6 +129,8 @@ class Session:
         every few pages, which cost more than the encoding itself.
         """
         producer, encoder = self.producer, self.relay.encoder
+        if events and encoder.wire is not None:
+            await encoder.wire.prepare(events, encoder.topic_of)
         if events:
             encode = encoder.row if not instrumented() else functools.partial(_traced_row, encoder)
             self.sent_events = events[-1].position

@@ -42,9 +42,13 @@ _text = st.text(_characters)
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | _text,
     lambda inner: (
-        st.lists(inner, max_size=3)
+        # min_size=1: with an empty extension Hypothesis sees no recursion and warns.
+        st.lists(inner, min_size=1, max_size=3)
         | st.dictionaries(
-            st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF)), inner, max_size=3
+            st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF)),
+            inner,
+            min_size=1,
+            max_size=3,
         )
     ),
     max_leaves=8,
