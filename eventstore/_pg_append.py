@@ -67,9 +67,10 @@ _CLAIM_ANY = """
 # STREAM_EXISTS and exact versions never create the stream: a plain UPDATE,
 # cheaper for the server than the upsert (no speculative insertion, no separate
 # row-lock record, no existence probe).  With the one-event form below, an
-# append's server CPU fell from ~59 to ~47 µs (raw single-row INSERT: ~25 µs).  The order guard compares
-# with an id taken in a subquery over ``queue``: it runs once, when the first
-# row is checked, so the lock is held before this transaction gets its id.  A
+# append's server CPU fell from ~59 to ~47 µs (raw single-row INSERT: ~25 µs).
+# The order guard compares with an id taken in a subquery over ``queue``: it
+# runs once, when the first row is checked, so the lock is held before this
+# transaction gets its id (reading the row takes none).  A
 # writer that waited there updates a row a newer transaction changed meanwhile:
 # READ COMMITTED re-checks the WHERE against the committed row, so of two writers
 # expecting version N exactly one succeeds.  A stream created after the
