@@ -328,8 +328,11 @@ class PostgresEventStore(EventStore):
         for attempt in range(2):
             connection: Connection[Any] | None = None
             try:
-                with self._pool.connection() as connection:
+                connection = self._pool.getconn()
+                try:
                     return work(connection)
+                finally:
+                    self._pool.putconn(connection)
             except PoolTimeout as error:
                 raise StoreUnavailableError(
                     describe_dsn(self.dsn),
