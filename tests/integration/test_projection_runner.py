@@ -425,7 +425,7 @@ async def test_a_stop_policy_halts_only_its_projection_until_replayed(
     lenient = counter("lenient")
     source = StoreFeedSource(store)
     runner = ProjectionRunner(source, [(strict, read_model), (lenient, read_model)], options=FAST)
-    head = await store.head()
+    head = await last_committed(store)
     # Wait for both outcomes: lenient caught up does not imply strict has stopped yet
     # (strict may still be retrying event 4 on a busy machine).
     task = await run_until(
@@ -599,7 +599,7 @@ async def test_a_standby_takes_over_when_the_leader_dies(
     with pytest.raises(asyncio.CancelledError):
         await leader
     await append_added(store, [("k", 1)] * 5)
-    head = await store.head()
+    head = await last_committed(store)
     await until(lambda: second.states["led"].position == head)
     assert second.states["led"].phase is Phase.LIVE
     await stop_task(standby)
