@@ -24,7 +24,24 @@ from projections import (
     RunnerOptions,
 )
 
-FAST = RunnerOptions(batch_size=3, idle_timeout=0.02, standby_poll=0.02, lock_check_interval=0.05)
+# A restart (a connection refused on a loaded server, say) is the runner's normal
+# answer to a failure; the default backoff (0.5 s doubling to 30 s) would spend the
+# hang guard below in a handful of them.
+FAST = RunnerOptions(
+    batch_size=3,
+    idle_timeout=0.02,
+    standby_poll=0.02,
+    lock_check_interval=0.05,
+    restart_delay=0.05,
+    max_restart_delay=1.0,
+)
+#: A hang guard per phase, not a timing assertion.  The first phase creates the
+#: replication slot, which waits until every transaction holding an xid anywhere on
+#: the server has ended (the whole test session shares the server), and each read
+#: decodes the WAL the slot keeps since its restart point, the session's writes
+#: included: on a loaded machine that is legitimately slow, while a phase
+#: normally takes well under a second.
+CDC_DEADLINE = 3 * DEADLINE
 
 
 @pytest.fixture
@@ -73,7 +90,7 @@ async def run_until_equal(
     want = await table_rows(table)
     got: dict[str, Any] = {}
     try:
-        async with asyncio.timeout(DEADLINE):
+        async with asyncio.timeout(CDC_DEADLINE):
             while got != want:
                 if task.done():
                     await task
@@ -82,9 +99,41 @@ async def run_until_equal(
                 with contextlib.suppress(ProjectionNotReadyError):
                     view = await read_model.view("drivers")
                     got = await view.client.hgetall(view.key("drivers"))
+    except TimeoutError:
+        # Say what it was waiting on: the runner (restarts, last error) and the server.
+        raise AssertionError(
+            f"the read model never matched the table: {got} != {want}; "
+            f"runner: {runner.states}; server: {await server_waits(table)}"
+        ) from None
     finally:
         stop.set()
-        await task
+        # A runner stuck on the server (creating its slot) never sees ``stop``:
+        # cancel it rather than hang here and hide the assertion above.
+        if not (await asyncio.wait([task], timeout=DEADLINE))[0]:
+            task.cancel()
+            await asyncio.wait([task], timeout=DEADLINE)
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            await task
+
+
+async def server_waits(table: CdcTable) -> dict[str, Any]:
+    """What a slot waits on: transactions holding an xid, and the connector's slot."""
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(table.dsn, autocommit=True) as connection:
+        cursor = await connection.execute(
+            "SELECT pid, backend_type, state, backend_xid::text, now() - xact_start,"
+            " left(query, 120) FROM pg_stat_activity"
+            " WHERE pid <> pg_backend_pid() AND (backend_xid IS NOT NULL OR state = 'active')"
+        )
+        activity = await cursor.fetchall()
+        cursor = await connection.execute(
+            "SELECT active_pid, restart_lsn::text, confirmed_flush_lsn::text,"
+            " pg_current_wal_lsn()::text FROM pg_replication_slots WHERE slot_name = %s",
+            (f"chronik_cdc_{table.name}",),
+        )
+        slot = await cursor.fetchall()
+    return {"activity": activity, "slot": slot}
 
 
 async def test_read_model_from_a_legacy_table_across_restarts(
