@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import logging
 import os
 import sys
@@ -96,9 +97,16 @@ def run(argv: Sequence[str] | None) -> int:
         # --help and --version end through SystemExit(0).
         return done.code if isinstance(done.code, int) else ExitCode.USAGE
     _configure_logging(config.debug, getattr(args, "log_format", None) or "text")
+    command = _run(config, args)
     try:
-        return asyncio.run(_run(config, args))
+        return asyncio.run(command)
     except KeyboardInterrupt:
+        # A Ctrl-C while asyncio.run is still making its loop, before it turned the
+        # coroutine into a task, leaves the coroutine never started: closed here,
+        # or Python adds a "coroutine '_run' was never awaited" warning under the
+        # one line.
+        if inspect.getcoroutinestate(command) == inspect.CORO_CREATED:
+            command.close()
         _report("interrupted")
         return ExitCode.INTERRUPTED
     except BrokenPipeError:
