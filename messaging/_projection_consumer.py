@@ -18,14 +18,15 @@ import asyncio
 import inspect
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
+from typing import Any
 
 import confluent_kafka
 
 from eventstore import EventCodec, RecordedEvent, UnknownEventTypeError, trace_span
 from projections import Projection, ProjectionSupersededError, RedisReadModel, RedisWrites
 
-from ._apply import Failure, decode_message, is_copy, origin_of_message, with_retries
+from ._apply import Failure, decode_message, origin_of_message, with_retries
 from ._consume_errors import BadMessageError, ConsumerError, OffsetConflictError
 from ._inbound import Inbound, trace_headers
 from ._redis_offsets import PartitionMove, RedisOffsets, offset_field
@@ -203,27 +204,50 @@ class KafkaProjection:
         writes: RedisWrites,
         guarded: list[tuple[int, str]],
     ) -> Failure | None:
-        projection, codec, origin = self.projection, self.projection.codec, inbound.origin
         mark = writes.begin_event(index, inbound.event.position)
+        # The first attempt runs here, without the coroutines and closures of the
+        # retry loop: almost every message succeeds at once, and this is per message.
+        try:
+            pending = self._handle(inbound, writes)
+            if pending is not None:
+                await pending
+        except Exception as error:
 
-        async def work(attempt: int) -> None:
-            if self._known is not None:
-                self._check_known(inbound.event)
-            envelope = codec.upcast(inbound.event)
-            bound = projection.handler(envelope.type)
-            # Types the projection does not handle are skipped, as from the store's
-            # feed (a topic carries every event of its aggregate type).
-            if bound is not None:
-                result = bound.function(codec.decode(envelope), envelope, writes)
-                if bound.is_async or inspect.isawaitable(result):
-                    await result
-            if is_copy(message, origin):
-                # A copy (retry topic, replayed dead letter): at most once by event id.
-                guarded.append((index, str(inbound.event.event_id)))
+            async def work(attempt: int) -> None:
+                again = self._handle(inbound, writes)
+                if again is not None:
+                    await again
 
-        return await with_retries(
-            work, message, origin, self.policy, on_failure=lambda: writes.rollback(mark)
-        )
+            failure = await with_retries(
+                work,
+                message,
+                inbound.origin,
+                self.policy,
+                on_failure=lambda: writes.rollback(mark),
+                first_error=error,
+            )
+            if failure is not None:
+                return failure
+        if inbound.is_copy:
+            # A copy (retry topic, replayed dead letter): at most once by event id.
+            guarded.append((index, str(inbound.event.event_id)))
+        return None
+
+    def _handle(self, inbound: Inbound, writes: RedisWrites) -> Awaitable[Any] | None:
+        """Run the handler of the event's current type; what to await if it is async."""
+        codec = self.projection.codec
+        if self._known is not None:
+            self._check_known(inbound.event)
+        envelope = codec.upcast(inbound.event)
+        bound = self.projection.handler(envelope.type)
+        # Types the projection does not handle are skipped, as from the store's
+        # feed (a topic carries every event of its aggregate type).
+        if bound is None:
+            return None
+        result = bound.function(codec.decode(envelope), envelope, writes)
+        if result is not None and (bound.is_async or inspect.isawaitable(result)):
+            return result  # type: ignore[no-any-return]
+        return None
 
     def _check_known(self, event: RecordedEvent) -> None:
         assert self._known is not None
