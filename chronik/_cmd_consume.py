@@ -60,6 +60,21 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     what.add_argument("--handler", dest="handler_ref", metavar="MODULE:ATTR")
     _topics_option(run)
     run.add_argument("--batch-size", type=positive_int, default=500, metavar="N")
+    run.add_argument(
+        "--start",
+        choices=("earliest", "latest"),
+        default="earliest",
+        help="where a handler's group starts on partitions it has no offset for (default: "
+        "earliest, the whole retained history; projections always start at what their read "
+        "model has not applied)",
+    )
+    run.add_argument(
+        "--offset-gap",
+        choices=("stop", "resume"),
+        default="stop",
+        help="when the offset to resume from was deleted by retention: stop that partition "
+        "(default) or resume at the oldest retained message; reported either way",
+    )
     add_metrics_options(run)
     run.set_defaults(handler=run_consume)
 
@@ -172,7 +187,9 @@ async def run_consume(ctx: Context, args: argparse.Namespace) -> int:
                 group=args.group,
                 topics=topics,
                 stop=stop,
-                options=messaging.ConsumerOptions(batch_size=args.batch_size),
+                options=messaging.ConsumerOptions(
+                    batch_size=args.batch_size, start=args.start, offset_gap=args.offset_gap
+                ),
             )
     ctx.note(f"left group {args.group}: {stats.messages} messages in {stats.batches} batches")
     return ExitCode.OK
@@ -228,16 +245,18 @@ async def run_status(ctx: Context, args: argparse.Namespace) -> int:
         print_json([row.to_json() for row in rows], ctx.out)
         return ExitCode.OK
     print_table(
-        ["group", "topic", "partition", "committed", "high", "lag", "lag s"],
+        ["group", "topic", "partition", "committed", "low", "high", "lag", "lag s", "lost"],
         [
             [
                 r.group,
                 r.topic,
                 r.partition,
                 r.committed,
+                r.low_watermark,
                 r.high_watermark,
                 r.events,
                 f"{r.seconds:.1f}",
+                r.lost,
             ]
             for r in rows
         ],
@@ -245,6 +264,13 @@ async def run_status(ctx: Context, args: argparse.Namespace) -> int:
     )
     if not rows:
         ctx.note("no lag to show: name consumer groups with --group")
+    for r in rows:
+        if r.lost:
+            ctx.note(
+                f"{r.group}: {r.topic}[{r.partition}] lost {r.lost} message(s) to retention "
+                f"before they were processed (committed {r.committed}, oldest kept "
+                f"{r.low_watermark}); a projection needs a rebuild from the event store"
+            )
     return ExitCode.OK
 
 

@@ -62,7 +62,7 @@ from ._errors import (
     RelayFencedError,
     TopicMappingError,
 )
-from ._group import ConsumerOptions, ConsumerStats, GroupConsumer
+from ._group import ConsumerOptions, ConsumerStats, GroupConsumer, OffsetGap
 from ._handlers import EventHandler, HandlerConsumer, HandlerContext
 from ._idempotency import PostgresIdempotency, idempotent
 from ._lag import PartitionLag, consumer_lag, projection_lag
@@ -109,6 +109,7 @@ __all__ = [
     "MockClusterError",
     "MockClusterProcess",
     "OffsetConflictError",
+    "OffsetGap",
     "OutboxError",
     "OutboxRow",
     "PartitionLag",
