@@ -62,6 +62,8 @@ class KafkaProjection:
         self.router = router
         self.name = projection.name
         self.slot: str | None = None
+        #: Whether ``slot`` is a shadow build of a new version, not yet live.
+        self.building = False
         self.applied = 0
         self._offsets: RedisOffsets | None = None
         self._next: dict[str, int] = {}
@@ -71,7 +73,15 @@ class KafkaProjection:
     # -- setup ---------------------------------------------------------------
 
     async def setup(self) -> str:
-        """Find (or create and activate, once for the whole group) the slot to write."""
+        """Find (or create, once for the whole group) the slot to write.
+
+        The first version of a projection goes live at once (there is nothing to
+        replace).  A newer version than the active one is built beside it, in a
+        shadow slot with offsets of its own, from the topics' first offsets, and
+        swapped in when it has caught up (``_after_commit``): readers keep the old
+        version, complete, until then.  An older version than the active one must
+        not write (``ProjectionSupersededError``).
+        """
         client = self.read_model.client
         lock = f"{self.read_model.prefix}_proj:{self.name}:kafka-setup"
         version = self.projection.version
@@ -80,21 +90,33 @@ class KafkaProjection:
             active = meta.active_slot
             if active is not None and active.version > version:
                 raise ProjectionSupersededError(self.name, version, active.version)
-            if active is not None and active.version == version:
-                self.slot = active.slot
-                self._offsets = RedisOffsets(self.read_model, self.name, active.slot)
-                return active.slot
+            found = meta.current_slot(version)  # the live slot, or a build of this version
+            if found is not None:
+                self.building = found.slot != meta.active
+                return self._use(found.slot)
             token = secrets.token_hex(8)
             if await client.set(lock, token, nx=True, ex=30):
                 try:
-                    # A Kafka-fed slot is built from the topics' first offsets; it is
-                    # active at once (no store feed to catch up on before a swap).
                     info = await self.read_model.create_slot(self.name, version)
-                    await self.read_model.activate(self.name, info.slot)
+                    if meta.active_slot is None:
+                        await self.read_model.activate(self.name, info.slot)
+                    else:
+                        log.info(
+                            "projection %s: building version %d beside the active version %d; "
+                            "it goes live once it has caught up",
+                            self.name,
+                            version,
+                            meta.active_slot.version,
+                        )
                 finally:
                     await client.delete(lock)
             else:
                 await asyncio.sleep(0.05)
+
+    def _use(self, slot: str) -> str:
+        self.slot = slot
+        self._offsets = RedisOffsets(self.read_model, self.name, slot)
+        return slot
 
     @property
     def offsets(self) -> RedisOffsets:
@@ -184,6 +206,7 @@ class KafkaProjection:
         for move in moves:
             self._next[move.field] = move.next
         self.applied += len(due)
+        await self._after_commit()
         for index, reason in refused:
             message = events[index]
             await self._send(
@@ -195,6 +218,38 @@ class KafkaProjection:
                     dead=True,
                 )
             )
+
+    async def _after_commit(self) -> None:
+        """Swap a shadow build in once it caught up; stop writing once superseded."""
+        active = self.offsets.active
+        if active == self.slot:
+            if self.building:
+                self.building = False
+                log.info("projection %s: version %d is live", self.name, self.projection.version)
+            return
+        if not self.building:
+            # Another slot went live under this one: a newer version took over.
+            # Leaving the group hands the partitions to its members.
+            meta = await self.read_model.meta(self.name)
+            newest = meta.active_slot.version if meta.active_slot else self.projection.version
+            raise ProjectionSupersededError(self.name, self.projection.version, newest)
+        if await self._caught_up(active) and await self.read_model.activate(
+            self.name, self.offsets.slot
+        ):
+            self.building = False
+            log.info(
+                "projection %s: version %d caught up with the live version and replaced it",
+                self.name,
+                self.projection.version,
+            )
+
+    async def _caught_up(self, active: str) -> bool:
+        """Whether this build has applied every partition at least as far as the live slot."""
+        if not active:
+            return True
+        live = await RedisOffsets(self.read_model, self.name, active).load()
+        mine = await self.offsets.load()
+        return all(mine.get(field, -1) >= offset for field, offset in live.items())
 
     async def _apply(
         self,

@@ -83,7 +83,9 @@ for c = 1, #commands do
     end
   end
 end
-return {'ok', failed}
+-- The active slot, so a member learns in this same reply that a newer version
+-- took over (and a shadow build that it went live).
+return {'ok', failed, redis.call('GET', KEYS[3]) or ''}
 """
 
 
@@ -115,6 +117,9 @@ class RedisOffsets:
         base = f"{read_model.prefix}_proj:{name}"
         self.offsets_key = f"{base}:kafka:{slot}"
         self.ids_key = f"{base}:kafka-ids:{slot}"
+        self.active_key = f"{base}:active"
+        #: The projection's active slot as of the last commit ("" when none).
+        self.active: str = ""
         self._scripts: dict[tuple[str, ...], Any] = {}
 
     async def load(self, partitions: Sequence[tuple[str, int]] | None = None) -> dict[str, int]:
@@ -151,7 +156,7 @@ class RedisOffsets:
             raise ConsumerError(self.name, f"a queued write cannot go to Redis: {error}") from None
         script = self._script(writes.scripts.values())
         try:
-            reply = await script(keys=[self.offsets_key, self.ids_key], args=args)
+            reply = await script(keys=[self.offsets_key, self.ids_key, self.active_key], args=args)
         except ResponseError as error:
             raise ConsumerError(self.name, f"the read model refused the batch: {error}") from error
         except RedisError as error:
@@ -170,6 +175,7 @@ class RedisOffsets:
                 -1 if expected is None else expected,
                 int(found) if found else -1,
             )
+        self.active = _text(reply[2])
         pairs = [_text(item) for item in reply[1]]
         return [(int(i), e) for i, e in zip(pairs[::2], pairs[1::2], strict=True)]
 
