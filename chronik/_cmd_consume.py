@@ -17,7 +17,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from projections import RedisReadModel
+from projections import MongoReadModel, RedisReadModel
 
 from ._app import aggregate_stream_prefix
 from ._context import Context
@@ -29,6 +29,9 @@ from ._parsing import positive_int
 from ._projecting import stop_on_signals
 
 TOPIC_PREFIX = "chronik."
+
+#: The read models a Kafka-fed projection can write (they keep per-partition offsets).
+KAFKA_READ_MODELS = (RedisReadModel, MongoReadModel)
 
 
 def _messaging() -> Any:
@@ -158,8 +161,10 @@ async def run_consume(ctx: Context, args: argparse.Namespace) -> int:
     if args.projection:
         projection = ctx.app().projection(args.projection)
         read_model = await ctx.read_models.live(projection)
-        if not isinstance(read_model, RedisReadModel):
-            raise UsageError(f"projection {args.projection!r}: Kafka-fed projections use Redis")
+        if not isinstance(read_model, KAFKA_READ_MODELS):
+            raise UsageError(
+                f"projection {args.projection!r}: Kafka-fed projections use Redis or MongoDB"
+            )
         processor = messaging.KafkaProjection(projection, read_model, known=ctx.app().codec())
         what = f"projection {args.projection} ({ctx.read_models.describe(projection)})"
     else:
@@ -199,7 +204,7 @@ async def kafka_partitions(ctx: Context, projection: Any, read_model: Any) -> li
     """A Kafka-fed projection's per-partition lag for ``projections status`` ([] when the
     projection is fed from the store, or no broker is configured to ask)."""
     bootstrap = ctx.config.kafka_bootstrap_servers
-    if not isinstance(read_model, RedisReadModel):
+    if not isinstance(read_model, KAFKA_READ_MODELS):
         return []
     try:
         import messaging
@@ -224,7 +229,7 @@ async def kafka_fed_lag(ctx: Context, bootstrap: str) -> list[Any]:
     rows: list[Any] = []
     for projection in ctx.projection_targets():
         read_model = await ctx.read_models.live(projection)
-        if not isinstance(read_model, RedisReadModel):
+        if not isinstance(read_model, KAFKA_READ_MODELS):
             continue
         offsets = await messaging.partition_offsets(read_model, projection.name)
         topics = sorted({field.rpartition(":")[0] for field in offsets})

@@ -20,7 +20,7 @@ from typing import Any
 import confluent_kafka
 from confluent_kafka import TopicPartition
 
-from projections import RedisReadModel
+from projections import MongoReadModel, RedisReadModel
 
 from ._redis_offsets import partition_offsets
 
@@ -142,7 +142,7 @@ async def consumer_lag(
 
 async def projection_lag(
     bootstrap: str,
-    read_model: RedisReadModel,
+    read_model: RedisReadModel | MongoReadModel,
     name: str,
     topics: Sequence[str],
     *,

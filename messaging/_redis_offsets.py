@@ -17,14 +17,14 @@ a copy sent twice lands once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from redis.exceptions import RedisError, ResponseError
 
-from projections import RedisReadModel, RedisScript, RedisWrites
+from projections import MongoReadModel, RedisReadModel, RedisScript, RedisWrites
 
 from ._consume_errors import ConsumerError, OffsetConflictError
 
@@ -142,10 +142,13 @@ class RedisOffsets:
         moves: Sequence[PartitionMove],
         writes: RedisWrites,
         guarded: Sequence[tuple[int, str]],
+        sources: Mapping[int, tuple[str, int, int]] | None = None,
     ) -> list[tuple[int, str]]:
         """Apply ``writes`` and the offset ``moves`` atomically; the refused writes by event.
 
         ``guarded`` are (event index, event id) pairs applied at most once by id.
+        ``sources`` (where each event came from) is not needed here: the script's
+        fence makes the whole batch one step.
         ``OffsetConflictError`` when a partition is not at its expected offset.
         """
         extra: list[bytes] = []
@@ -231,8 +234,15 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-async def partition_offsets(read_model: RedisReadModel, name: str) -> dict[str, int]:
-    """The active slot's next offset per ``topic:partition`` ({} when none is active)."""
+async def partition_offsets(
+    read_model: RedisReadModel | MongoReadModel, name: str
+) -> dict[str, int]:
+    """The active slot's next offset per ``topic:partition`` ({} when none is active);
+    ``read_model`` a ``RedisReadModel`` or a ``MongoReadModel``."""
+    if not isinstance(read_model, RedisReadModel):
+        from ._mongo_offsets import mongo_partition_offsets
+
+        return await mongo_partition_offsets(read_model, name)
     meta = await read_model.meta(name)
     if meta.active is None:
         return {}
