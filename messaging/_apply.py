@@ -39,6 +39,7 @@ class Failure:
 
 
 def decode_message(message: confluent_kafka.Message) -> Inbound:
+    kind, stamp = message.timestamp()
     return decode(
         message.topic() or "",
         message.partition() or 0,
@@ -46,7 +47,7 @@ def decode_message(message: confluent_kafka.Message) -> Inbound:
         message.key(),
         message.value(),
         message.headers(),
-        message.timestamp()[1] if message.timestamp()[0] else None,
+        stamp if kind else None,
     )
 
 
