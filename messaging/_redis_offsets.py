@@ -59,23 +59,31 @@ local skip = {}
 for g = 1, #guarded do
   if redis.call('SADD', KEYS[2], guarded[g][2]) == 0 then skip[guarded[g][1]] = true end
 end
-local function run(args)
-  for a = 1, #args do
-    if type(args[a]) == 'table' then args[a] = ARGV[args[a][1]] end
-  end
-  if args[1] == 'EVALSHA' then
-    local script = handler_scripts[args[2]]
-    if script == nil then return {err = 'unknown script ' .. args[2]} end
-    local nkeys = tonumber(args[3])
-    return script({unpack(args, 4, 3 + nkeys)}, {unpack(args, 4 + nkeys, #args)})
-  end
-  return redis.pcall(unpack(args))
+local function run_script(args)
+  local script = handler_scripts[args[2]]
+  if script == nil then return {err = 'unknown script ' .. args[2]} end
+  local nkeys = tonumber(args[3])
+  return script({unpack(args, 4, 3 + nkeys)}, {unpack(args, 4 + nkeys, #args)})
 end
+local raw = #ARGV > 1
 local failed = {}
 for c = 1, #commands do
   local owner = commands[c][1]
   if not skip[owner] then
-    local ok, result = pcall(run, commands[c][2])
+    local args = commands[c][2]
+    if raw then
+      for a = 1, #args do
+        if type(args[a]) == 'table' then args[a] = ARGV[args[a][1]] end
+      end
+    end
+    -- Under pcall: a handler script may raise (error()), and so may a command
+    -- Redis cannot even parse; either is that command's refused write.
+    local ok, result
+    if args[1] == 'EVALSHA' then
+      ok, result = pcall(run_script, args)
+    else
+      ok, result = pcall(redis.pcall, unpack(args))
+    end
     if not ok then result = {err = tostring(result)} end
     if type(result) == 'table' and result.err then
       failed[#failed + 1] = tostring(owner)
