@@ -30,6 +30,7 @@ apply a copy twice, never lose it.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,7 +39,6 @@ from bson.errors import BSONError
 from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 
 from projections import MongoReadModel, MongoWrites
-from projections._mongo_writes import MongoOp, OpKind
 
 from ._consume_errors import ConsumerError, OffsetConflictError
 from ._redis_offsets import PartitionMove, offset_field
@@ -123,7 +123,7 @@ class MongoOffsets:
         attempt = 0
         while True:
             try:
-                async with self.read_model._transaction() as session:
+                async with _transaction(self.read_model.client) as session:
                     excluded = {index for index, _ in refused}
                     await self._commit(moves, writes, guarded, marks, session, excluded)
                 return refused
@@ -241,21 +241,38 @@ class _Refused(Exception):
         self.reason = reason
 
 
-async def _send(target: Any, op: MongoOp, mark: tuple[str, int], session: Any) -> None:
+async def _send(target: Any, op: Any, mark: tuple[str, int], session: Any) -> None:
+    """One queued ``MongoWrites`` operation, guarded by its partition's mark."""
     field, offset = f"{MARKS}.{mark[0]}", mark[1]
     match: dict[str, Any] = {
         "_id": op.doc_id,
         "$or": [{field: {"$exists": False}}, {field: {"$lt": offset}}],
     }
-    if op.kind is OpKind.DELETE:
+    kind = op.kind.value  # "upsert", "update", "replace" or "delete"
+    if kind == "delete":
         await target.delete_one(match, session=session)
-    elif op.kind is OpKind.REPLACE:
+    elif kind == "replace":
         body = {**op.body, MARKS: {mark[0]: offset}}
         await target.replace_one(match, body, upsert=True, session=session)
     else:
         update = {operator: dict(fields) for operator, fields in op.body.items()}
         update.setdefault("$set", {})[field] = offset
-        await target.update_one(match, update, upsert=op.kind is OpKind.UPSERT, session=session)
+        await target.update_one(match, update, upsert=kind == "upsert", session=session)
+
+
+@contextlib.asynccontextmanager
+async def _transaction(client: Any) -> AsyncIterator[Any]:
+    # PyMongo's async API returns the session and an awaitable transaction
+    # context; Motor the reverse.  Accept both.
+    session = client.start_session()
+    if inspect.isawaitable(session):
+        session = await session
+    async with session:
+        context = session.start_transaction()
+        if inspect.isawaitable(context):
+            context = await context
+        async with context:
+            yield session
 
 
 @contextlib.asynccontextmanager
