@@ -169,9 +169,15 @@ class KafkaProjection:
                 self._next[field] = stored[field]
                 starts[(topic, partition)] = stored[field]
             else:
-                # Nothing of this partition is in the read model yet: all of it is due.
+                # Nothing of this partition is in the read model yet: all of it is
+                # due, from offset 0.  Not "the oldest retained": if retention
+                # already deleted the start, the group loop reports that gap instead
+                # of building a read model that silently lacks it.  (Retry topics
+                # hold copies only; what retention took there was handled before.)
                 self._next.pop(field, None)
-                starts[(topic, partition)] = confluent_kafka.OFFSET_BEGINNING
+                starts[(topic, partition)] = (
+                    confluent_kafka.OFFSET_BEGINNING if ".retry." in topic else 0
+                )
         return starts
 
     async def revoked(self, partitions: Sequence[Partition]) -> None:

@@ -26,7 +26,8 @@ from kafka_support import fresh_topic
 from support.kafka import REAL_BROKER
 from support.projection_runs import until
 
-from messaging import ConsumerOptions, GroupConsumer, OffsetGap, consumer_lag
+from messaging import ConsumerOptions, GroupConsumer, KafkaProjection, OffsetGap, consumer_lag
+from projections import Projection, RedisReadModel, RedisWrites
 
 pytestmark = pytest.mark.skipif(
     REAL_BROKER is not None, reason="needs the mock broker's ~5 MB per-partition retention"
@@ -153,3 +154,38 @@ def test_the_policies_are_checked() -> None:
         ConsumerOptions(offset_gap="skip")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="start"):
         ConsumerOptions(start="beginning")  # type: ignore[arg-type]
+
+
+async def test_a_projection_whose_topic_lost_its_start_reports_the_gap(
+    kafka_bootstrap: str, redis_url: str
+) -> None:
+    """A new Kafka-fed read model starts at offset 0, not at "the oldest retained":
+    a topic whose start retention deleted would build a read model lacking it."""
+    topic = fresh_topic("gap")
+    await asyncio.to_thread(_produce, kafka_bootstrap, topic, 0, FLOOD, FLOOD_SIZE)
+    low = await asyncio.to_thread(_low, kafka_bootstrap, topic)
+    assert low > 0
+    projection: Projection[RedisWrites] = Projection("gapped", writes=RedisWrites)
+    async with await RedisReadModel.connect(
+        redis_url, prefix=f"gp{uuid.uuid4().hex[:8]}:"
+    ) as read_model:
+        processor = KafkaProjection(projection, read_model)
+        await processor.setup()
+        gaps: list[OffsetGap] = []
+        member = GroupConsumer(
+            kafka_bootstrap,
+            f"g-{uuid.uuid4().hex}",
+            [topic],
+            processor,
+            replace(FAST, on_offset_gap=gaps.append),
+        )
+        stop = asyncio.Event()
+        running = asyncio.create_task(member.run(stop))
+        try:
+            await until(lambda: bool(gaps))
+        finally:
+            stop.set()
+            await running
+        assert (gaps[0].topic, gaps[0].partition, gaps[0].offset) == (topic, 0, 0)
+        assert gaps[0].lost >= low and processor.applied == 0
+        await read_model.drop_projection("gapped")
