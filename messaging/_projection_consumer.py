@@ -298,7 +298,13 @@ class KafkaProjection:
             return True
         live = await self._offsets_of(active).load()
         mine = await self.offsets.load()
-        return all(mine.get(field, -1) >= offset for field, offset in live.items())
+        # Retry topics hold copies whose originals the main topics carry, and
+        # retention may have emptied them: only the main topics' offsets decide.
+        return all(
+            mine.get(field, -1) >= offset
+            for field, offset in live.items()
+            if ".retry." not in field
+        )
 
     async def _apply(
         self,
