@@ -25,6 +25,7 @@ from eventstore import START, Position, RecordedEvent
 
 from ._cloudevents import JSON, SPEC_VERSION
 from ._cloudevents import decode as decode_cloudevent
+from ._confluent import unframe
 from ._consume_errors import BadMessageError
 from ._errors import CloudEventFormatError
 
@@ -257,12 +258,20 @@ _MAX_TYPE_NAMES = 1024
 
 
 def _json(value: bytes, where: Where) -> Any:
+    """What orjson refused: JSON only Python's reader takes (NaN), or JSON after
+    Confluent's framing (magic byte, schema id).  A JSON text never starts with a NUL
+    byte, so unframing costs nothing for plain messages."""
     try:
         return json.loads(value)
     except ValueError as error:
-        raise _bad(
-            where, f"not a CloudEvent chronik can read: the value is not JSON ({error})"
-        ) from None
+        problem = error
+    framed = unframe(value)
+    if framed is not None:
+        try:
+            return json.loads(framed[1])
+        except ValueError as error:
+            problem = error
+    raise _bad(where, f"not a CloudEvent chronik can read: the value is not JSON ({problem})")
 
 
 def _text(raw: bytes | str) -> str:
