@@ -22,7 +22,7 @@ from projections import RedisReadModel
 from ._app import aggregate_stream_prefix
 from ._context import Context
 from ._errors import ExitCode, UnavailableError, UsageError
-from ._metrics import Readiness
+from ._metrics_consumer import watch_consumer
 from ._metrics_options import add_metrics_options, metrics_from
 from ._output import print_json, print_table
 from ._parsing import positive_int
@@ -159,12 +159,9 @@ async def run_consume(ctx: Context, args: argparse.Namespace) -> int:
         "Ctrl-C or SIGTERM leaves the group cleanly"
     )
     async with metrics_from(ctx, args) as metrics:
-        if metrics is not None:
-            # Alive and in its loop; the group's lag is 'chronik consume status'.
-            group = args.group
-            metrics.watch(
-                lambda: Readiness(not stop.is_set(), {"consumer": {"group": group, "what": what}})
-            )
+        fed = (projection.name, read_model) if args.projection else None
+        watch_consumer(metrics, bootstrap=bootstrap, group=args.group, topics=topics, stop=stop,
+                       what=what, projection_read_model=fed)  # fmt: skip
         with stop_on_signals(stop):
             stats = await messaging.consume(
                 processor,
