@@ -43,7 +43,13 @@ def _parser() -> argparse.ArgumentParser:
         epilog=f"cases: {names}",
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
-    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these cases")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        action="extend",
+        metavar="NAME",
+        help="run only these cases (repeatable: --only a --only b, or --only a b)",
+    )
     parser.add_argument("--all", action="store_true", help="also run on-request cases")
     parser.add_argument("--json", type=Path, metavar="PATH", help="where to write the JSON")
     parser.add_argument("--dsn", help="PostgreSQL to use (default: $DATABASE_URL, else embedded)")
