@@ -26,6 +26,7 @@ from ._metrics_consumer import watch_consumer
 from ._metrics_options import add_metrics_options, metrics_from
 from ._output import print_json, print_table
 from ._parsing import positive_int
+from ._progress_kafka import dead_letter_replay_progress
 from ._projecting import stop_on_signals
 
 TOPIC_PREFIX = "chronik."
@@ -273,6 +274,8 @@ async def run_dlq_list(ctx: Context, args: argparse.Namespace) -> int:
 
 async def run_dlq_replay(ctx: Context, args: argparse.Namespace) -> int:
     bootstrap = await ctx.services.kafka()
-    sent = await _messaging().replay_dead_letters(bootstrap, args.topic)
+    async with dead_letter_replay_progress(_messaging(), bootstrap, args.topic) as bar:
+        sent = await _messaging().replay_dead_letters(bootstrap, args.topic)
+        bar.advance(max(sent - bar.done, 0))
     ctx.note(f"sent {sent} dead letters back to their topics")
     return ExitCode.OK

@@ -85,6 +85,7 @@ async def _run_runners(
             until_caught_up=args.until_caught_up,
             batch_size=args.batch_size,
             metrics=metrics,
+            progress=False if args.json else None,
         )
         if targets
         else {}
@@ -182,10 +183,12 @@ async def project(
     batch_size: int = 500,
     stop: asyncio.Event | None = None,
     metrics: MetricsServer | None = None,
+    progress: bool | None = None,
 ) -> dict[str, Any]:
     """Run ``targets`` from the store's feed; the runner's final states by projection.
 
-    ``stop``: the caller's (who handles the signals); else one of its own."""
+    ``stop``: the caller's (who handles the signals); else one of its own.
+    ``progress``: ``False`` when the command prints JSON (see ``Progress``)."""
     store = await ctx.services.store()
     runner = ProjectionRunner(
         StoreFeedSource(store), targets, options=RunnerOptions(batch_size=batch_size)
@@ -196,7 +199,7 @@ async def project(
     stop = stop if stop is not None else asyncio.Event()
     with stop_on_signals(stop) if own else contextlib.nullcontext():
         if until_caught_up:
-            with Progress("projecting") as bar:
+            with Progress("projecting", enabled=progress) as bar:
                 await run_projections(store, runner, targets, stop, until_caught_up=True, bar=bar)
         else:
             names = ", ".join(f"{p.name} ({ctx.read_models.describe(p)})" for p, _ in targets)

@@ -67,18 +67,25 @@ async def slot_progress(
 ) -> AsyncIterator[None]:
     """Advance ``bar`` as the picked slot's event count grows, while the body runs."""
 
+    shown = 0
+
+    async def catch_up() -> None:
+        nonlocal shown
+        info = pick((await read_model.meta(name)).slots)
+        if info is not None and info.events > shown:
+            bar.advance(info.events - shown)
+            shown = info.events
+
     async def follow() -> None:
-        shown = 0
         while True:
             await asyncio.sleep(_POLL_SECONDS)
-            info = pick((await read_model.meta(name)).slots)
-            if info is not None and info.events > shown:
-                bar.advance(info.events - shown)
-                shown = info.events
+            await catch_up()
 
     task = asyncio.create_task(follow())
+    finished = False
     try:
         yield
+        finished = True
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -87,6 +94,12 @@ async def slot_progress(
             except Exception as error:
                 # Only the bar stopped; the work it followed reports its own errors.
                 log.warning("progress display for %s stopped: %s", name, error)
+    if finished:
+        # The last count, so the closing line says how many were done in the end.
+        try:
+            await catch_up()
+        except Exception as error:
+            log.warning("progress display for %s stopped: %s", name, error)
 
 
 async def run_projections(

@@ -1,6 +1,7 @@
 """``chronik consume --metrics-port``: a real HTTP client against a real consumer process
 on the session's Kafka: the group's lag per partition, its dead letters, and a /readyz
-that fails while the group is behind and names its worst partition."""
+that fails while the group is behind and names its worst partition; then the DLQ's
+replay with its progress."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kafka_support import fresh_topic, publish
-from test_cli_consume import environment, start
+from test_cli_consume import chronik, environment, start
 from test_kafka_projection import seed_ledgers
 
 from eventstore import PostgresEventStore
@@ -121,3 +122,14 @@ async def test_consume_serves_group_lag_dead_letters_and_lag_based_readiness(
         member.send_signal(signal.SIGTERM)
         _, err = member.communicate(timeout=60)
     assert member.returncode == 0, err
+
+    # Replaying the DLQ shows its progress (stderr is not a terminal: plain lines).
+    replay = chronik(env, "consumers", "deadletters", "replay", topic)
+    assert replay.returncode == 0, replay.stderr
+    assert "sent 1 dead letters back" in replay.stderr
+    [done] = [line for line in replay.stderr.splitlines() if line.startswith("replaying")]
+    assert re.fullmatch(
+        rf"replaying {re.escape(topic)}\.dlq  100%  1/1 dead letters  \S+ dead letters/s  "
+        r"elapsed \d+:\d\d",
+        done,
+    ), done
