@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ._metrics import MetricsServer, Readiness
+from ._progress_kafka import group_lag
 
 log = logging.getLogger("chronik")
 
@@ -124,12 +125,7 @@ def watch_consumer(
         return
     import messaging  # the command imported it already; Kafka support is an extra
 
-    async def lag() -> Sequence[Any]:
-        if projection_read_model is not None:
-            name, model = projection_read_model
-            return await messaging.projection_lag(bootstrap, model, name, topics)
-        return await messaging.consumer_lag(bootstrap, group, topics)
-
+    lag = group_lag(messaging, bootstrap, group, topics, projection_read_model)
     watch = ConsumerWatch(
         server,
         bootstrap=bootstrap,

@@ -1,10 +1,12 @@
-"""Progress of ``chronik consumers deadletters replay``, read off the broker.
+"""Progress of work measured from the outside: how much is left, asked every second.
 
-The replay (``messaging.replay_dead_letters``) commits each dead letter it sent
-back as an offset of its own consumer group on ``TOPIC.dlq``.  So what is left is
-that group's lag on the DLQ, which ``messaging.consumer_lag`` reports: asked
-before the replay (the total) and every second while it runs (the progress),
-without a hook inside the replay itself.
+Catch-up in ``chronik relay`` and ``chronik consume``, and ``chronik consumers
+deadletters replay``, run inside messaging's loops, which report no progress of
+their own.  What is left can be asked from elsewhere though: the feed after the
+relay's checkpoint, the group's lag on its topics (``messaging.consumer_lag``),
+the replay group's lag on the DLQ (the replay commits each dead letter it sent
+back in that group).  :func:`following` turns those answers into a ``Progress``
+that ends when nothing is left.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from ._progress import Progress
@@ -23,36 +25,116 @@ log = logging.getLogger("chronik")
 REPLAY_GROUP = "chronik.deadletters"
 _POLL_SECONDS = 1.0
 
-
-async def _pending(messaging: Any, bootstrap: str, dlq: str) -> int:
-    rows = await messaging.consumer_lag(bootstrap, REPLAY_GROUP, [dlq])
-    return int(sum(row.events for row in rows))
+Left = Callable[[], Awaitable[int]]
 
 
 @contextlib.asynccontextmanager
-async def dead_letter_replay_progress(
-    messaging: Any, bootstrap: str, topic: str, *, enabled: bool | None = None
+async def following(
+    label: str, left: Left, *, unit: str = "events", enabled: bool | None = None
 ) -> AsyncIterator[Progress]:
-    """A progress bar (or plain lines) following a replay of ``topic``'s DLQ."""
-    dlq = topic if topic.endswith(".dlq") else messaging.dlq_topic(topic)
-    total = await _pending(messaging, bootstrap, dlq)
-    with Progress(f"replaying {dlq}", total, unit="dead letters", enabled=enabled) as bar:
+    """A ``Progress`` for the body's work: ``left()`` at the start is the total; asked
+    again every second, the difference is what was done.  It closes (its last line)
+    once nothing is left, so a long-running body goes quiet after catching up."""
+    try:
+        total = await left()
+    except Exception as error:
+        log.warning("no progress for %s: %s", label, error)
+        total = 0
+    with Progress(label, total, unit=unit, enabled=enabled) as bar:
+
+        async def update() -> int:
+            remaining = await left()
+            gained = total - remaining - bar.done
+            if gained > 0:
+                bar.advance(gained)
+            return remaining
 
         async def follow() -> None:
-            while True:
+            remaining = total
+            while remaining > 0:
                 await asyncio.sleep(_POLL_SECONDS)
-                left = await _pending(messaging, bootstrap, dlq)
-                if total - left > bar.done:
-                    bar.advance(total - left - bar.done)
+                remaining = await update()
+            bar.close()
 
         task = asyncio.create_task(follow())
+        finished = False
         try:
             yield bar
+            finished = True
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 try:
                     await task
                 except Exception as error:
-                    # Only the display stopped; the replay reports its own errors.
-                    log.warning("progress display for %s stopped: %s", dlq, error)
+                    # Only the display stopped; the work reports its own errors.
+                    log.warning("progress display for %s stopped: %s", label, error)
+        if finished and total:
+            try:
+                await update()  # the last count, for the closing line
+            except Exception as error:
+                log.warning("progress display for %s stopped: %s", label, error)
+
+
+def group_lag(
+    messaging: Any,
+    bootstrap: str,
+    group: str,
+    topics: Sequence[str],
+    projection_read_model: tuple[str, Any] | None = None,
+) -> Callable[[], Awaitable[Sequence[Any]]]:
+    """The lag rows of consumer ``group`` (of a Kafka-fed projection: from the offsets
+    its read model holds, the truth the group's commits trail)."""
+
+    async def lag() -> Sequence[Any]:
+        if projection_read_model is not None:
+            name, model = projection_read_model
+            return list(await messaging.projection_lag(bootstrap, model, name, topics))
+        return list(await messaging.consumer_lag(bootstrap, group, topics))
+
+    return lag
+
+
+def total_lag(rows: Callable[[], Awaitable[Sequence[Any]]]) -> Left:
+    async def left() -> int:
+        return int(sum(row.events for row in await rows()))
+
+    return left
+
+
+def consumer_catch_up(
+    messaging: Any,
+    bootstrap: str,
+    group: str,
+    topics: Sequence[str],
+    projection_read_model: tuple[str, Any] | None = None,
+) -> contextlib.AbstractAsyncContextManager[Progress]:
+    """Progress of a consumer group catching up with its topics."""
+    rows = group_lag(messaging, bootstrap, group, topics, projection_read_model)
+    return following(f"consuming as {group}", total_lag(rows), unit="messages")
+
+
+def dead_letter_replay(
+    messaging: Any, bootstrap: str, topic: str
+) -> contextlib.AbstractAsyncContextManager[Progress]:
+    """Progress of ``chronik consumers deadletters replay TOPIC``."""
+    dlq = topic if topic.endswith(".dlq") else messaging.dlq_topic(topic)
+    rows = group_lag(messaging, bootstrap, REPLAY_GROUP, [dlq])
+    return following(f"replaying {dlq}", total_lag(rows), unit="dead letters")
+
+
+def relay_catch_up(relay: Any) -> contextlib.AbstractAsyncContextManager[Progress]:
+    """Progress of a relay publishing the feed after its checkpoint (the stored one
+    until the relay has loaded it: a restarted relay is not behind by everything)."""
+    stored: list[Any] = []
+
+    async def left() -> int:
+        if not stored:
+            import messaging
+
+            found = await messaging.relay_status(relay.store, relay.options.name)
+            stored.append(found[0].checkpoint if found else relay.state.checkpoint.events)
+        after = max(relay.state.checkpoint.events, stored[0])
+        return int(await relay.store.count_after(after))
+
+    return following(f"relaying {relay.options.name}", left)

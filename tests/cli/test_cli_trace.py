@@ -84,6 +84,9 @@ async def test_trace_shows_the_kafka_hop_of_what_a_relay_published(
     prefix = f"tr{uuid.uuid4().hex[:8]}."
     relayed = kafka("relay", "--until-caught-up", "--topic-prefix", prefix)
     assert relayed.code == 0, relayed.describe()
+    # Its progress, as plain lines (stderr is not a terminal): the whole feed, at 100%.
+    lines = [line for line in relayed.stderr.splitlines() if line.startswith("relaying")]
+    assert lines and lines[-1].startswith("relaying default  100%  "), relayed.describe()
     # Written after the relay ran: not published, and the trace must not say it was.
     store = await PostgresEventStore.connect(pg_dsn, schema=cli_schema, pool_size=1)
     try:

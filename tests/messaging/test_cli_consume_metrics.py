@@ -122,6 +122,12 @@ async def test_consume_serves_group_lag_dead_letters_and_lag_based_readiness(
         member.send_signal(signal.SIGTERM)
         _, err = member.communicate(timeout=60)
     assert member.returncode == 0, err
+    # Its catch-up progress (stderr is not a terminal): plain lines, the last at 100%.
+    caught = [line for line in err.splitlines() if line.startswith(f"consuming as {group}")]
+    total = len(events) + 1
+    assert caught and caught[-1].startswith(
+        f"consuming as {group}  100%  {total}/{total} messages"
+    ), err
 
     # Replaying the DLQ shows its progress (stderr is not a terminal: plain lines).
     replay = chronik(env, "consumers", "deadletters", "replay", topic)
