@@ -8,7 +8,7 @@ import contextlib
 import logging
 from typing import Any
 
-from projections import Phase, ProjectionRunner, RunnerOptions, StoreFeedSource
+from projections import Phase, ProjectionRunner, RunnerOptions, StoreFeedSource, status
 from sagas import SagaRunner
 
 from ._cmd_sagas import saga_runner
@@ -18,7 +18,7 @@ from ._metrics import MetricsServer, Readiness
 from ._metrics_options import add_metrics_options, metrics_from
 from ._output import print_json, print_table
 from ._parsing import positive_int
-from ._progress import Progress
+from ._progress import Progress, following
 from ._projecting import Target, drop_abandoned_slots, run_projections, stop_on_signals
 
 
@@ -204,7 +204,15 @@ async def project(
         else:
             names = ", ".join(f"{p.name} ({ctx.read_models.describe(p)})" for p, _ in targets)
             ctx.note(f"running {names}; Ctrl-C or SIGTERM stops cleanly")
-            await run_projections(store, runner, targets, stop, until_caught_up=False)
+
+            async def left() -> int:
+                # The projections' lag, whoever leads them: a standby shows the
+                # leader's catch-up, and nothing once there is none.
+                found = [await status(p, m, store) for p, m in targets]
+                return sum(f.lag_events for f in found)
+
+            async with following("catching up", left, enabled=progress):
+                await run_projections(store, runner, targets, stop, until_caught_up=False)
     return dict(runner.states)
 
 

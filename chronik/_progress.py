@@ -9,8 +9,12 @@ Commands printing ``--json`` pass ``enabled=False``: nothing extra at all.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import sys
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Self, TextIO
 
@@ -23,6 +27,13 @@ LINE_SECONDS = 5.0
 #: ... and one per tenth of a known total, but never more than one a second.
 _LINE_STEPS = 10
 _LINE_MIN_SECONDS = 1.0
+#: How often :func:`following` asks what is left.
+_POLL_SECONDS = 1.0
+
+log = logging.getLogger("chronik")
+
+#: What is left to do, asked of whoever knows (a lag, a count after a checkpoint).
+Left = Callable[[], Awaitable[int]]
 
 
 class Progress:
@@ -149,3 +160,51 @@ def _duration(seconds: float) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+@contextlib.asynccontextmanager
+async def following(
+    label: str, left: Left, *, unit: str = "events", enabled: bool | None = None
+) -> AsyncIterator[Progress]:
+    """A ``Progress`` for the body's work: ``left()`` at the start is the total; asked
+    again every second, the difference is what was done.  It closes (its last line)
+    once nothing is left, so a long-running body goes quiet after catching up."""
+    try:
+        total = await left()
+    except Exception as error:
+        log.warning("no progress for %s: %s", label, error)
+        total = 0
+    with Progress(label, total, unit=unit, enabled=enabled) as bar:
+
+        async def update() -> int:
+            remaining = await left()
+            gained = total - remaining - bar.done
+            if gained > 0:
+                bar.advance(gained)
+            return remaining
+
+        async def follow() -> None:
+            remaining = total
+            while remaining > 0:
+                await asyncio.sleep(_POLL_SECONDS)
+                remaining = await update()
+            bar.close()
+
+        task = asyncio.create_task(follow())
+        finished = False
+        try:
+            yield bar
+            finished = True
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                try:
+                    await task
+                except Exception as error:
+                    # Only the display stopped; the work reports its own errors.
+                    log.warning("progress display for %s stopped: %s", label, error)
+        if finished and total:
+            try:
+                await update()  # the last count, for the closing line
+            except Exception as error:
+                log.warning("progress display for %s stopped: %s", label, error)

@@ -11,69 +11,14 @@ that ends when nothing is left.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from ._progress import Progress
-
-log = logging.getLogger("chronik")
+from ._progress import Left, Progress, following
 
 #: The group ``messaging.replay_dead_letters`` commits its progress in.
 REPLAY_GROUP = "chronik.deadletters"
-_POLL_SECONDS = 1.0
-
-Left = Callable[[], Awaitable[int]]
-
-
-@contextlib.asynccontextmanager
-async def following(
-    label: str, left: Left, *, unit: str = "events", enabled: bool | None = None
-) -> AsyncIterator[Progress]:
-    """A ``Progress`` for the body's work: ``left()`` at the start is the total; asked
-    again every second, the difference is what was done.  It closes (its last line)
-    once nothing is left, so a long-running body goes quiet after catching up."""
-    try:
-        total = await left()
-    except Exception as error:
-        log.warning("no progress for %s: %s", label, error)
-        total = 0
-    with Progress(label, total, unit=unit, enabled=enabled) as bar:
-
-        async def update() -> int:
-            remaining = await left()
-            gained = total - remaining - bar.done
-            if gained > 0:
-                bar.advance(gained)
-            return remaining
-
-        async def follow() -> None:
-            remaining = total
-            while remaining > 0:
-                await asyncio.sleep(_POLL_SECONDS)
-                remaining = await update()
-            bar.close()
-
-        task = asyncio.create_task(follow())
-        finished = False
-        try:
-            yield bar
-            finished = True
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                try:
-                    await task
-                except Exception as error:
-                    # Only the display stopped; the work reports its own errors.
-                    log.warning("progress display for %s stopped: %s", label, error)
-        if finished and total:
-            try:
-                await update()  # the last count, for the closing line
-            except Exception as error:
-                log.warning("progress display for %s stopped: %s", label, error)
 
 
 def group_lag(

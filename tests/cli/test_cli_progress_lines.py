@@ -4,9 +4,14 @@ lines with counts and rate, no bar drawing, and nothing of it with ``--json``.""
 from __future__ import annotations
 
 import json
+import queue
 import re
+import signal
+import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import IO
 
 from cli_runner import Chronik, Result
 
@@ -77,3 +82,30 @@ async def test_long_commands_print_plain_progress_lines_and_none_with_json(
     assert fixed.code == 0, fixed.describe()
     count = _finished(fixed, "replaying dead letters of freezes", "dead letters").group(1)
     assert int(count) == parked
+
+    # A long-running 'run' shows its catch-up, then goes quiet.
+    for _ in range(3):
+        await repository.create(Ledger, uuid.uuid4().hex[:8], lambda x: x.open("Gil", "EUR"))
+    await store.close()
+    runner = chronik.start("run", *V2)
+    try:
+        assert runner.stderr is not None
+        give_up = time.monotonic() + 90  # a hang guard, not a timing assertion
+        while True:
+            line = _line(runner.stderr, give_up)
+            if line.startswith("catching up"):
+                break
+    finally:
+        runner.send_signal(signal.SIGTERM)
+        runner.communicate(timeout=60)
+    assert runner.returncode == 0
+    assert re.fullmatch(r"catching up  100%  (\d+)/\1 events  \S+ events/s  elapsed \S+", line)
+
+
+def _line(stream: IO[str], give_up: float) -> str:
+    """The next line, read on a thread so that a silent process cannot hang the test."""
+    found: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: found.put(stream.readline()), daemon=True).start()
+    line = found.get(timeout=max(give_up - time.monotonic(), 0.1))
+    assert line, "the process closed stderr without showing its catch-up"
+    return line.rstrip("\n")
