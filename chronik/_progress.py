@@ -27,8 +27,9 @@ LINE_SECONDS = 5.0
 #: ... and one per tenth of a known total, but never more than one a second.
 _LINE_STEPS = 10
 _LINE_MIN_SECONDS = 1.0
-#: How often :func:`following` asks what is left.
+#: How often :func:`following` asks what is left, and how long it waits for the first answer.
 _POLL_SECONDS = 1.0
+_FIRST_LOOK_SECONDS = 10.0
 
 log = logging.getLogger("chronik")
 
@@ -170,9 +171,12 @@ async def following(
     again every second, the difference is what was done.  It closes (its last line)
     once nothing is left, so a long-running body goes quiet after catching up."""
     try:
-        total = await left()
+        # Bounded: a broker that does not answer must not hold the work up for long
+        # (the work finds out about it itself, and says so).
+        async with asyncio.timeout(_FIRST_LOOK_SECONDS):
+            total = await left()
     except Exception as error:
-        log.warning("no progress for %s: %s", label, error)
+        log.warning("no progress for %s: %s", label, str(error) or type(error).__name__)
         total = 0
     with Progress(label, total, unit=unit, enabled=enabled) as bar:
 
