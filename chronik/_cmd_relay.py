@@ -12,9 +12,12 @@ from psycopg import sql
 from messaging import (
     BrokerUnavailableError,
     CloudEventMode,
+    ConfluentRegistryError,
     Relay,
     RelayOptions,
     RelayStatus,
+    SchemaRegistryOptions,
+    SubjectStrategy,
     TopicMapping,
     check_topic,
     relay_status,
@@ -70,6 +73,32 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         metavar="SECONDS",
         help="a message without a delivery report after this long counts as failed (default: 30)",
     )
+    schemas = relay.add_argument_group("schemas on the wire")
+    schemas.add_argument(
+        "--schema-base-url",
+        metavar="URL",
+        help="where 'chronik schemas export --out' output is served: dataschema becomes "
+        "URL/<type>/v<version>.json (env CHRONIK_SCHEMA_BASE_URL; default "
+        "urn:chronik:schema:<type>:<version>)",
+    )
+    schemas.add_argument(
+        "--no-dataschema",
+        action="store_true",
+        help="do not set CloudEvents dataschema (set by default for registered schemas)",
+    )
+    schemas.add_argument(
+        "--schema-registry-url",
+        metavar="URL",
+        help="register JSON Schemas with this Confluent Schema Registry and write values in "
+        "its wire format (env SCHEMA_REGISTRY_URL; binary mode only)",
+    )
+    schemas.add_argument(
+        "--subject-strategy",
+        choices=[s.value for s in SubjectStrategy],
+        default=SubjectStrategy.TOPIC.value,
+        help="Schema Registry subject names: topic = <topic>-value (default), record = "
+        "<event type>, topic_record = <topic>-<event type>",
+    )
     relay.add_argument(
         "--until-caught-up",
         action="store_true",
@@ -113,6 +142,9 @@ async def run_relay(ctx: Context, args: argparse.Namespace) -> int:
         delivery_timeout=float(args.delivery_timeout),
         # The mock cluster has no controller to create topics with.
         create_checkpoint_topic=not ctx.services.kafka_embedded,
+        dataschema=not args.no_dataschema,
+        schema_base_url=ctx.config.schema_base_url,
+        schema_registry=_registry_options(ctx, args),
     )
     relay = Relay(store, bootstrap, options)
     try:
@@ -138,7 +170,26 @@ async def run_relay(ctx: Context, args: argparse.Namespace) -> int:
                     await relay.run(stop)
     except BrokerUnavailableError as error:
         raise UnavailableError(str(error), "check KAFKA_BOOTSTRAP_SERVERS") from None
+    except ConfluentRegistryError as error:
+        if error.status is not None:
+            raise  # the registry answered: its refusal is the message
+        raise UnavailableError(str(error), "check SCHEMA_REGISTRY_URL") from None
     return ExitCode.OK
+
+
+def _registry_options(ctx: Context, args: argparse.Namespace) -> SchemaRegistryOptions | None:
+    url = ctx.config.schema_registry_url
+    if url is None:
+        return None
+    if args.structured:
+        raise UsageError(
+            "the Confluent wire format needs CloudEvents binary mode, not --structured",
+            "drop --structured, or unset --schema-registry-url / SCHEMA_REGISTRY_URL",
+        )
+    try:
+        return SchemaRegistryOptions(url, subject_strategy=SubjectStrategy(args.subject_strategy))
+    except ValueError as error:
+        raise UsageError(str(error), "use http(s)://host:8081") from None
 
 
 async def forget_checkpoint(store: Any, name: str) -> None:

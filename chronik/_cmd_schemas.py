@@ -8,14 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from eventstore import (
-    JSON_SCHEMA_DIALECT,
     Event,
     SchemaRecord,
     event_json_schema,
     schema_file_name,
     schema_uri,
 )
+from messaging import TopicMapping, check_topic, schema_document
 
+from ._asyncapi import asyncapi_document
 from ._context import Context
 from ._errors import ExitCode, UsageError
 from ._output import print_json, print_table
@@ -88,16 +89,24 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         parents=parents,
         help="write the JSON Schemas for consumers in other languages",
         description="Every registered (type, version) plus the app's current classes, as "
-        "JSON Schema 2020-12 documents with a stable $id. With --out: one file per "
-        "version, DIR/<type>/v<version>.json, and DIR/index.json; without: one JSON "
-        "document on stdout.",
+        "JSON Schema 2020-12 documents with a stable $id, and an AsyncAPI 3.0 document of "
+        "the topics the relay publishes them to. With --out: one file per version, "
+        "DIR/<type>/v<version>.json, DIR/index.json and DIR/asyncapi.json; without: one "
+        "JSON document on stdout.",
     )
     export.add_argument("--out", type=Path, metavar="DIR", help="folder to write into")
     export.add_argument(
         "--base-url",
         metavar="URL",
         help="where DIR will be served: $id becomes URL/<type>/v<version>.json "
-        "(default: urn:chronik:schema:<type>:<version>)",
+        "(env CHRONIK_SCHEMA_BASE_URL, as for the relay's dataschema; default: "
+        "urn:chronik:schema:<type>:<version>)",
+    )
+    export.add_argument(
+        "--topic-prefix",
+        default="chronik.",
+        metavar="PREFIX",
+        help="the relay's --topic-prefix, for the AsyncAPI channels (default: chronik.)",
     )
     export.set_defaults(handler=run_export)
 
@@ -203,18 +212,26 @@ async def run_check(ctx: Context, args: argparse.Namespace) -> int:
 
 
 async def run_export(ctx: Context, args: argparse.Namespace) -> int:
-    classes = ctx.app().event_classes()
+    app = ctx.app()
+    try:
+        topics = TopicMapping(prefix=check_topic(args.topic_prefix + "x", "--topic-prefix")[:-1])
+    except ValueError as error:
+        raise UsageError(str(error), "use letters, digits, '.', '_' and '-'") from None
     store = await ctx.services.store()
-    documents = export_documents(classes, await store.schemas.list(), args.base_url)
+    base_url = args.base_url or ctx.config.schema_base_url
+    documents = export_documents(app.event_classes(), await store.schemas.list(), base_url)
+    asyncapi, notes = asyncapi_document(app, documents, topics)
+    for note in notes:
+        ctx.note(note)
     if args.out is None:
-        print_json({"schemas": documents}, ctx.out)
+        print_json({"schemas": documents, "asyncapi": asyncapi}, ctx.out)
         return 0
-    _write_export(args.out, documents)
-    ctx.say(f"wrote {len(documents)} schema(s) and index.json to {args.out}\n")
+    _write_export(args.out, documents, asyncapi)
+    ctx.say(f"wrote {len(documents)} schema(s), index.json and asyncapi.json to {args.out}\n")
     return 0
 
 
-def _write_export(out: Path, documents: list[dict[str, Any]]) -> None:
+def _write_export(out: Path, documents: list[dict[str, Any]], asyncapi: dict[str, Any]) -> None:
     # A one-shot command: blocking file writes are fine here.
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a folder", "give a folder path")
@@ -225,6 +242,7 @@ def _write_export(out: Path, documents: list[dict[str, Any]]) -> None:
         path.write_text(json.dumps(document["schema"], indent=2, sort_keys=True) + "\n")
         index.append({key: value for key, value in document.items() if key != "schema"})
     (out / "index.json").write_text(json.dumps({"schemas": index}, indent=2) + "\n")
+    (out / "asyncapi.json").write_text(json.dumps(asyncapi, indent=2) + "\n")
 
 
 def export_documents(
@@ -247,7 +265,7 @@ def export_documents(
                 "current": current,
                 "uri": uri,
                 "file": schema_file_name(event_type, version),
-                "schema": {"$schema": JSON_SCHEMA_DIALECT, "$id": uri, **schema},
+                "schema": schema_document(event_type, version, schema, base_url),
             }
         )
     return documents

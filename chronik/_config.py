@@ -36,6 +36,8 @@ _ENVIRONMENT = {
     "app": "CHRONIK_APP",
     "schema": "CHRONIK_SCHEMA",
     "data_dir": "CHRONIK_DATA_DIR",
+    "schema_registry_url": "SCHEMA_REGISTRY_URL",
+    "schema_base_url": "CHRONIK_SCHEMA_BASE_URL",
 }
 
 _URL_USERINFO = re.compile(r"(://[^:/@]*:)([^@]*)(@)")
@@ -53,6 +55,10 @@ class Config:
     schema: str
     data_dir: Path
     debug: bool = False
+    #: A Confluent Schema Registry the relay registers schemas with (optional).
+    schema_registry_url: str | None = None
+    #: Where ``chronik schemas export`` output is served (the relay's dataschema URIs).
+    schema_base_url: str | None = None
 
     @classmethod
     def resolve(cls, args: argparse.Namespace, environ: Mapping[str, str]) -> Config:
@@ -85,6 +91,8 @@ class Config:
             schema=schema,
             data_dir=Path(pick("data_dir") or DEFAULT_DATA_DIR),
             debug=bool(getattr(args, "debug", False)),
+            schema_registry_url=pick("schema_registry_url"),
+            schema_base_url=pick("schema_base_url"),
         )
 
     def mask(self, text: str) -> str:

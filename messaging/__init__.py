@@ -7,6 +7,10 @@
 - ``publish`` writes an outbox message in the caller's own transaction
   (Debezium outbox-router compatible table).
 - ``encode_event``/``encode``/``decode``: the CloudEvents Kafka binding, both ways.
+- Schemas on the wire: the relay sets CloudEvents ``dataschema`` to the event
+  store's registered schema URI, and with ``SchemaRegistryOptions`` registers the
+  JSON Schemas with a Confluent Schema Registry and frames values in Confluent's
+  wire format (which ``decode`` and the consumers read too).
 - ``TrackedProducer``: delivery-report tracking with bounded in-flight messages,
   the piece anything checkpointed on delivery reuses (CDC).
 - ``MockCluster``/``MockClusterProcess``: librdkafka's embedded mock cluster.
@@ -40,6 +44,7 @@ from ._cloudevents import (
     encode_event,
     event_attributes,
 )
+from ._confluent import SchemaRegistryOptions, SubjectStrategy
 from ._consume import consume
 from ._consume_errors import (
     BadMessageError,
@@ -55,11 +60,13 @@ from ._dead_letter_topics import (
 from ._errors import (
     BrokerUnavailableError,
     CloudEventFormatError,
+    ConfluentRegistryError,
     MessagingError,
     MockClusterError,
     OutboxError,
     PublishError,
     RelayFencedError,
+    SchemaWireError,
     TopicMappingError,
 )
 from ._group import ConsumerOptions, ConsumerStats, GroupConsumer
@@ -74,6 +81,7 @@ from ._redis_offsets import partition_offsets
 from ._relay import DEFAULT_CHECKPOINT_TOPIC, Relay, RelayOptions, RelayPhase, RelayState
 from ._routing import DeliveryPolicy, dlq_topic, retry_topic
 from ._schema import migrate
+from ._schema_wire import schema_document
 from ._status import RelayStatus, relay_status
 from ._topics import TopicMapping, aggregate_type, check_topic
 
@@ -92,6 +100,7 @@ __all__ = [
     "CloudEvent",
     "CloudEventFormatError",
     "CloudEventMode",
+    "ConfluentRegistryError",
     "ConsumerError",
     "ConsumerOptions",
     "ConsumerStats",
@@ -122,8 +131,11 @@ __all__ = [
     "RelayState",
     "RelayStatus",
     "RowChange",
+    "SchemaRegistryOptions",
+    "SchemaWireError",
     "SlotBatch",
     "SlotLag",
+    "SubjectStrategy",
     "TopicMapping",
     "TopicMappingError",
     "TrackedProducer",
@@ -151,5 +163,6 @@ __all__ = [
     "relay_status",
     "replay_dead_letters",
     "retry_topic",
+    "schema_document",
     "slot_lag",
 ]

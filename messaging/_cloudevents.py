@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 
 from eventstore import RecordedEvent
 
+from ._confluent import unframe
 from ._errors import CloudEventFormatError
 
 SPEC_VERSION = "1.0"
@@ -45,7 +46,9 @@ METADATA_EXTENSIONS = {
     "tracestate": "tracestate",
 }
 _REQUIRED = ("id", "source", "type")
-_CORE = frozenset({"specversion", "id", "source", "type", "time", "subject", "datacontenttype"})
+_CORE = frozenset(
+    {"specversion", "id", "source", "type", "time", "subject", "datacontenttype", "dataschema"}
+)
 
 
 class CloudEventMode(enum.Enum):
@@ -76,6 +79,8 @@ class CloudEvent:
     extensions: dict[str, str] = field(default_factory=dict)
     #: The Kafka message key (the stream id for chronik's events).
     key: str | None = None
+    #: The URI of the schema the data follows (see ``_schema_wire``), if given.
+    dataschema: str | None = None
 
     @property
     def stream_version(self) -> int | None:
@@ -93,7 +98,9 @@ def _dumps(data: Any) -> bytes:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def event_attributes(event: RecordedEvent, source: str) -> dict[str, str]:
+def event_attributes(
+    event: RecordedEvent, source: str, dataschema: str | None = None
+) -> dict[str, str]:
     """The CloudEvents attributes (core and extensions) of a stored event."""
     attributes = {
         "specversion": SPEC_VERSION,
@@ -106,6 +113,8 @@ def event_attributes(event: RecordedEvent, source: str) -> dict[str, str]:
         "chronikschema": str(event.schema_version),
         "chronikposition": f"{event.position[0]}:{event.position[1]}",
     }
+    if dataschema is not None:
+        attributes["dataschema"] = dataschema
     metadata = event.metadata
     if metadata:
         for key, name in METADATA_EXTENSIONS.items():
@@ -116,10 +125,16 @@ def event_attributes(event: RecordedEvent, source: str) -> dict[str, str]:
 
 
 def encode_event(
-    event: RecordedEvent, topic: str, source: str, mode: CloudEventMode = CloudEventMode.BINARY
+    event: RecordedEvent,
+    topic: str,
+    source: str,
+    mode: CloudEventMode = CloudEventMode.BINARY,
+    *,
+    dataschema: str | None = None,
 ) -> KafkaRecord:
-    """A stored event as a Kafka message: key = stream id, CloudEvents in ``mode``."""
-    attributes = event_attributes(event, source)
+    """A stored event as a Kafka message: key = stream id, CloudEvents in ``mode``;
+    ``dataschema``: the URI of the schema its data follows."""
+    attributes = event_attributes(event, source, dataschema)
     return encode(topic, event.stream_id.encode(), attributes, event.data, mode)
 
 
@@ -195,6 +210,10 @@ def _load(value: bytes | None, where: str) -> Any:
     try:
         return json.loads(value)
     except ValueError as error:
+        framed = unframe(value)
+        if framed is not None:
+            # Confluent's wire format (magic byte, schema id): the JSON follows it.
+            return _load(framed[1], where)
         raise CloudEventFormatError(where, f"the value is not JSON ({error})") from error
 
 
@@ -220,6 +239,7 @@ def _build(attributes: dict[str, Any], data: Any, key: str | None, where: str) -
         subject=_text(attributes.get("subject")),
         time=_text(time),
         datacontenttype=_text(attributes.get("datacontenttype")),
+        dataschema=_text(attributes.get("dataschema")),
         extensions={k: str(v) for k, v in attributes.items() if k not in _CORE},
         key=key,
     )

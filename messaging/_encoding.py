@@ -18,6 +18,7 @@ from ._cloudevents import (
     encode_event,
 )
 from ._feed import FeedRow
+from ._schema_wire import SchemaWire
 from ._topics import TopicMapping
 
 #: What a relay sends with each message: the checkpoint that becomes valid once it
@@ -29,14 +30,38 @@ Token = tuple[str, Position, Position, int, int]
 class Encoder:
     """Turns the relay's inputs into records: topic mapping + CloudEvents mode."""
 
-    def __init__(self, topics: TopicMapping, source: str, mode: CloudEventMode) -> None:
+    def __init__(
+        self,
+        topics: TopicMapping,
+        source: str,
+        mode: CloudEventMode,
+        wire: SchemaWire | None = None,
+    ) -> None:
         self.topics = topics
         self.source = source
         self.mode = mode
+        #: dataschema / Confluent framing: the relay ``prepare``s it before each batch.
+        self.wire = wire
         self._source_header = ("ce_source", source.encode())
 
     def event(self, event: RecordedEvent) -> KafkaRecord:
-        return encode_event(event, self.topics.topic_for(event), self.source, self.mode)
+        topic = self.topics.topic_for(event)
+        wire = self.wire
+        if wire is None:
+            return encode_event(event, topic, self.source, self.mode)
+        dataschema = wire.uri(event.type, event.schema_version)
+        record = encode_event(event, topic, self.source, self.mode, dataschema=dataschema)
+        if wire.client is not None:
+            value = wire.frame(
+                record.headers, topic, event.type, event.schema_version, record.value
+            )
+            record = record._replace(value=value)
+        return record
+
+    def topic_of(self, row: FeedRow) -> str:
+        if self.topics.function is not None:
+            return self.topics.topic_for(_recorded(row))
+        return self.topics.topic_for_stream(row.stream_id, lambda: _describe_row(row))
 
     def row(self, row: FeedRow) -> KafkaRecord:
         """A feed row as ``encode_event`` would encode it, without parsing its data.
@@ -72,21 +97,13 @@ class Encoder:
         headers.append(_CONTENT_TYPE)
         if traceparent is not None:
             headers.append(("traceparent", traceparent))
+        if self.wire is not None:
+            value = self.wire.apply(headers, topic, row.type, row.schema_version, row.data)
+            return KafkaRecord(topic, stream, value, headers)
         return KafkaRecord(topic, stream, row.data, headers)
 
     def _slow_row(self, row: FeedRow) -> KafkaRecord:
-        event = RecordedEvent(
-            row.stream_id,
-            row.version,
-            row.position,
-            row.event_id,
-            row.type,
-            row.schema_version,
-            json.loads(row.data),
-            json.loads(row.metadata),
-            row.recorded_at,
-        )
-        return self.event(event)
+        return self.event(_recorded(row))
 
     def outbox(self, row: OutboxRow) -> KafkaRecord:
         """Debezium's outbox router shape (key = aggregateid, value = payload, ``id``
@@ -109,6 +126,20 @@ class Encoder:
 
 _SPEC_HEADER = ("ce_specversion", SPEC_VERSION.encode())
 _CONTENT_TYPE = ("content-type", JSON.encode())
+
+
+def _recorded(row: FeedRow) -> RecordedEvent:
+    return RecordedEvent(
+        row.stream_id,
+        row.version,
+        row.position,
+        row.event_id,
+        row.type,
+        row.schema_version,
+        json.loads(row.data),
+        json.loads(row.metadata),
+        row.recorded_at,
+    )
 
 
 def _describe_row(row: FeedRow) -> str:

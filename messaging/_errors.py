@@ -9,6 +9,8 @@
           │    └── BrokerUnavailableError   the broker could not be reached in time (retryable)
           ├── RelayFencedError         another relay with the same name took over
           ├── CloudEventFormatError    a Kafka message that is not a CloudEvent we can decode
+          ├── SchemaWireError          an event cannot carry the schema id the relay promised
+          │    └── ConfluentRegistryError   the Confluent Schema Registry refused or is unreachable
           ├── OutboxError              bad input to ``publish``; nothing written
           └── MockClusterError         the embedded mock cluster did not start
 
@@ -100,3 +102,38 @@ class OutboxError(MessagingError, ValueError):
 
 class MockClusterError(MessagingError):
     """librdkafka's mock cluster did not start or did not say where it listens."""
+
+
+class SchemaWireError(MessagingError):
+    """An event cannot go out with the schema framing the relay was configured for.
+
+    The relay reports it (stuck, retrying) rather than publish without the framing.
+    """
+
+    def __init__(self, subject: str, reason: str) -> None:
+        super().__init__(subject, reason)
+        self.subject = subject
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"no schema on the wire for {self.subject}: {self.reason}"
+
+
+class ConfluentRegistryError(SchemaWireError):
+    """The Confluent Schema Registry refused a schema or could not be reached.
+
+    ``status`` is the HTTP status (``None``: no answer), ``error_code`` the
+    registry's own code (409 incompatible, 42201 invalid schema...).  The URL in
+    the message never carries credentials.
+    """
+
+    def __init__(
+        self, subject: str, reason: str, status: int | None = None, error_code: int | None = None
+    ) -> None:
+        super().__init__(subject, reason)
+        self.args = (subject, reason, status, error_code)
+        self.status = status
+        self.error_code = error_code
+
+    def __str__(self) -> str:
+        return f"schema registry subject {self.subject!r}: {self.reason}"

@@ -23,6 +23,7 @@ from eventstore import START, Position, RecordedEvent
 
 from ._cloudevents import JSON, SPEC_VERSION
 from ._cloudevents import decode as decode_cloudevent
+from ._confluent import unframe
 from ._consume_errors import BadMessageError
 from ._errors import CloudEventFormatError
 
@@ -151,9 +152,7 @@ def decode(
         try:
             data = json.loads(value)  # type: ignore[arg-type]
         except ValueError as error:
-            raise bad(
-                f"not a CloudEvent chronik can read: the value is not JSON ({error})"
-            ) from None
+            data = _unframed(value, error, bad)  # type: ignore[arg-type]
         extensions = attributes
         event_type, subject = attributes["type"], attributes.get("subject")
         event_text_id, time_text = attributes["id"], attributes.get("time")
@@ -197,6 +196,21 @@ def decode(
         else Origin(topic, partition, offset)
     )
     return Inbound(event, topic, partition, offset, origin, timestamp)
+
+
+def _unframed(value: bytes, error: ValueError, bad: Any) -> Any:
+    """The JSON after Confluent's framing (magic byte, schema id), if that is what it is.
+
+    Only tried once plain JSON failed: a JSON text never starts with a NUL byte,
+    so this costs nothing for unframed messages.
+    """
+    framed = unframe(value)
+    if framed is not None:
+        try:
+            return json.loads(framed[1])
+        except ValueError as inner:
+            error = inner
+    raise bad(f"not a CloudEvent chronik can read: the value is not JSON ({error})") from None
 
 
 def _int(raw: object, default: int, bad: Any, what: str) -> int:

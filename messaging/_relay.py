@@ -41,11 +41,13 @@ from projections import LockProvider, PostgresAdvisoryLocks
 
 from ._checkpoints import PostgresCheckpoints, RelayCheckpoint, read_kafka_checkpoint
 from ._cloudevents import CloudEventMode, KafkaRecord
+from ._confluent import SchemaRegistryOptions
 from ._encoding import Encoder, Token, describe
 from ._errors import MessagingError, PublishError, RelayFencedError
 from ._feed import FeedReader
 from ._producer import TrackedProducer, producer_config
 from ._schema import migrate
+from ._schema_wire import schema_wire
 from ._session import Session
 from ._topics import TopicMapping
 
@@ -91,6 +93,13 @@ class RelayOptions:
     producer_config: Mapping[str, Any] = field(default_factory=dict)
     #: Called after each committed checkpoint (tests, metrics).
     on_checkpoint: Callable[[RelayCheckpoint], None] | None = None
+    #: Set CloudEvents ``dataschema`` for events whose schema is registered.
+    dataschema: bool = True
+    #: Where ``chronik schemas export`` output is served (``dataschema`` becomes
+    #: ``<base>/<type>/v<version>.json``); None: ``urn:chronik:schema:<type>:<version>``.
+    schema_base_url: str | None = None
+    #: Register schemas with a Confluent Schema Registry and frame values (binary mode).
+    schema_registry: SchemaRegistryOptions | None = None
 
     @property
     def mode_name(self) -> str:
@@ -127,7 +136,9 @@ class Relay:
         self.checkpoints = PostgresCheckpoints(store.schema)
         self.feed = FeedReader(store.schema)
         source = self.options.source or f"chronik/{store.schema}"
-        self.encoder = Encoder(self.options.topics, source, self.options.mode)
+        self.encoder = Encoder(
+            self.options.topics, source, self.options.mode, schema_wire(store, self.options)
+        )
         self.state = RelayState()
 
     @property

@@ -112,6 +112,8 @@ class Session:
         headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
         producer, encoder = self.producer, self.relay.encoder
+        if encoder.wire is not None:
+            await encoder.wire.prepare(events, encoder.topic_of)
         traced = instrumented()
         for event in events:
             record = encoder.row(event) if not traced else _traced_row(encoder, event)

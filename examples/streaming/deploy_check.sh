@@ -19,6 +19,9 @@ fi
 # --8<-- [end:refused]
 
 # --8<-- [start:export]
-chronik schemas export --app bank.app:app --out "${TMPDIR:-/tmp}/schemas"  # JSON Schema files
+# JSON Schema files, index.json and asyncapi.json (the relay's topics); --base-url: where
+# the folder is served, as the relay's --schema-base-url (both read CHRONIK_SCHEMA_BASE_URL).
+chronik schemas export --app bank.app:app --out "${TMPDIR:-/tmp}/schemas" \
+    --base-url https://schemas.example.com/bank
 # --8<-- [end:export]
 python -m streaming.schema_test

@@ -42,6 +42,8 @@ def relay_for(store: PostgresEventStore, servers: str, name: str, exactly_once: 
         topics=TopicMapping(prefix="bank."),  # ledger-... streams go to bank.ledger
         exactly_once=exactly_once,  # Kafka transactions; else at-least-once
         create_checkpoint_topic=False,  # the mock cluster cannot create compacted topics
+        # CloudEvents dataschema: where 'chronik schemas export --out' output is served
+        schema_base_url="https://schemas.example.com/bank",
     )
     return Relay(store, servers, options)
 
@@ -74,7 +76,8 @@ def read_back(servers: str, topic: str, key_prefix: str, count: int) -> list[str
             headers: Any = message.headers() or []  # a list of (name, bytes) pairs
             event = decode(headers, message.value(), message.key())
             if (event.key or "").startswith(key_prefix):
-                lines.append(f"{topic} key={event.key} {event.type} {event.data}")
+                schema = f" dataschema={event.dataschema}" if event.dataschema else ""
+                lines.append(f"{topic} key={event.key} {event.type} {event.data}{schema}")
     finally:
         consumer.close()
     return lines

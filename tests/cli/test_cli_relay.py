@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 from cli_runner import Chronik
-from support.kafka import until_true
+from support.kafka import consume, until_true
 
-from eventstore import NewEvent, PostgresEventStore
+from eventstore import NewEvent, PostgresEventStore, SchemaRecord, schema_fingerprint
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +102,50 @@ def test_an_unreachable_broker_is_one_line_naming_event_and_topic(
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("chronik: error: cannot publish event ")
     assert "to topic 'chronik.ledger'" in line and "KAFKA_BOOTSTRAP_SERVERS" in line
+
+
+async def test_relay_sets_dataschema_from_the_schema_base_url(
+    kafka_chronik: Chronik, cli_store: PostgresEventStore, kafka_bootstrap: str
+) -> None:
+    prefix = f"cli{uuid.uuid4().hex[:8]}."
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    await cli_store.schemas.register(
+        [SchemaRecord("ledger.Touched", 1, schema, schema_fingerprint(schema))]
+    )
+    await seed(cli_store)
+    result = kafka_chronik(
+        "relay", "--until-caught-up", "--name", "schemas", "--topic-prefix", prefix,
+        extra_env={"CHRONIK_SCHEMA_BASE_URL": "https://schemas.example.com/v/"},
+    )  # fmt: skip
+    assert result.code == 0, result.describe()
+    schemas = {
+        (m.header("ce_type"), m.header("ce_dataschema"))
+        for m in consume(kafka_bootstrap, [prefix + "ledger"])
+    }
+    # Earlier tests of this module wrote ledger.Live, which has no registered schema.
+    assert schemas - {("ledger.Live", None)} == {
+        ("ledger.Touched", "https://schemas.example.com/v/ledger.Touched/v1.json")
+    }
+
+
+async def test_relay_with_an_unreachable_schema_registry_masks_its_password(
+    kafka_chronik: Chronik, cli_store: PostgresEventStore
+) -> None:
+    schema = {"type": "object"}
+    await cli_store.schemas.register(
+        SchemaRecord(kind, 1, schema, schema_fingerprint(schema))
+        for kind in ("ledger.Touched", "ledger.Live")  # what this module writes
+    )
+    await seed(cli_store)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    prefix = f"cli{uuid.uuid4().hex[:8]}."
+    args = ("relay", "--until-caught-up", "--name", "registry", "--topic-prefix", prefix)
+    env = {"SCHEMA_REGISTRY_URL": f"http://relay:s3cret@127.0.0.1:{port}"}
+    result = kafka_chronik(*args, "--subject-strategy", "record", extra_env=env)
+    assert result.code == 4, result.describe()
+    assert "cannot reach the schema registry at http://relay:***@127.0.0.1" in result.stderr
+    assert "s3cret" not in result.stdout + result.stderr
+    structured = kafka_chronik(*args, "--structured", extra_env=env)
+    assert structured.code == 2 and "binary mode" in structured.stderr, structured.describe()

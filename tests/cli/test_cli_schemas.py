@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_runner import Chronik
@@ -115,3 +117,88 @@ def test_a_bump_without_an_upcaster_fails(chronik: Chronik, seeded: PostgresEven
 def test_usage_errors(chronik: Chronik, seeded: PostgresEventStore) -> None:
     both = chronik("schemas", "check", "--all", "--sample", "3", *RELEASE1)
     assert both.code == 2 and "not allowed with" in both.stderr
+
+
+_CHANNEL_ID = re.compile(r"^[A-Za-z0-9_\-]+$")  # AsyncAPI 3.0: channel and operation keys
+_COMPONENT_ID = re.compile(r"^[a-zA-Z0-9.\-_]+$")  # AsyncAPI 3.0: components keys
+
+
+def resolve(document: dict[str, Any], pointer: str) -> Any:
+    """A local JSON pointer (``#/a/b``) in ``document``; KeyError if it leads nowhere."""
+    found: Any = document
+    for part in pointer.removeprefix("#/").split("/"):
+        found = found[part.replace("~1", "/").replace("~0", "~")]
+    return found
+
+
+def refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["$ref"]] if "$ref" in node else []
+        return own + [r for value in node.values() for r in refs(value)]
+    if isinstance(node, list):
+        return [r for value in node for r in refs(value)]
+    return []
+
+
+def check_asyncapi(document: dict[str, Any], folder: Path) -> None:
+    """The AsyncAPI 3.0 structure the export promises, and every $ref resolving."""
+    assert document["asyncapi"] == "3.0.0"
+    assert document["info"]["title"] and isinstance(document["info"]["version"], str)
+    for channel_id, channel in document["channels"].items():
+        assert _CHANNEL_ID.match(channel_id), channel_id
+        assert channel["address"] == channel["bindings"]["kafka"]["topic"]
+        assert channel["messages"], channel_id
+    for operation_id, operation in document["operations"].items():
+        assert _CHANNEL_ID.match(operation_id), operation_id
+        assert operation["action"] in ("send", "receive")
+        channel_ref = operation["channel"]["$ref"]
+        # An operation's messages must be the channel's own (AsyncAPI 3.0 rule).
+        assert all(m["$ref"].startswith(channel_ref + "/messages/") for m in operation["messages"])
+    for message_id, message in document["components"]["messages"].items():
+        assert _COMPONENT_ID.match(message_id), message_id
+        headers = message["headers"]
+        assert headers["type"] == "object" and set(headers["required"]) <= set(
+            headers["properties"]
+        )
+        assert message["bindings"]["kafka"]["key"]["type"] == "string"
+    for ref in refs(document):
+        if ref.startswith("#/"):
+            resolve(document, ref)
+        else:  # an exported schema file, relative to the document
+            schema = json.loads((folder / ref).read_text())
+            assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema", ref
+
+
+def test_export_writes_an_asyncapi_document_of_the_relay_topics(
+    chronik: Chronik, seeded: PostgresEventStore, tmp_path: Path
+) -> None:
+    out = tmp_path / "api"
+    app = ("--app", "chronik.default_app:app")
+    result = chronik("schemas", "export", "--out", str(out), "--topic-prefix", "bank.", *app)
+    assert result.code == 0, result.describe()
+    # post.Shipped is registered in this store but no aggregate of this app owns it.
+    assert "no channel for post.Shipped" in result.stderr
+    document = json.loads((out / "asyncapi.json").read_text())
+    check_asyncapi(document, out)
+    channels = {c["address"]: c for c in document["channels"].values()}
+    assert set(channels) == {"bank.ledger", "bank.order", "bank.saga"}
+    messages = document["components"]["messages"]
+    ledger = [
+        messages[ref["$ref"].rsplit("/", 1)[1]]
+        for ref in channels["bank.ledger"]["messages"].values()
+    ]
+    deposited = next(m for m in ledger if m["name"] == "ledger.Deposited")
+    version = deposited["headers"]["properties"]["ce_chronikschema"]["const"]
+    assert deposited["payload"] == {"$ref": f"ledger.Deposited/v{version}.json"}
+    assert deposited["headers"]["properties"]["ce_dataschema"]["const"] == (
+        f"urn:chronik:schema:ledger.Deposited:{version}"
+    )
+    assert {m["name"] for m in ledger} == {
+        "ledger.Opened", "ledger.Deposited", "ledger.Withdrawn", "ledger.Frozen",
+        "ledger.Unfrozen", "ledger.Closed",
+    }  # fmt: skip
+
+    # The references must fail when a file is missing: the check is not vacuous.
+    (out / deposited["payload"]["$ref"]).unlink()
+    with pytest.raises(FileNotFoundError):
+        check_asyncapi(document, out)

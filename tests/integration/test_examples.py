@@ -179,6 +179,8 @@ def test_publishing_to_kafka(servers: dict[str, str], tmp_path: Path) -> None:
     assert "{'total': '12.00'}" in lines[1]
     ledger = [line for line in lines[2:] if line.startswith("bank.ledger key=ledger-guide-")]
     assert [line.split()[2] for line in ledger] == ["ledger.Opened", "ledger.Deposited"], lines
+    # Typed appends registered the schemas: each event names its exported file.
+    assert all(" dataschema=https://schemas.example.com/bank/ledger." in x for x in ledger)
 
 
 def test_consuming_from_kafka(servers: dict[str, str], tmp_path: Path) -> None:
@@ -221,6 +223,8 @@ def test_schemas_in_ci(servers: dict[str, str], pg_dsn: str, tmp_path: Path) -> 
     report = json.loads((tmp_path / "schema-report.json").read_text())
     assert report["ok"] is True, report
     assert sorted(p.name for p in (tmp_path / "schemas").rglob("*.json"))  # exported
+    asyncapi = json.loads((tmp_path / "schemas" / "asyncapi.json").read_text())
+    assert "chronik.account" in {c["address"] for c in asyncapi["channels"].values()}, asyncapi
     refused = out[: out.index("schemas check OK")] if "schemas check OK" in out else out
     assert "bank.Withdrawn" in refused and "atm" in refused, out  # the careless release
 

@@ -528,9 +528,11 @@ async def test_a_new_version_builds_beside_the_old_and_retires_it(
             new_runner, lambda: new_runner.states["versioned"].phase is Phase.LIVE
         )
         await store.append("after-swap", [Added(key="k", n=2)])
-        await run_until(old_runner, lambda: old_runner.states["versioned"].phase is Phase.RETIRED)
+        # Wait on the old runner's own task: a second run() of the same runner would race it.
+        await until(lambda: old.done() or old_runner.states["versioned"].phase is Phase.RETIRED)
     await stop_task(new)
     await old
+    assert old_runner.states["versioned"].phase is Phase.RETIRED
 
     assert {s for s, _ in readers.seen} <= {"v1g1", "v2g1"}
     assert all(sum_ in (300, 302) for _, sum_ in readers.seen), "a reader saw a partial model"
