@@ -46,9 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--only",
         nargs="+",
-        action="extend",
+        action="extend",  # --only a --only b runs both (the last one alone ran before)
         metavar="NAME",
-        help="run only these cases (repeatable: --only a --only b, or --only a b)",
+        help="run only these cases (repeatable)",
     )
     parser.add_argument("--all", action="store_true", help="also run on-request cases")
     parser.add_argument("--json", type=Path, metavar="PATH", help="where to write the JSON")

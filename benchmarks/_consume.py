@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 import uuid
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from typing import Any, ClassVar
 
 from eventstore import Event, Position, RecordedEvent
 
+from ._brokers import broker_description, cluster_for_run
 from ._cases import Case, not_available
 from ._context import BenchContext
 from ._harness import CaseResult, Round, measure, per_second
@@ -178,16 +178,12 @@ async def consume_kafka_redis(context: BenchContext) -> list[CaseResult]:
         return [not_available("consume_kafka_redis", GROUP, "events/s", "throughput", reason)]
     import redis.asyncio as aioredis
 
-    from messaging import ConsumerOptions, KafkaProjection, MockCluster, consume
+    from messaging import ConsumerOptions, KafkaProjection, consume
     from projections import Projection, RedisReadModel, RedisWrites
 
     events = context.size(100_000, 2_000)
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    kafka = "KAFKA_BOOTSTRAP_SERVERS" if bootstrap else "librdkafka mock cluster (1 broker)"
-    if not bootstrap:
-        cluster = MockCluster(1)
-        context.on_close(cluster.close)
-        bootstrap = cluster.bootstrap_servers
+    bootstrap = cluster_for_run(context)
+    kafka = broker_description()
     topic = f"bench.{context.run_id}.{uuid.uuid4().hex[:6]}"
     expected = await asyncio.to_thread(_publish, bootstrap, topic, events)
     url = await _redis_url(context)

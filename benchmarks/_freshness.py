@@ -1,4 +1,4 @@
-"""How fresh a Redis read model is while events keep arriving.
+"""How fresh a Redis read model, and a Kafka topic, are while events keep arriving.
 
 A writer appends one event (``bench.Stamped {seq}``) at a time at a steady
 rate (500 events/s; the schedule is absolute, so a slow append is caught up
@@ -16,24 +16,39 @@ figures are an upper bound for the runner.  The watcher pauses 0.2 ms between
 reads, which is its resolution.  Each round runs a few seconds; the rows give
 the median over rounds of each round's p50 and p99 (p95 and the achieved rate
 are in the JSON).  There is no raw or peer column: the targets are absolute.
+
+``relay_freshness``: the same writer while a ``Relay`` (at-least-once, as
+``chronik relay`` runs it: NOTIFY wake-up, pages of 1,000, idempotent producer
+with ``acks=all`` and ``linger.ms=5``) publishes to Kafka, and a
+``read_committed`` consumer (confluent-kafka, in a thread of this process)
+records when each event's message arrives.  An event's freshness is that moment
+minus the moment its ``append`` returned: commit -> consumable on the topic.
+A warm-up event is relayed and consumed first, so the consumer group's join
+is not counted.  Reported only (the issue sets no target for the relay).
+Kafka: ``KAFKA_BOOTSTRAP_SERVERS`` when set, else librdkafka's mock cluster in
+this process (its brokers' threads share the CPU too).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
+import threading
 import time
 import uuid
 from typing import Any, ClassVar
 
 from eventstore import Event
 
+from ._brokers import broker_description, kafka_cluster, kafka_missing
 from ._cases import Case, not_available
 from ._context import BenchContext
 from ._harness import CaseResult, Measurement
 from ._projection import _delete_prefix, _missing, _redis_url
 
 GROUP = "projections"
+GROUP_RELAY = "kafka"
 RATE = 500.0
 WATCH_PAUSE = 0.0002
 
@@ -185,11 +200,144 @@ async def freshness(context: BenchContext) -> list[CaseResult]:
     return rows
 
 
+def _consume(servers: str, topic: str, seen: dict[int, float], stop: threading.Event) -> None:
+    """Record when each ``seq`` became consumable (first arrival only)."""
+    from confluent_kafka import Consumer
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": servers,
+            "group.id": f"fresh-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            # The mock broker answers a fetch only when this wait runs out (a real
+            # one as soon as data arrives): the default (500 ms) would be most of
+            # what is measured.
+            "fetch.wait.max.ms": 5,
+            "topic.metadata.refresh.interval.ms": 200,
+        }
+    )
+    try:
+        consumer.subscribe([topic])
+        while not stop.is_set():
+            message = consumer.poll(0.05)
+            if message is None or message.error() is not None:
+                continue
+            now = time.perf_counter()
+            seen.setdefault(int(json.loads(message.value())["seq"]), now)
+    finally:
+        consumer.close()
+
+
+async def _until(condition: Any, what: str, *, running: list[asyncio.Task[None]]) -> None:
+    deadline = time.perf_counter() + 60
+    while not condition():
+        for task in running:
+            if task.done():
+                task.result()  # the relay or the consumer died: raise its error
+                raise RuntimeError("the relay or the consumer stopped")
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"relay freshness: {what} within 60 s")
+        await asyncio.sleep(0.005)
+
+
+async def relay_freshness(context: BenchContext) -> list[CaseResult]:
+    reason = kafka_missing()
+    if reason is not None:
+        return [not_available("relay_freshness_p50", GROUP_RELAY, "ms", "latency", reason)]
+    from messaging import Relay, RelayOptions, TopicMapping
+
+    seconds = 0.5 if context.quick else 4.0
+    per_round = int(RATE * seconds)
+    rounds = max(1, context.repetitions if context.quick else min(context.repetitions, 3))
+    store = await context.chronik_store("relay_freshness")
+    name = f"fresh-{uuid.uuid4().hex[:8]}"
+    topic = f"{name}.fresh"  # streams "fresh-..." -> aggregate type "fresh"
+    seen: dict[int, float] = {}
+    p50: list[float] = []
+    p95: list[float] = []
+    p99: list[float] = []
+    rates: list[float] = []
+    with kafka_cluster() as servers:
+        relay = Relay(
+            store,
+            servers,
+            RelayOptions(name=name, topics=TopicMapping(prefix=f"{name}.")),
+        )
+        stop = asyncio.Event()
+        running = asyncio.create_task(relay.run(stop))
+        stop_consumer = threading.Event()
+        consumer = asyncio.create_task(
+            asyncio.to_thread(_consume, servers, topic, seen, stop_consumer)
+        )
+        try:
+            # Warm-up: the topic exists and the consumer is assigned and reading.
+            await _write(store, 1, 0, {})
+            await _until(
+                lambda: 0 in seen, "the warm-up event was not consumed", running=[running, consumer]
+            )
+            for number in range(rounds):
+                first = number * per_round + 1
+                committed: dict[int, float] = {}
+                rates.append(await _write(store, per_round, first, committed))
+                last = first + per_round - 1
+                await _until(
+                    lambda first=first, last=last: all(s in seen for s in range(first, last + 1)),
+                    "not every event reached the consumer",
+                    running=[running, consumer],
+                )
+                lags = [(seen[s] - committed[s]) * 1000.0 for s in committed]
+                p50.append(statistics.median(lags))
+                p95.append(_percentile(lags, 0.95))
+                p99.append(_percentile(lags, 0.99))
+        finally:
+            stop.set()
+            stop_consumer.set()
+            await asyncio.wait_for(running, timeout=30)
+            await asyncio.wait_for(consumer, timeout=30)
+    common: dict[str, Any] = {
+        "events_per_round": per_round,
+        "rounds": rounds,
+        "target_rate": RATE,
+        "achieved_rate": statistics.median(rates),
+        "p95_ms": statistics.median(p95),
+        "broker": broker_description(),
+        "eventsourcing_note": "not measured in this case",
+    }
+    description = (
+        f"append commit -> consumable (read_committed) on the relay's topic under a steady "
+        f"{RATE:.0f} events/s (Relay as chronik relay runs it, at-least-once)"
+    )
+    rows = []
+    for row_name, values in (("relay_freshness_p50", p50), ("relay_freshness_p99", p99)):
+        row = CaseResult(
+            name=row_name,
+            unit="ms",
+            kind="latency",
+            group=GROUP_RELAY,
+            description=description,
+            raw_does="(none: reported, no target)",
+            target_text=f"reported at {RATE:.0f}/s (no target)",
+            extra=dict(common),
+            repetitions=rounds,
+        )
+        row.chronik = Measurement(tuple(values))
+        rows.append(row)
+    return rows
+
+
 CASES = (
     Case(
         "freshness",
         GROUP,
         freshness,
         summary="append -> visible in a Redis read model at a steady rate",
+    ),
+    Case(
+        "relay_freshness",
+        GROUP_RELAY,
+        relay_freshness,
+        summary="append -> consumable on the relay's Kafka topic at a steady rate",
     ),
 )

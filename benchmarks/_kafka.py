@@ -23,15 +23,13 @@ a fresh one per round (it keeps every message in memory) for both sides.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from eventstore import Event, PostgresEventStore
 
+from ._brokers import broker_description, kafka_cluster, kafka_missing
 from ._cases import Case, not_available
 from ._context import BenchContext
 from ._harness import CaseResult, Round, Stopwatch, measure, per_second
@@ -44,28 +42,6 @@ MAX_IN_FLIGHT = 10_000
 class Credited(Event):
     event_type: ClassVar[str] = "bench.Credited"
     amount: int
-
-
-def _missing() -> str | None:
-    try:
-        import confluent_kafka  # noqa: F401
-
-        from messaging import Relay  # noqa: F401
-    except ImportError as error:
-        return f"messaging (or confluent-kafka) cannot be imported ({error})"
-    return None
-
-
-@contextlib.contextmanager
-def _cluster() -> Iterator[str]:
-    servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if servers:
-        yield servers
-        return
-    from messaging import MockCluster
-
-    with MockCluster(1) as cluster:
-        yield cluster.bootstrap_servers
 
 
 async def _seed(store: PostgresEventStore, events: int) -> None:
@@ -93,7 +69,7 @@ async def _relay_round(store: PostgresEventStore, events: int, exactly_once: boo
     from messaging import Relay, RelayOptions, TopicMapping
 
     name = f"bench-{uuid.uuid4().hex[:8]}"
-    with _cluster() as servers:
+    with kafka_cluster() as servers:
         options = RelayOptions(
             name=name,
             topics=TopicMapping(prefix=f"{name}."),
@@ -118,7 +94,7 @@ def _raw_round(records: list[Any], events: int) -> float:
     from messaging import producer_config
 
     prefix = f"raw-{uuid.uuid4().hex[:8]}."
-    with _cluster() as servers:
+    with kafka_cluster() as servers:
         producer = Producer(producer_config(servers, max_in_flight=MAX_IN_FLIGHT))
         delivered = [0]
 
@@ -150,7 +126,7 @@ def _raw_round(records: list[Any], events: int) -> float:
 
 
 async def relay_kafka(context: BenchContext) -> list[CaseResult]:
-    reason = _missing()
+    reason = kafka_missing()
     if reason is not None:
         return [
             not_available(name, GROUP, "events/s", "throughput", reason)
@@ -197,9 +173,7 @@ async def relay_kafka(context: BenchContext) -> list[CaseResult]:
                 target_text=">= 0.5x raw" if target else "reported (no target)",
                 extra={
                     "events": events,
-                    "broker": "KAFKA_BOOTSTRAP_SERVERS"
-                    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-                    else "librdkafka mock cluster (fresh per round)",
+                    "broker": broker_description(per_round=True),
                     "eventsourcing_note": "not measured in this case",
                 },
             ).record(measured)

@@ -116,6 +116,35 @@ class RecordedEvent(NamedTuple):
     recorded_at: datetime
 
 
+class RawEvent(NamedTuple):
+    """A feed event as PostgreSQL sent it: nothing parsed, for passing on as bytes.
+
+    What ``PostgresEventStore.read_raw_page`` returns, for code that forwards
+    events rather than reading them (the Kafka relay): the data and metadata
+    are the stored ``jsonb`` as JSON text, the event id is its canonical text
+    form, and the position is two plain fields (``position`` builds the pair).
+    The data is as written: no upcasting (consumers upcast when they read).
+    """
+
+    stream_id: str
+    version: int
+    transaction_id: int
+    global_position: int
+    #: The event id in canonical text form (``str(UUID)``: lower-case, hyphenated).
+    event_id: str
+    type: str
+    schema_version: int
+    #: The event data as JSON text (UTF-8), as PostgreSQL prints ``jsonb``.
+    data: bytes
+    #: The event metadata as JSON text (UTF-8); ``b"{}"`` when there is none.
+    metadata: bytes
+    recorded_at: datetime
+
+    @property
+    def position(self) -> Position:
+        return Position(self.transaction_id, self.global_position)
+
+
 @dataclass(frozen=True, slots=True)
 class AppendResult:
     """The outcome of an append: the stream's new version and each event's position."""

@@ -269,6 +269,16 @@ class EventStore(AsyncClosing):
                 if got < page_size:
                     await wait_for_append(poll_interval)
 
+    def listen_for_appends(self) -> Any:
+        """``async with store.listen_for_appends() as wait:``; ``await wait(seconds)``
+        returns when an append may have happened, or after ``seconds``.
+
+        Only a hint, as in ``subscribe``: a wake-up can find nothing new (an older
+        transaction still holds the feed back) and a hint can be missed, so a
+        reader re-reads the feed after every wait, timeout or not.
+        """
+        return self._wake_up_listener()
+
     @abc.abstractmethod
     def _wake_up_listener(self) -> Any:
         """An async context manager giving ``async wait(timeout)`` for new appends."""

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+from uuid import UUID
 
-from eventstore import Position, RecordedEvent
+import orjson
+
+from eventstore import Position, RawEvent, RecordedEvent
 
 from ._checkpoints import OutboxRow
 from ._cloudevents import (
@@ -17,7 +21,6 @@ from ._cloudevents import (
     encode,
     encode_event,
 )
-from ._feed import FeedRow
 from ._schema_wire import SchemaWire
 from ._topics import TopicMapping
 
@@ -43,6 +46,10 @@ class Encoder:
         #: dataschema / Confluent framing: the relay ``prepare``s it before each batch.
         self.wire = wire
         self._source_header = ("ce_source", source.encode())
+        # A function mapping needs the whole event; structured mode, the parsed data.
+        self._slow = topics.function is not None or mode is not CloudEventMode.BINARY
+        self._type_headers: dict[str, tuple[str, bytes]] = {}
+        self._schema_headers: dict[int, tuple[str, bytes]] = {}
 
     def event(self, event: RecordedEvent) -> KafkaRecord:
         topic = self.topics.topic_for(event)
@@ -58,51 +65,51 @@ class Encoder:
             record = record._replace(value=value)
         return record
 
-    def topic_of(self, row: FeedRow) -> str:
+    def topic_of(self, row: RawEvent) -> str:
         if self.topics.function is not None:
             return self.topics.topic_for(_recorded(row))
         return self.topics.topic_for_stream(row.stream_id, lambda: _describe_row(row))
 
-    def row(self, row: FeedRow) -> KafkaRecord:
-        """A feed row as ``encode_event`` would encode it, without parsing its data.
+    def row(self, row: RawEvent) -> KafkaRecord:
+        """A raw feed event as ``encode_event`` would encode it, without parsing its data.
 
-        The hot path of the relay: the data goes out as the bytes PostgreSQL sent
-        (JSON text), and binary-mode headers are built directly.
+        The hot path of the relay, and the one place its messages are built (a
+        hook for other wire formats belongs here): the data goes out as the bytes
+        PostgreSQL sent (JSON text), and binary-mode headers are built directly,
+        with what repeats (type, schema version, topic) looked up, not rebuilt.
         """
-        if self.topics.function is not None or self.mode is not CloudEventMode.BINARY:
+        if self._slow:
             return self._slow_row(row)
         stream = row.stream_id.encode()
         topic = self.topics.topic_for_stream(row.stream_id, lambda: _describe_row(row))
-        position = row.position
+        type_header = self._type_headers.get(row.type)
+        if type_header is None:
+            type_header = self._type_headers[row.type] = ("ce_type", row.type.encode())
+        schema_header = self._schema_headers.get(row.schema_version)
+        if schema_header is None:
+            schema_header = ("ce_chronikschema", b"%d" % row.schema_version)
+            self._schema_headers[row.schema_version] = schema_header
         headers = [
             _SPEC_HEADER,
-            ("ce_id", str(row.event_id).encode()),
+            ("ce_id", row.event_id.encode()),
             self._source_header,
-            ("ce_type", row.type.encode()),
+            type_header,
             ("ce_subject", stream),
             ("ce_time", row.recorded_at.isoformat().encode()),
-            ("ce_chronikversion", str(row.version).encode()),
-            ("ce_chronikschema", str(row.schema_version).encode()),
-            ("ce_chronikposition", f"{position[0]}:{position[1]}".encode()),
+            ("ce_chronikversion", b"%d" % row.version),
+            schema_header,
+            ("ce_chronikposition", b"%d:%d" % (row.transaction_id, row.global_position)),
         ]
-        traceparent = None
-        if row.metadata != b"{}":
-            metadata = json.loads(row.metadata)
-            for key, name in METADATA_EXTENSIONS.items():
-                value = metadata.get(key)
-                if value is not None:
-                    headers.append((f"ce_{name}", str(value).encode()))
-                    if name == "traceparent":
-                        traceparent = str(value).encode()
-        headers.append(_CONTENT_TYPE)
-        if traceparent is not None:
-            headers.append(("traceparent", traceparent))
+        if row.metadata == b"{}":
+            headers.append(_CONTENT_TYPE)
+        else:
+            _metadata_headers(row.metadata, headers)
         if self.wire is not None:
             value = self.wire.apply(headers, topic, row.type, row.schema_version, row.data)
             return KafkaRecord(topic, stream, value, headers)
         return KafkaRecord(topic, stream, row.data, headers)
 
-    def _slow_row(self, row: FeedRow) -> KafkaRecord:
+    def _slow_row(self, row: RawEvent) -> KafkaRecord:
         return self.event(_recorded(row))
 
     def outbox(self, row: OutboxRow) -> KafkaRecord:
@@ -124,16 +131,43 @@ class Encoder:
         return encode(topic, row.aggregateid.encode(), attributes, row.payload, self.mode, extra)
 
 
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
 _SPEC_HEADER = ("ce_specversion", SPEC_VERSION.encode())
 _CONTENT_TYPE = ("content-type", JSON.encode())
 
 
-def _recorded(row: FeedRow) -> RecordedEvent:
+def _metadata_headers(metadata: bytes, headers: list[tuple[str, bytes]]) -> None:
+    """The extension headers from the event metadata, then content-type, then the
+    plain W3C ``traceparent`` (the order ``encode`` writes them in)."""
+    # orjson is several times faster, but reads an integer beyond 64 bits as a
+    # rounded float: any such number has a run of 19+ digits, and goes to the
+    # standard library (as does what orjson refuses: deep nesting, surrogates).
+    if _LONG_DIGITS.search(metadata):
+        found = json.loads(metadata)
+    else:
+        try:
+            found = orjson.loads(metadata)
+        except orjson.JSONDecodeError:
+            found = json.loads(metadata)
+    traceparent = None
+    for key, name in METADATA_EXTENSIONS.items():
+        value = found.get(key)
+        if value is not None:
+            text = str(value).encode()
+            headers.append((f"ce_{name}", text))
+            if name == "traceparent":
+                traceparent = text
+    headers.append(_CONTENT_TYPE)
+    if traceparent is not None:
+        headers.append(("traceparent", traceparent))
+
+
+def _recorded(row: RawEvent) -> RecordedEvent:
     return RecordedEvent(
         row.stream_id,
         row.version,
         row.position,
-        row.event_id,
+        UUID(row.event_id),
         row.type,
         row.schema_version,
         json.loads(row.data),
@@ -142,29 +176,39 @@ def _recorded(row: FeedRow) -> RecordedEvent:
     )
 
 
-def _describe_row(row: FeedRow) -> str:
+def _describe_row(row: RawEvent) -> str:
     return f"event {row.event_id} ({row.type}, {row.stream_id}@{row.version})"
 
 
 def describe(token: Token, record: KafkaRecord) -> str:
-    """Names the message of ``token`` in an error: its id, type, key and position."""
+    """Names the message of ``token`` in an error: its id, type, key and position.
+
+    The position comes from the message itself where it carries one: a token
+    stands for a whole batch (see ``TrackedProducer.send_batch``).
+    """
     headers = dict(record.headers)
     message_id = headers.get("ce_id") or headers.get("id")
     kind = headers.get("ce_type")
+    events_at = headers.get("ce_chronikposition")
+    outbox_at = headers.get("ce_chronikoutbox")
     if message_id is None and record.value:
         # Structured mode: the attributes are in the value.
         try:
             envelope: Any = json.loads(record.value)
             message_id, kind = envelope.get("id"), envelope.get("type")
-        except ValueError:
+            events_at = envelope.get("chronikposition")
+            outbox_at = envelope.get("chronikoutbox")
+        except (ValueError, AttributeError):
             pass
     name = _text(message_id) or "?"
     key = record.key.decode(errors="replace") if record.key else "-"
     if token[0] == "outbox":
-        return f"outbox message {name} ({_text(kind)}, aggregate {key}, outbox {token[2]})"
+        where = _text(outbox_at) if outbox_at else str(token[2])
+        return f"outbox message {name} ({_text(kind)}, aggregate {key}, outbox {where})"
     if token[0] == "checkpoint":
         return "the relay's checkpoint record"
-    return f"event {name} ({_text(kind)}, stream {key}, position {token[1]})"
+    where = _text(events_at) if events_at else str(token[1])
+    return f"event {name} ({_text(kind)}, stream {key}, position {where})"
 
 
 def _text(value: Any) -> str:

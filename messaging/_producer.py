@@ -3,22 +3,30 @@
 ``TrackedProducer`` wraps confluent-kafka's producer for anything that must
 advance a checkpoint only over delivered messages (the relay; CDC reuses it):
 
-- every ``send`` carries a *token* (a feed position, a WAL LSN...); ``delivered()``
-  returns the last token whose message **and every message sent before it** have
-  a successful delivery report.  A failed report blocks the watermark at that
-  message and ``delivered()`` raises a ``PublishError`` naming it, so nothing
-  after a lost message is ever reported safe;
-- the number of messages in flight is bounded (``max_in_flight``): ``send``
+- every ``send`` carries a *token* (a feed position, a WAL LSN...);
+  ``send_batch`` carries one token for a whole batch.  ``delivered()`` returns
+  the last token whose messages **and every message sent before them** have a
+  successful delivery report.  A failed report blocks the watermark there and
+  ``delivered()`` raises a ``PublishError`` naming the message, so nothing after
+  a lost message is ever reported safe;
+- the number of messages in flight is bounded (``max_in_flight``): sending
   waits for delivery reports instead of letting librdkafka's queue grow, so a
   slow or absent broker costs waiting, never memory;
 - the producer is idempotent (``enable.idempotence``, ``acks=all``) and, given a
   ``transactional_id``, transactional (``begin``/``commit``/``abort``).
 
+Why batches: the relay publishes thousands of events per second and checkpoints
+once per page.  One token per message cost a closure, a slot and a deque entry
+per message, and a watermark walk over all of them: a fifth of the relay's
+time.  A batch is one ``_Batch`` whose bound ``report`` method is the delivery
+callback of all its messages and only counts; the watermark moves a batch at a
+time, which is all a checkpoint per page needs.
+
 Threads: librdkafka calls the delivery callback inside ``poll``/``flush``.
 Those run either on the event loop's thread or in a worker thread while the
-loop awaits it; a callback only stores its outcome in the message's own slot
-(one list item assignment), and the watermark is computed on the loop's
-thread.  So no lock is needed.
+loop awaits it; a callback only bumps its batch's counter or stores the first
+failure (the GIL makes each of those atomic), and the watermark is computed on
+the loop's thread.  So no lock is needed.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 from ._cloudevents import KafkaRecord
@@ -39,8 +47,6 @@ T = TypeVar("T")
 #: stderr; it is served by ``poll``, which the producer calls all the time.
 kafka_log = logging.getLogger("chronik.messaging.kafka")
 
-_PENDING: Any = object()
-_OK: Any = None
 _UNAVAILABLE_CODES = frozenset(
     {"_MSG_TIMED_OUT", "_TRANSPORT", "_ALL_BROKERS_DOWN", "_TIMED_OUT", "_RESOLVE"}
 )
@@ -86,6 +92,39 @@ def is_unavailable(error: Any) -> bool:
     return name in _UNAVAILABLE_CODES or bool(getattr(error, "retriable", lambda: False)())
 
 
+class _Batch:
+    """Messages sent under one token: counts their delivery reports."""
+
+    __slots__ = ("delivered", "failed", "failure", "first", "refused", "sealed", "sent", "token")
+
+    def __init__(self, token: Any) -> None:
+        self.token = token
+        #: The first message, to name the batch when no report comes at all.
+        self.first: KafkaRecord | None = None
+        self.sent = 0
+        self.delivered = 0
+        self.failed = 0
+        #: No more messages will join (until then, "all delivered" means nothing).
+        self.sealed = False
+        #: The first failed report: (KafkaError, the message as a KafkaRecord).
+        self.failure: tuple[Any, KafkaRecord] | None = None
+        #: Why sending the batch stopped half way (raised then; raised again after).
+        self.refused: BaseException | None = None
+
+    def report(self, error: Any, message: Any) -> None:
+        # librdkafka's delivery callback, once per message: keep it this small.
+        if error is None:
+            self.delivered += 1
+            return
+        self.failed += 1
+        if self.failure is None:
+            self.failure = (error, _as_record(message))
+
+
+def _as_record(message: Any) -> KafkaRecord:
+    return KafkaRecord(message.topic(), message.key(), message.value(), message.headers() or [])
+
+
 class TrackedProducer(Generic[T]):
     """``send`` with a token; ``delivered()`` is the last token safe to checkpoint.
 
@@ -109,8 +148,8 @@ class TrackedProducer(Generic[T]):
         self.delivery_timeout = float(config.get("message.timeout.ms", 300_000)) / 1000
         self._describe = describe
         self._producer: Any = Producer(dict(config))
-        # Sent, not yet passed by the watermark: [token, record, outcome] in send order.
-        self._pending: collections.deque[list[Any]] = collections.deque()
+        # Sent, not yet passed by the watermark, in send order.
+        self._pending: collections.deque[_Batch] = collections.deque()
         self._delivered: T | None = None
         self.sent = 0
         self.acknowledged = 0
@@ -118,39 +157,115 @@ class TrackedProducer(Generic[T]):
     # -- sending --------------------------------------------------------------
 
     async def send(self, record: KafkaRecord, token: T, *, partition: int | None = None) -> None:
-        """Hand one message to librdkafka; waits while ``max_in_flight`` are unreported."""
-        if len(self._pending) >= self.max_in_flight:
+        """Hand one message to librdkafka; waits while ``max_in_flight`` are unreported.
+
+        A message refused before queueing (too large, a bad topic) raises
+        ``PublishError`` and is not tracked: the watermark can still reach the
+        message before it.
+        """
+        batch = _Batch(token)
+        await self._produce(batch, record, partition)
+        batch.sealed = True
+        self._pending.append(batch)
+        self.sent += 1
+
+    async def send_batch(self, records: Iterable[KafkaRecord], token: T) -> None:
+        """Hand ``records`` to librdkafka under one token, valid once all are delivered.
+
+        If one is refused before queueing, ``PublishError`` names it and the batch
+        blocks the watermark for good (the ones before it may be on their way):
+        this producer can then no longer report anything past it.
+        """
+        batch = _Batch(token)
+        self._pending.append(batch)
+        producer = self._producer
+        produce, report, limit = producer.produce, batch.report, self.max_in_flight
+        try:
+            for record in records:
+                # The common case inline (no coroutine per message); _produce
+                # waits for room and turns refusals into errors.
+                if len(producer) < limit:
+                    try:
+                        produce(
+                            record.topic,
+                            record.value,
+                            record.key,
+                            headers=record.headers,
+                            on_delivery=report,
+                        )
+                    except Exception:
+                        await self._produce(batch, record, None)
+                    else:
+                        if batch.first is None:
+                            batch.first = record
+                        batch.sent += 1
+                else:
+                    await self._produce(batch, record, None)
+        except BaseException as error:
+            batch.refused = error
+            raise
+        finally:
+            batch.sealed = True
+            self.sent += batch.sent
+            if not batch.sent and batch.refused is None:
+                self._pending.remove(batch)  # nothing to wait for
+
+    async def _produce(self, batch: _Batch, record: KafkaRecord, partition: int | None) -> None:
+        producer = self._producer
+        if self._full():
             await self._make_room()
-        slot: list[Any] = [token, record, _PENDING]
-
-        def report(error: Any, _message: Any) -> None:
-            slot[2] = error if error is not None else _OK
-
-        options: dict[str, Any] = {"headers": record.headers, "on_delivery": report}
-        if partition is not None:
-            options["partition"] = partition
         while True:
             try:
-                self._producer.produce(record.topic, record.value, record.key, **options)
+                if partition is None:
+                    producer.produce(
+                        record.topic,
+                        record.value,
+                        record.key,
+                        headers=record.headers,
+                        on_delivery=batch.report,
+                    )
+                else:
+                    producer.produce(
+                        record.topic,
+                        record.value,
+                        record.key,
+                        partition=partition,
+                        headers=record.headers,
+                        on_delivery=batch.report,
+                    )
                 break
             except BufferError:
                 # librdkafka's own queue is full (its limit sits above ours only
                 # by the slack): wait for reports, as for max_in_flight.
-                await asyncio.to_thread(self._producer.poll, 0.1)
+                await asyncio.to_thread(producer.poll, 0.1)
             except Exception as error:
                 # Refused before queueing (too large, bad topic name): nothing sent.
                 reason = _reason(error)
-                raise PublishError(self._describe(token, record), record.topic, reason) from error
-        self._pending.append(slot)
-        self.sent += 1
+                raise PublishError(
+                    self._describe(batch.token, record), record.topic, reason
+                ) from error
+        if batch.first is None:
+            batch.first = record
+        batch.sent += 1
 
     def poll(self) -> None:
         """Serve delivery reports that have arrived (never blocks)."""
         self._producer.poll(0)
 
+    def _full(self) -> bool:
+        # len(producer): messages librdkafka holds, reports not yet served
+        # included.  Batches not passed yet count too: a message whose failure was
+        # reported holds its batch (and the watermark) here, and one-message sends
+        # must meet it rather than pile up behind it.
+        limit = self.max_in_flight
+        waiting = len(self._pending)
+        if waiting and not self._pending[-1].sealed:
+            waiting -= 1  # the batch being sent: its messages are in len(producer)
+        return len(self._producer) >= limit or waiting >= limit
+
     async def _make_room(self) -> None:
         deadline = time.monotonic() + self.delivery_timeout + 5
-        while len(self._pending) >= self.max_in_flight:
+        while self._full():
             await asyncio.to_thread(self._producer.poll, 0.05)
             self._advance()
             if time.monotonic() > deadline:
@@ -160,13 +275,15 @@ class TrackedProducer(Generic[T]):
 
     @property
     def in_flight(self) -> int:
-        return len(self._pending)
+        """Messages sent and not reported yet."""
+        return sum(batch.sent - batch.delivered - batch.failed for batch in self._pending)
 
     def delivered(self) -> T | None:
         """The last token with it and all earlier messages delivered (None: none yet).
 
         Raises ``PublishError`` (``BrokerUnavailableError`` for timeouts and lost
-        brokers) when the oldest unpassed message failed: it blocks the watermark.
+        brokers) when the oldest unpassed batch has a failed message: it blocks
+        the watermark.
         """
         self._producer.poll(0)
         self._advance()
@@ -175,16 +292,17 @@ class TrackedProducer(Generic[T]):
     def _advance(self) -> None:
         pending = self._pending
         while pending:
-            slot = pending[0]
-            outcome = slot[2]
-            if outcome is _PENDING:
+            batch = pending[0]
+            if batch.refused is not None:
+                raise batch.refused
+            if batch.failure is not None:
+                error, record = batch.failure
+                error_type = BrokerUnavailableError if is_unavailable(error) else PublishError
+                raise error_type(self._describe(batch.token, record), record.topic, _reason(error))
+            if not batch.sealed or batch.delivered < batch.sent:
                 return
-            if outcome is not _OK:
-                token, record = slot[0], slot[1]
-                error_type = BrokerUnavailableError if is_unavailable(outcome) else PublishError
-                raise error_type(self._describe(token, record), record.topic, _reason(outcome))
-            self._delivered = slot[0]
-            self.acknowledged += 1
+            self._delivered = batch.token
+            self.acknowledged += batch.sent
             pending.popleft()
 
     async def drain(self, seconds: float | None = None) -> T | None:
@@ -201,8 +319,9 @@ class TrackedProducer(Generic[T]):
         return self.delivered()
 
     def _raise_unavailable(self, reason: str) -> None:
-        token, record = self._pending[0][0], self._pending[0][1]
-        raise BrokerUnavailableError(self._describe(token, record), record.topic, reason)
+        batch = self._pending[0]
+        record = batch.first or KafkaRecord("?", None, b"", [])
+        raise BrokerUnavailableError(self._describe(batch.token, record), record.topic, reason)
 
     # -- transactions ---------------------------------------------------------
 

@@ -1,12 +1,14 @@
 """The relay: publish the event feed and the outbox to Kafka, never losing a message.
 
 At-least-once (default).  The relay reads the gap-safe feed (and the outbox
-feed) after its checkpoint and hands every message to a ``TrackedProducer``.
-The checkpoint it saves is the one carried by the last message whose delivery,
-and that of every message before it, has been reported: a message whose
-report never comes (broker down) or fails holds it where it is.  After a crash
-the relay starts again at the saved checkpoint and re-sends what came after:
-redelivery, never loss.  Consumers de-duplicate by ``ce_id``.
+feed) after its checkpoint, a page at a time (``PostgresEventStore.read_raw_page``:
+the data stays the JSON text PostgreSQL sent), and hands each page to a
+``TrackedProducer`` as one batch.  The checkpoint it saves is the one carried by
+the last page whose messages, and every message before them, have successful
+delivery reports: a message whose report never comes (broker down) or fails
+holds it where it is.  After a crash the relay starts again at the saved
+checkpoint and re-sends what came after: redelivery, never loss.  Consumers
+de-duplicate by ``ce_id``.
 
 Exactly-once (``exactly_once=True``).  One Kafka transaction per batch holds
 the batch's messages *and* the relay's checkpoint record (a compacted topic),
@@ -44,7 +46,6 @@ from ._cloudevents import CloudEventMode, KafkaRecord
 from ._confluent import SchemaRegistryOptions
 from ._encoding import Encoder, Token, describe
 from ._errors import MessagingError, PublishError, RelayFencedError
-from ._feed import FeedReader
 from ._producer import TrackedProducer, producer_config
 from ._schema import migrate
 from ._schema_wire import schema_wire
@@ -134,7 +135,6 @@ class Relay:
             raise ValueError("batch_size and max_in_flight must be >= 1")
         self.locks = locks or PostgresAdvisoryLocks.for_store(store)
         self.checkpoints = PostgresCheckpoints(store.schema)
-        self.feed = FeedReader(store.schema)
         source = self.options.source or f"chronik/{store.schema}"
         self.encoder = Encoder(
             self.options.topics, source, self.options.mode, schema_wire(store, self.options)

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
-from eventstore import JSON_SCHEMA_DIALECT, PostgresEventStore, SchemaRecord, schema_uri
+from eventstore import JSON_SCHEMA_DIALECT, PostgresEventStore, RawEvent, SchemaRecord, schema_uri
 
 from ._cloudevents import CloudEventMode
 from ._confluent import (
@@ -38,7 +38,6 @@ from ._confluent import (
     frame,
 )
 from ._errors import SchemaWireError
-from ._feed import FeedRow
 
 if TYPE_CHECKING:
     from ._relay import RelayOptions
@@ -105,7 +104,7 @@ class SchemaWire:
 
     # -- before a batch (async: may read the registry) -------------------------
 
-    async def prepare(self, rows: Sequence[FeedRow], topic_of: Callable[[FeedRow], str]) -> None:
+    async def prepare(self, rows: Sequence[RawEvent], topic_of: Callable[[RawEvent], str]) -> None:
         """Resolve every (type, version) of ``rows`` not resolved yet."""
         if self.dataschema:
             keys = set(zip(map(_TYPE, rows), map(_VERSION, rows), strict=True))

@@ -8,18 +8,25 @@ nothing queued by the failed one is mistaken for delivered).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from eventstore import TRACEPARENT, Position, current_trace_context, instrumented, trace_span
+from eventstore import (
+    TRACEPARENT,
+    Position,
+    RawEvent,
+    current_trace_context,
+    instrumented,
+    trace_span,
+)
 
 from ._checkpoints import OutboxRow, RelayCheckpoint
 from ._cloudevents import KafkaRecord
 from ._encoding import Token
-from ._feed import FeedRow
 from ._producer import TrackedProducer
 
 if TYPE_CHECKING:
@@ -27,7 +34,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("chronik.messaging")
 
-#: How often a leader checks it still holds its lock while busy.
+#: How often a leader checks it still holds its lock (a query: at hundreds of
+#: wake-ups a second, checking on each one slowed the writers it relays).
 _LOCK_CHECK_SECONDS = 5.0
 
 
@@ -54,8 +62,8 @@ class Session:
     async def run(self, stop: asyncio.Event, lock: Any, *, until_caught_up: bool) -> None:
         store = self.relay.store
         checked = time.monotonic()
-        ahead: asyncio.Task[tuple[list[FeedRow], list[OutboxRow]]] | None = None
-        async with store._wake_up_listener() as wait_for_append:
+        ahead: asyncio.Task[tuple[list[RawEvent], list[OutboxRow]]] | None = None
+        async with store.listen_for_appends() as wait_for_append:
             try:
                 while not stop.is_set():
                     if ahead is None:
@@ -87,8 +95,10 @@ class Session:
                         await self._save(await self.producer.drain())
                     if until_caught_up:
                         return
-                    if lock is not None and not await lock.held():
-                        return
+                    if lock is not None and time.monotonic() - checked > _LOCK_CHECK_SECONDS:
+                        checked = time.monotonic()
+                        if not await lock.held():
+                            return
                     await wait_for_append(self.options.poll_interval)
             finally:
                 if ahead is not None:
@@ -96,41 +106,44 @@ class Session:
 
     async def _read(
         self, after_events: Position, after_outbox: Position
-    ) -> tuple[list[FeedRow], list[OutboxRow]]:
+    ) -> tuple[list[RawEvent], list[OutboxRow]]:
         limit = self.options.batch_size
         rows: list[OutboxRow] = []
-        async with self.relay.store.connection() as connection:
-            events = await self.relay.feed.page(connection, after_events, limit)
-            if self.options.outbox:
+        events = await self.relay.store.read_raw_page(after_events, limit)
+        if self.options.outbox:
+            async with self.relay.store.connection() as connection:
                 rows = await self.relay.checkpoints.outbox_page(connection, after_outbox, limit)
         return events, rows
 
     async def _send(
         self,
-        events: list[FeedRow],
+        events: list[RawEvent],
         rows: list[OutboxRow],
         headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
+        """Send the page as one batch per feed, under the checkpoint it completes.
+
+        Each message is encoded just before it is produced and dropped right
+        after (librdkafka keeps its own copy): a page of records kept alive
+        through garbage collections made Python's collector walk the whole heap
+        every few pages, which cost more than the encoding itself.
+        """
         producer, encoder = self.producer, self.relay.encoder
-        if encoder.wire is not None:
+        if events and encoder.wire is not None:
             await encoder.wire.prepare(events, encoder.topic_of)
-        traced = instrumented()
-        for event in events:
-            record = encoder.row(event) if not traced else _traced_row(encoder, event)
-            if headers:
-                record.headers.extend(headers)
-            self.sent_events = event.position
-            self.count_events += 1
-            token = ("event", *self._counters())
-            await producer.send(record, token)
-        for row in rows:
-            record = encoder.outbox(row)
-            if headers:
-                record.headers.extend(headers)
-            self.sent_outbox = row.position
-            self.count_outbox += 1
-            token = ("outbox", *self._counters())
-            await producer.send(record, token)
+        if events:
+            encode = encoder.row if not instrumented() else functools.partial(_traced_row, encoder)
+            self.sent_events = events[-1].position
+            self.count_events += len(events)
+            await producer.send_batch(
+                _with_headers(map(encode, events), headers), ("event", *self._counters())
+            )
+        if rows:
+            self.sent_outbox = rows[-1].position
+            self.count_outbox += len(rows)
+            await producer.send_batch(
+                _with_headers(map(encoder.outbox, rows), headers), ("outbox", *self._counters())
+            )
         producer.poll()
 
     def _counters(self) -> tuple[Position, Position, int, int]:
@@ -160,7 +173,7 @@ class Session:
         if self.options.on_checkpoint is not None:
             self.options.on_checkpoint(checkpoint)
 
-    async def _transaction(self, events: list[FeedRow], rows: list[OutboxRow]) -> None:
+    async def _transaction(self, events: list[RawEvent], rows: list[OutboxRow]) -> None:
         producer = self.producer
         self.transactions += 1
         name = f"{self.instance}:{self.transactions}"
@@ -192,6 +205,19 @@ class Session:
         saved = self.saved
         self.sent_events, self.sent_outbox = saved.events, saved.outbox
         self.count_events, self.count_outbox = saved.published_events, saved.published_outbox
+
+
+def _with_headers(
+    records: Iterator[KafkaRecord], headers: list[tuple[str, bytes]] | None
+) -> Iterator[KafkaRecord]:
+    if not headers:
+        return records
+    return (_extended(record, headers) for record in records)
+
+
+def _extended(record: KafkaRecord, headers: list[tuple[str, bytes]]) -> KafkaRecord:
+    record.headers.extend(headers)
+    return record
 
 
 async def _cancel(task: asyncio.Task[Any]) -> None:
@@ -235,7 +261,7 @@ def _carry_trace(headers: list[tuple[str, bytes]]) -> None:
         headers.append((f"ce_{key}", value.encode()))
 
 
-def _traced_row(encoder: Any, row: FeedRow) -> KafkaRecord:
+def _traced_row(encoder: Any, row: RawEvent) -> KafkaRecord:
     """Encode ``row`` in a span that is a child of the append's; the message carries
     this span on, so a consumer continues the trace from here."""
     with trace_span(
@@ -249,6 +275,6 @@ def _traced_row(encoder: Any, row: FeedRow) -> KafkaRecord:
     return record
 
 
-def _metadata(row: FeedRow) -> Iterator[dict[str, Any]]:
+def _metadata(row: RawEvent) -> Iterator[dict[str, Any]]:
     # Lazy: parsed only when a tracer wants the parent (the relay keeps JSON as bytes).
     yield json.loads(row.metadata)

@@ -70,6 +70,7 @@ MODULES = [
     Module("eventstore", "_pg_schema"),
     Module("eventstore", "_pg_append"),
     Module("eventstore", "_pg_jsonb"),
+    Module("eventstore", "_pg_raw"),
     Module("eventstore", "_store"),
     Module("eventstore", "_memory"),
     Module("eventstore", "_postgres"),
@@ -108,7 +109,7 @@ ATTRIBUTE_RENAMES = {
 }
 # Type wrappers that vanish: ``Awaitable[T]`` is ``T`` once nothing is awaited.
 UNWRAP = {"Awaitable": 0, "Coroutine": 2}
-OMIT = {"subscribe", "_wake_up_listener"}
+OMIT = {"subscribe", "listen_for_appends", "_wake_up_listener"}
 
 
 def _is_async(node: ast.AST) -> bool:

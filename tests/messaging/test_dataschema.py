@@ -9,9 +9,8 @@ from typing import Any, ClassVar
 from cloudevents.v1.kafka import KafkaMessage, from_binary, from_structured
 from support.kafka import consume, relay_options
 
-from eventstore import Event, NewEvent, PostgresEventStore, SchemaRecord, schema_uri
+from eventstore import Event, NewEvent, PostgresEventStore, RawEvent, SchemaRecord, schema_uri
 from messaging import CloudEventMode, Relay, decode
-from messaging._feed import FeedRow
 from messaging._inbound import decode as decode_inbound
 from messaging._schema_wire import SchemaWire
 
@@ -102,13 +101,11 @@ async def test_dataschema_can_be_turned_off(
     assert message.header("ce_type") == "wire.Opened"
 
 
-def row(event_type: str, version: int, n: int) -> FeedRow:
+def row(event_type: str, version: int, n: int) -> RawEvent:
     from datetime import UTC, datetime
 
-    from eventstore import Position
-
-    return FeedRow(
-        f"acct-{n}", 1, Position(1, n), uuid.uuid4(), event_type, version, b"{}", b"{}",
+    return RawEvent(
+        f"acct-{n}", 1, 1, n, str(uuid.uuid4()), event_type, version, b"{}", b"{}",
         datetime.now(UTC),
     )  # fmt: skip
 

@@ -87,3 +87,49 @@ async def test_an_oversized_message_is_refused_before_it_is_queued(
         assert producer.in_flight == 0 and producer.delivered() is None
     finally:
         producer.close()
+
+
+@settings(max_examples=10, deadline=None)
+@given(sizes=st.lists(st.integers(1, 30), min_size=1, max_size=6), max_in_flight=st.integers(1, 8))
+async def test_batches_pass_the_watermark_whole_and_in_order(
+    kafka_bootstrap: str, topic: str, sizes: list[int], max_in_flight: int
+) -> None:
+    config = producer_config(kafka_bootstrap, delivery_timeout=10, max_in_flight=max_in_flight)
+    producer: TrackedProducer[int] = TrackedProducer(config, describe, max_in_flight=max_in_flight)
+    seen: list[int] = []
+    try:
+        for token, size in enumerate(sizes):
+            # A generator, as the relay passes: batches larger than max_in_flight
+            # wait for room in the middle.
+            records = (KafkaRecord(topic, b"k", f"{token}.{i}".encode(), []) for i in range(size))
+            await producer.send_batch(records, token)
+            assert producer.in_flight <= max_in_flight
+            mark = producer.delivered()
+            if mark is not None:
+                seen.append(mark)
+        assert await producer.drain() == len(sizes) - 1
+        assert producer.sent == producer.acknowledged == sum(sizes)
+    finally:
+        producer.close()
+    assert seen == sorted(seen)
+
+
+async def test_a_batch_refused_half_way_blocks_the_watermark_for_good(
+    kafka_bootstrap: str, topic: str
+) -> None:
+    config = producer_config(kafka_bootstrap, extra={"message.max.bytes": 2000})
+    producer: TrackedProducer[int] = TrackedProducer(config, describe)
+    try:
+        await producer.send_batch([KafkaRecord(topic, b"k", b"ok", [])], 1)
+        assert await producer.drain() == 1
+        batch = [KafkaRecord(topic, b"k", b"ok", []), KafkaRecord(topic, b"k", b"x" * 5000, [])]
+        with pytest.raises(PublishError, match=r"message #2 .*too large"):
+            await producer.send_batch(batch, 2)
+        # The batch's first message may well be delivered, but the batch never
+        # counts as delivered: the watermark stays at 1 and says why.
+        with pytest.raises(PublishError, match=r"message #2 .*too large"):
+            await producer.drain()
+        with pytest.raises(PublishError, match="message #2 "):
+            producer.delivered()
+    finally:
+        producer.close()

@@ -82,3 +82,25 @@ def test_sync_subpackages_export_their_all_and_import_no_higher(name: str) -> No
             for value in vars(module).values():
                 origin = getattr(value, "__module__", None) or ""
                 assert origin.split(".")[0] not in higher, (module.__name__, origin)
+
+
+def test_messaging_reads_the_store_through_its_public_api() -> None:
+    # The relay once ran the store's feed_page SQL and called its private
+    # _wake_up_listener: a change inside eventstore would have broken it silently.
+    # It uses read_raw_page and listen_for_appends now; keep it that way.
+    import pathlib
+    import re
+
+    import messaging
+
+    private = re.compile(
+        r"\bstore\._[a-z]\w*|\bfeed_page\b|\bfrom eventstore\._|\bimport eventstore\._"
+    )
+    root = pathlib.Path(messaging.__file__).parent
+    found = [
+        f"{path.name}:{number}: {line.strip()}"
+        for path in sorted(root.glob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if private.search(line) and not line.lstrip().startswith("#")
+    ]
+    assert found == []
