@@ -26,6 +26,7 @@ from ._harness import CaseResult
 from ._instrument import MODES, instrument
 from ._registry import ALL_CASES
 from ._report import markdown_table, text_table, write_json
+from ._runs import fold_runs
 from ._server import benchmark_server
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -57,6 +58,13 @@ def _parser() -> argparse.ArgumentParser:
         "--data-dir", type=Path, help="keep the embedded server here (default: a temp dir)"
     )
     parser.add_argument("--repetitions", type=int, help="timed rounds (default 7, quick 2)")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        help="repeat the whole selection N times; rows show the median of the run "
+        "medians and their min-max (see benchmarks._runs)",
+    )
     parser.add_argument("--warmup", type=int, help="untimed rounds first (default 1)")
     parser.add_argument(
         "--keep-schemas", action="store_true", help="do not drop the bench_* schemas"
@@ -147,10 +155,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     dsn = arguments.dsn or os.environ.get("DATABASE_URL") or None
     switch_off = instrument(arguments.instrument)
     try:
+        if arguments.runs < 1:
+            raise SystemExit("--runs must be at least 1")
+        runs: list[list[CaseResult]] = []
         with benchmark_server(dsn, arguments.data_dir) as server:
-            environment, results = asyncio.run(
-                _run(cases, server.dsn, server.description, arguments)
-            )
+            for run in range(arguments.runs):
+                if arguments.runs > 1:
+                    print(f"[bench] run {run + 1} of {arguments.runs}", file=sys.stderr)
+                environment, results = asyncio.run(
+                    _run(cases, server.dsn, server.description, arguments)
+                )
+                runs.append(results)
+        results = fold_runs(runs)
+        environment["runs"] = arguments.runs
     finally:
         switch_off()
     environment["instrument"] = arguments.instrument

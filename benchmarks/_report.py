@@ -15,7 +15,8 @@ RATIO_NOTE = (
     ">= 1.00 means as fast or faster (throughput rows: chronik/other, latency rows: "
     "other/chronik). wire / x wire: the physical limit where it differs from raw (the "
     "server delivering the same rows, nothing decoded) and chronik's share of it. "
-    "Values are medians; min-max is chronik's spread over the rounds."
+    "Values are medians; min-max is chronik's spread over the rounds (with --runs N: "
+    "the median of the N run medians, and min-max the lowest and highest run median)."
 )
 _COLUMNS = (
     "case",

@@ -43,29 +43,48 @@ from ._validation import PreparedEvent, check_replayed_content
 
 # How a stream row is claimed, by kind of expected version.  Each returns the
 # version before the append as "base"; zero rows means the expectation failed
-# (or the order guard did: the diagnosis tells which).  All are INSERTs fed from
-# the ``queue`` CTE so that nothing takes a transaction id before the queue lock
-# is held (see below); ON CONFLICT DO UPDATE then locks the existing row.
+# (or the order guard did: the diagnosis tells which).  Nothing in a claim may
+# take a transaction id before the queue lock is held (see below).
+#
+# NO_STREAM and ANY may create the stream: an INSERT fed from the ``queue`` CTE,
+# so the lock is taken before ``pg_current_xact_id()`` runs; ON CONFLICT DO
+# UPDATE then locks the existing row.
 _CLAIM_NEW = """
     INSERT INTO {streams} AS s (stream_id, version, last_xid)
     SELECT %(stream_id)s, %(count)s, pg_current_xact_id() FROM queue
     ON CONFLICT (stream_id) DO NOTHING
     RETURNING 0 AS base
 """
-_CLAIM_UPDATE = """
+_CLAIM_ANY = """
     INSERT INTO {streams} AS s (stream_id, version, last_xid)
-    SELECT %(stream_id)s, %(count)s, pg_current_xact_id() FROM queue {only_existing}
+    SELECT %(stream_id)s, %(count)s, pg_current_xact_id() FROM queue
     ON CONFLICT (stream_id) DO UPDATE
        SET version = s.version + %(count)s, last_xid = pg_current_xact_id(),
            updated_at = clock_timestamp()
-     WHERE s.last_xid <= pg_current_xact_id() {exact}
+     WHERE s.last_xid <= pg_current_xact_id()
     RETURNING s.version - %(count)s AS base
 """
-# STREAM_EXISTS and exact versions must not create the stream: feed the INSERT
-# only when the row exists, so it always takes the ON CONFLICT path.  A stream
-# created between this check and the insert just reads as "absent": a
-# ConcurrencyError with actual 0, which was true when the statement began.
-_ONLY_EXISTING = "WHERE EXISTS (SELECT FROM {streams} WHERE stream_id = %(stream_id)s)"
+# STREAM_EXISTS and exact versions never create the stream: a plain UPDATE,
+# cheaper for the server than the upsert (no speculative insertion, no separate
+# row-lock record, no existence probe).  With the one-event form below, an
+# append's server CPU fell from ~59 to ~47 µs (raw single-row INSERT: ~25 µs).
+# The order guard compares with an id taken in a subquery over ``queue``: it
+# runs once, when the first row is checked, so the lock is held before this
+# transaction gets its id (reading the row takes none).  A
+# writer that waited there updates a row a newer transaction changed meanwhile:
+# READ COMMITTED re-checks the WHERE against the committed row, so of two writers
+# expecting version N exactly one succeeds.  A stream created after the
+# statement began just reads as absent: a ConcurrencyError with actual 0 (or,
+# when the diagnosis then finds the expected version, a retry), which was true
+# when the statement began.
+_CLAIM_EXISTING = """
+    UPDATE {streams} AS s
+       SET version = s.version + %(count)s, last_xid = pg_current_xact_id(),
+           updated_at = clock_timestamp()
+     WHERE s.stream_id = %(stream_id)s {exact}
+       AND s.last_xid <= (SELECT pg_current_xact_id() FROM queue)
+    RETURNING s.version - %(count)s AS base
+"""
 _EXACT = "AND s.version = %(expected)s"
 
 # Why the queue lock: transaction ids are handed out at a transaction's first
@@ -77,17 +96,32 @@ _EXACT = "AND s.version = %(expected)s"
 # an id, so the one that proceeds always has a newer id than the last appender.
 # The two-key form keeps chronik's keys apart from applications' one-key locks;
 # a hash collision between two streams only makes them queue behind each other.
-_INSERT_EVENTS = """
+_QUEUE = """
     WITH queue AS MATERIALIZED (
         SELECT pg_advisory_xact_lock(1667787371, hashtext(%(stream_id)s))
     ),
     stream AS ({claim})
+"""
+# A batch travels as one JSON array (see batch_json) ...
+_INSERT_EVENTS = """
+    {queue}
     INSERT INTO {events}
            (stream_id, version, event_id, type, schema_version, data, metadata, batch_start)
     SELECT %(stream_id)s, stream.base + e.n, (e.item->>'id')::uuid, e.item->>'type',
            (e.item->>'v')::integer, e.item->'data', e.item->'meta', stream.base + 1
       FROM stream, jsonb_array_elements(%(batch)s::jsonb) WITH ORDINALITY AS e(item, n)
      ORDER BY e.n
+    RETURNING version, transaction_id::text::bigint, global_position
+"""
+# ... but most appends carry one event (a command's outcome), and for one the
+# server spends less on five scalar parameters than on unpacking an array.
+_INSERT_EVENT = """
+    {queue}
+    INSERT INTO {events}
+           (stream_id, version, event_id, type, schema_version, data, metadata, batch_start)
+    SELECT %(stream_id)s, stream.base + 1, %(id)s::uuid, %(type)s::text,
+           %(v)s::integer, %(data)s::jsonb, %(meta)s::jsonb, stream.base + 1
+      FROM stream
     RETURNING version, transaction_id::text::bigint, global_position
 """
 
@@ -122,37 +156,66 @@ class AppendStatements:
         streams = sql.Identifier(schema, "streams")
         events = sql.Identifier(schema, "events")
 
-        def insert(claim: str, *, only_existing: bool = False, exact: bool = False) -> bytes:
+        def insert(insert_sql: str, claim: str, *, exact: bool = False) -> bytes:
             # Rendered once: psycopg re-renders a Composed on every execute.
             return (
-                sql.SQL(_INSERT_EVENTS)
+                sql.SQL(insert_sql)
                 .format(
-                    claim=sql.SQL(claim).format(
-                        streams=streams,
-                        only_existing=sql.SQL(_ONLY_EXISTING).format(streams=streams)
-                        if only_existing
-                        else sql.SQL(""),
-                        exact=sql.SQL(_EXACT if exact else ""),
+                    queue=sql.SQL(_QUEUE).format(
+                        claim=sql.SQL(claim).format(
+                            streams=streams, exact=sql.SQL(_EXACT if exact else "")
+                        )
                     ),
                     events=events,
                 )
                 .as_bytes()
             )
 
-        self.by_kind: dict[ExpectedVersion | str, bytes] = {
-            ExpectedVersion.NO_STREAM: insert(_CLAIM_NEW),
-            ExpectedVersion.ANY: insert(_CLAIM_UPDATE),
-            ExpectedVersion.STREAM_EXISTS: insert(_CLAIM_UPDATE, only_existing=True),
-            "exact": insert(_CLAIM_UPDATE, only_existing=True, exact=True),
+        claims: dict[ExpectedVersion | str, tuple[str, bool]] = {
+            ExpectedVersion.NO_STREAM: (_CLAIM_NEW, False),
+            ExpectedVersion.ANY: (_CLAIM_ANY, False),
+            ExpectedVersion.STREAM_EXISTS: (_CLAIM_EXISTING, False),
+            "exact": (_CLAIM_EXISTING, True),
+        }
+        self.by_kind = {
+            kind: insert(_INSERT_EVENTS, claim, exact=exact)
+            for kind, (claim, exact) in claims.items()
+        }
+        self.one_by_kind = {
+            kind: insert(_INSERT_EVENT, claim, exact=exact)
+            for kind, (claim, exact) in claims.items()
         }
         self.find_events = sql.SQL(_FIND_EVENTS).format(events=events)
         self.count_in_batch = sql.SQL(_COUNT_IN_BATCH).format(events=events)
         self.stream_version = sql.SQL(_STREAM_VERSION).format(streams=streams)
 
-    def statement_for(self, expected: ExpectedVersion | int) -> bytes:
+    def statement_for(self, expected: ExpectedVersion | int, *, single: bool = False) -> bytes:
+        """The statement for this expectation; ``single``: the one-event form."""
+        statements = self.one_by_kind if single else self.by_kind
         if isinstance(expected, ExpectedVersion):
-            return self.by_kind[expected]
-        return self.by_kind[ExpectedVersion.NO_STREAM if expected == 0 else "exact"]
+            return statements[expected]
+        return statements[ExpectedVersion.NO_STREAM if expected == 0 else "exact"]
+
+
+def append_params(
+    stream_id: str, batch: Sequence[PreparedEvent], expected: ExpectedVersion | int
+) -> dict[str, Any]:
+    """The statement's parameters: the event's fields for one, else the JSON batch."""
+    params: dict[str, Any] = {
+        "stream_id": stream_id,
+        "count": len(batch),
+        "expected": expected if isinstance(expected, int) else None,
+    }
+    if len(batch) == 1:
+        event = batch[0]
+        params["id"] = str(event.event_id)
+        params["type"] = event.type
+        params["v"] = event.schema_version
+        params["data"] = event.data_json
+        params["meta"] = event.metadata_json
+    else:
+        params["batch"] = batch_json(batch)
+    return params
 
 
 def batch_json(batch: Sequence[PreparedEvent]) -> str:
@@ -183,13 +246,8 @@ async def append_batch(
 ) -> AppendResult:
     """Append on ``connection``; in a caller's transaction use a savepoint so a
     rejected append leaves the caller's transaction usable."""
-    params = {
-        "stream_id": stream_id,
-        "count": len(batch),
-        "expected": expected if isinstance(expected, int) else None,
-        "batch": batch_json(batch),
-    }
-    statement = statements.statement_for(expected)
+    params = append_params(stream_id, batch, expected)
+    statement = statements.statement_for(expected, single=len(batch) == 1)
     if (
         not own_transaction
         and not connection.autocommit

@@ -34,6 +34,7 @@ from ._pg_listen import listen_for_appends
 from ._pg_raw import fetch_raw_page, raw_page_statement
 from ._pg_read import (
     ReadStatements,
+    collector_paused,
     decode_text_rows,
     prefix_successor,
     recorded_events,
@@ -214,17 +215,19 @@ class PostgresEventStore(EventStore):
             page, broken = await self._fetch_events(
                 statement, (stream_id, low, high, DEFAULT_PAGE_SIZE + 1)
             )
-            for event in page[:DEFAULT_PAGE_SIZE]:
-                yield event
+            following = page.pop().version if len(page) > DEFAULT_PAGE_SIZE else None
+            page.reverse()  # handed over one by one, as the feed's (see _read_all)
+            while page:
+                yield page.pop()
             if broken is not None:
                 raise broken
-            if len(page) <= DEFAULT_PAGE_SIZE:
+            if following is None:
                 return
             statement = paged
             if backwards:
-                high = page[DEFAULT_PAGE_SIZE].version
+                high = following
             else:
-                low = page[DEFAULT_PAGE_SIZE].version
+                low = following
 
     async def _stream_version(
         self, stream_id: str, as_of: datetime | None, at_position: Position | None
@@ -265,14 +268,21 @@ class PostgresEventStore(EventStore):
                 self._reads.pages["feed_page"],
                 (str(position.transaction_id), position.global_position, size),
             )
-            for event in page:
-                yield event
+            count = len(page)
+            if count:
+                position = page[-1].position
+            # Hand the events over one by one and keep none: an event dies when the
+            # caller drops it, not with the page, so fewer of them live long enough
+            # for the garbage collector to move them to its oldest generation (see
+            # ``collector_paused`` for why that matters).
+            page.reverse()
+            while page:
+                yield page.pop()
             if broken is not None:
                 raise broken
-            if len(page) < size:
+            if count < size:
                 return
-            position = page[-1].position
-            remaining = None if remaining is None else remaining - len(page)
+            remaining = None if remaining is None else remaining - count
 
     async def read_raw_page(
         self, after: Position | None = None, limit: int = DEFAULT_PAGE_SIZE
@@ -345,7 +355,7 @@ class PostgresEventStore(EventStore):
                 functools.partial(self._fetch_text, statement=statement, params=params)
             )
             return decode_text_rows(rows)
-        return recorded_events(rows), None
+        return rows, None
 
     # -- connections -----------------------------------------------------------
 
@@ -361,8 +371,15 @@ class PostgresEventStore(EventStore):
         for attempt in range(2):
             connection: AsyncConnection[Any] | None = None
             try:
-                async with self._pool.connection() as connection:
+                # getconn/putconn rather than connection(): its ``with conn``
+                # block only commits, a no-op on these autocommit connections that
+                # still cost ~4 µs a call; putconn rolls back or discards a
+                # connection left in a transaction or broken.
+                connection = await self._pool.getconn()
+                try:
                     return await work(connection)
+                finally:
+                    await self._pool.putconn(connection)
             except PoolTimeout as error:
                 raise StoreUnavailableError(
                     describe_dsn(self.dsn),
@@ -389,7 +406,8 @@ class PostgresEventStore(EventStore):
     ) -> list[Any]:
         cursor = event_cursor(connection)
         await cursor.execute(statement, params, prepare=_UNPREPARED)
-        return await cursor.fetchall()
+        with collector_paused():
+            return recorded_events(await cursor.fetchall())
 
     @staticmethod
     async def _fetch_text(

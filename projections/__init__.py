@@ -36,7 +36,8 @@ from ._maintenance import (
     rebuild,
     replay_into,
 )
-from ._mongo import MongoReadModel, MongoView
+from ._mongo import MongoReadModel
+from ._mongo_reads import MongoReader, MongoView
 from ._mongo_writes import MongoWrites
 from ._projection import Handler, PoisonPolicy, Projection, RetryPolicy
 from ._read_model import CommitBatch, FailedWrite, PendingFailures, ReadModel
@@ -65,6 +66,7 @@ __all__ = [
     "LocalLocks",
     "LockProvider",
     "MongoReadModel",
+    "MongoReader",
     "MongoView",
     "MongoWrites",
     "PartialDeadLetterError",

@@ -54,7 +54,8 @@ async def apply_event(projection: Projection[W], event: RecordedEvent, writes: W
         return
     typed = codec.decode(current)
     result = bound.function(typed, current, writes)
-    if bound.is_async or inspect.isawaitable(result):
+    # Most handlers are plain functions returning None: skip the awaitable check.
+    if bound.is_async or (result is not None and inspect.isawaitable(result)):
         await result
 
 

@@ -43,16 +43,19 @@ from ._errors import (
     CheckpointConflictError,
     DeadLetterNotFoundError,
     ProjectionError,
-    ProjectionNotReadyError,
-    ReadModelError,
     SlotNotActiveError,
     WriteRejectedError,
 )
 from ._mongo_guards import apply_ops, replay_request
-from ._mongo_writes import LAST_POSITION, REPLAYED, MongoWrites, check_collection
+from ._mongo_reads import (
+    DEFAULT_DATABASE,
+    MongoReads,
+    close_client,
+    connect_client,
+)
+from ._mongo_writes import MongoWrites
 from ._read_model import CommitBatch, FailedWrite, ReadModel
 from ._slots import (
-    ProjectionMeta,
     SlotInfo,
     SlotState,
     check_name,
@@ -61,41 +64,11 @@ from ._slots import (
     position_key,
 )
 
-DEFAULT_DATABASE = "chronik"
 _DUPLICATE_KEY = 11000
 _TRANSACTION_RETRIES = 5
 
 
-class MongoView:
-    """A reader's handle on one projection's active slot, resolved once.
-
-    Read with the driver's own queries on :meth:`collection` (the relative names the
-    handlers gave ``MongoWrites``)::
-
-        view = await read_model.view("statements")
-        document = await view.collection("statements").find_one({"_id": stream_id})
-
-    Documents carry the guard field ``_last_position`` besides the handlers' fields.
-    Keep using one view for a group of reads: a rebuild that swaps slots meanwhile
-    does not change what this view reads.
-    """
-
-    def __init__(self, database: Any, name: str, slot: str, namespace: str) -> None:
-        #: The read model's database (of the async client it was given).
-        self.database = database
-        #: The projection's name.
-        self.name = name
-        #: The slot this view reads (``v<version>g<generation>``).
-        self.slot = slot
-        #: The prefix of the slot's collection names; :meth:`collection` prepends it.
-        self.namespace = namespace
-
-    def collection(self, name: str) -> Any:
-        """The active slot's collection ``name`` (an async collection of the client)."""
-        return self.database[self.namespace + check_collection(name)]
-
-
-class MongoReadModel(ReadModel[MongoWrites]):
+class MongoReadModel(MongoReads, ReadModel[MongoWrites]):
     """Projections' slots, checkpoints, data and dead letters in one MongoDB database.
 
     ``transactions``: None detects them (replica set or mongos); False uses the
@@ -135,34 +108,14 @@ class MongoReadModel(ReadModel[MongoWrites]):
         transactions: bool | None = None,
     ) -> MongoReadModel:
         """A read model on a new ``AsyncMongoClient`` for ``url`` (closed with the model)."""
-        from pymongo import AsyncMongoClient
-
-        client: Any = AsyncMongoClient(url)
-        try:
-            await client.admin.command("ping")
-        except PyMongoError as error:
-            await client.close()
-            raise ReadModelError("(connect)", f"cannot reach MongoDB: {error}") from error
+        client = await connect_client(url)
         return cls(
             client, database=database, prefix=prefix, transactions=transactions, close_client=True
         )
 
     async def close(self) -> None:
         if self._close_client:
-            result = self.client.close()
-            if inspect.isawaitable(result):
-                await result
-
-    def namespace(self, name: str, slot: str) -> str:
-        """The collection-name prefix of a slot's data."""
-        return f"{self.prefix}{name}.{slot}."
-
-    @contextlib.contextmanager
-    def _translate(self, name: str) -> Any:
-        try:
-            yield
-        except PyMongoError as error:
-            raise ReadModelError(name, f"MongoDB failed: {error}") from error
+            await close_client(self.client)
 
     async def uses_transactions(self) -> bool:
         if self._transactions is None:
@@ -174,31 +127,6 @@ class MongoReadModel(ReadModel[MongoWrites]):
                 hello = {}
             self._transactions = bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
         return self._transactions
-
-    # -- reading -------------------------------------------------------------
-
-    async def view(self, name: str) -> MongoView:
-        """The active slot of ``name`` for reading; ``ProjectionNotReadyError`` if none."""
-        check_name(name)
-        with self._translate(name):
-            doc = await self._meta.find_one({"_id": name}, {"active": 1})
-        slot = doc.get("active") if doc else None
-        if slot is None:
-            raise ProjectionNotReadyError(name, "no version of this projection is active yet")
-        return MongoView(self.database, name, slot, self.namespace(name, slot))
-
-    async def meta(self, name: str) -> ProjectionMeta:
-        check_name(name)
-        with self._translate(name):
-            doc = await self._meta.find_one({"_id": name})
-        if doc is None:
-            return ProjectionMeta(name)
-        slots = {sid: _slot_info(sid, record) for sid, record in (doc.get("slots") or {}).items()}
-        return ProjectionMeta(name, doc.get("active"), slots)
-
-    async def projection_names(self) -> list[str]:
-        with self._translate("(all)"):
-            return sorted([doc["_id"] async for doc in self._meta.find({}, {"_id": 1})])
 
     # -- slots ---------------------------------------------------------------
 
@@ -284,11 +212,6 @@ class MongoReadModel(ReadModel[MongoWrites]):
     async def _drop_collections(self, name: str, slot: str) -> None:
         for collection in await self._slot_collections(name, slot):
             await self.database.drop_collection(collection)
-
-    async def _slot_collections(self, name: str, slot: str) -> list[str]:
-        namespace = self.namespace(name, slot)
-        names = await self.database.list_collection_names()
-        return sorted(n for n in names if n.startswith(namespace))
 
     # -- writing -------------------------------------------------------------
 
@@ -460,23 +383,6 @@ class MongoReadModel(ReadModel[MongoWrites]):
                 )
             await self._dead.delete_one({"_id": dead_id})
 
-    # -- inspection ----------------------------------------------------------
-
-    async def snapshot(self, name: str, slot: str | None = None) -> dict[str, Any]:
-        if slot is None:
-            slot = (await self.view(name)).slot
-        namespace = self.namespace(name, slot)
-        result: dict[str, Any] = {}
-        with self._translate(name):
-            for collection in await self._slot_collections(name, slot):
-                relative = collection[len(namespace) :]
-                async for doc in self.database[collection].find({}):
-                    doc_id = doc.pop("_id")
-                    doc.pop(LAST_POSITION, None)
-                    doc.pop(REPLAYED, None)
-                    result[f"{relative}/{doc_id}"] = doc
-        return dict(sorted(result.items()))
-
     def __repr__(self) -> str:
         return f"MongoReadModel(database={self.database.name!r}, prefix={self.prefix!r})"
 
@@ -493,22 +399,3 @@ def _dead_record(letter: DeadLetter) -> dict[str, Any]:
         # JSON text: event data may hold keys MongoDB will not store as field names.
         "record": letter.to_json(),
     }
-
-
-def _slot_info(slot: str, record: dict[str, Any]) -> SlotInfo:
-    def when(field: str) -> datetime | None:
-        value = record.get(field)
-        return datetime.fromisoformat(value) if value else None
-
-    return SlotInfo(
-        slot=slot,
-        version=int(record["version"]),
-        generation=int(record["generation"]),
-        state=SlotState(record["state"]),
-        position=parse_position_key(record["position"]) if record.get("position") else START,
-        from_position=Position.parse(record.get("from_position") or str(START)),
-        created_at=when("created_at"),
-        updated_at=when("updated_at"),
-        event_time=when("event_time"),
-        events=int(record.get("events") or 0),
-    )

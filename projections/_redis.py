@@ -104,19 +104,20 @@ class RedisReadModel(RedisSlots, ReadModel[RedisWrites]):
             self._active_key(name),
             self._dead_key(name, slot),
         ]
-        args = encode_args(
-            (str(batch.previous), str(batch.position), slot if require_active else ""),
-            writes.commands,
-            [(str(letter.position), letter.to_json()) for letter in batch.dead_letters],
-            [str(position) for position in batch.resolved],
-            (
-                str(batch.position),
-                datetime.now(UTC).isoformat(),
-                batch.event_time.isoformat() if batch.event_time is not None else "",
-                batch.events,
-            ),
-            ",".join(map(str, writes.owners)),
-        )
+        with self._translate(name):  # an argument Redis cannot take
+            args = encode_args(
+                (str(batch.previous), str(batch.position), slot if require_active else ""),
+                writes.commands,
+                [(str(letter.position), letter.to_json()) for letter in batch.dead_letters],
+                [str(position) for position in batch.resolved],
+                (
+                    str(batch.position),
+                    datetime.now(UTC).isoformat(),
+                    batch.event_time.isoformat() if batch.event_time is not None else "",
+                    batch.events,
+                ),
+                ",".join(map(str, writes.owners)),
+            )
         script = self._script("commit", writes.scripts.values())
         with self._translate(name):
             try:
@@ -194,25 +195,26 @@ class RedisReadModel(RedisSlots, ReadModel[RedisWrites]):
         field = str(dead_letter.position)
         blocking = dead_letter.blocking
         before = str(dead_letter.checkpoint_before or START) if blocking else ""
-        args = encode_args(
-            (field, before, ""),
-            writes.commands,
-            [],
-            [field],
-            (
+        with self._translate(name):  # an argument Redis cannot take
+            args = encode_args(
+                (field, before, ""),
+                writes.commands,
+                [],
+                [field],
                 (
-                    field,
-                    datetime.now(UTC).isoformat(),
-                    dead_letter.event.recorded_at.isoformat(),
-                    1,
-                )
-                if blocking
-                else None
-            ),
-            # Kept parked instead of unparked if one of its writes is refused: the
-            # others landed, and the checkpoint (if it was blocking) moved on.
-            _partial(dead_letter, "a write was refused on replay").to_json(),
-        )
+                    (
+                        field,
+                        datetime.now(UTC).isoformat(),
+                        dead_letter.event.recorded_at.isoformat(),
+                        1,
+                    )
+                    if blocking
+                    else None
+                ),
+                # Kept parked instead of unparked if one of its writes is refused: the
+                # others landed, and the checkpoint (if it was blocking) moved on.
+                _partial(dead_letter, "a write was refused on replay").to_json(),
+            )
         keys = [
             self._checkpoint_key(name, slot),
             self._active_key(name),

@@ -82,6 +82,7 @@ MODULES = [
     Module("aggregates", "_repository"),
     Module("projections", "_redis_embedded"),
     Module("projections", "_redis_reads"),
+    Module("projections", "_mongo_reads"),
 ]
 
 RENAMES = {
@@ -98,6 +99,7 @@ RENAMES = {
     "__aexit__": "__exit__",
     "aclose": "close",
     "aioredis": "redis",
+    "AsyncMongoClient": "MongoClient",
 }
 # Modules whose synchronous twin has another name.
 MODULE_RENAMES = {"redis.asyncio": "redis"}

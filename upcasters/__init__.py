@@ -10,11 +10,12 @@ from upcasters._errors import (
     UpcasterError,
     UpcastStepError,
 )
-from upcasters._upcaster import Migration, Upcaster, UpcastResult
+from upcasters._upcaster import Migration, Upcaster, UpcastPath, UpcastResult
 
 __all__ = [
     "Migration",
     "MissingUpcasterError",
+    "UpcastPath",
     "UpcastResult",
     "UpcastStepError",
     "Upcaster",

@@ -7,15 +7,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from upcasters._errors import MissingUpcasterError, UpcasterConflictError, UpcastStepError
-from upcasters._upcaster import Migration, Upcaster, UpcastResult
+from upcasters._upcaster import Migration, Upcaster, UpcastPath, UpcastResult
 from upcasters._validate import find_problems
 
 __all__ = ["UpcasterChain"]
 
 M = TypeVar("M", bound=Migration)
 
-# The named tuple's own __new__ is a Python wrapper around this (one per old event).
-_new_result = tuple.__new__
+# The named tuples' own __new__ is a Python wrapper around this (one per old event).
+_new_result = _new_path = tuple.__new__
 
 
 class UpcasterChain:
@@ -31,7 +31,7 @@ class UpcasterChain:
         self._steps: dict[tuple[str, int], Upcaster] = {}
         # Start key -> (the steps in order, the key they end at): worked out once per
         # stored (type, version), not per event.
-        self._paths: dict[tuple[str, int], tuple[tuple[Upcaster, ...], tuple[str, int]]] = {}
+        self._paths: dict[tuple[str, int], UpcastPath] = {}
         for upcaster in upcasters:
             self.register(upcaster)
 
@@ -60,6 +60,18 @@ class UpcasterChain:
         """Whether :meth:`upcast` would change anything for this stored pair."""
         return (event_type, schema_version) in self._steps
 
+    def path(self, event_type: str, schema_version: int) -> UpcastPath | None:
+        """The steps from this stored pair as one callable; None when no step reads it.
+
+        Worked out on the first call per pair and kept until a step is registered, so
+        readers may call this per event: it is one dictionary lookup.
+        """
+        start = (event_type, schema_version)
+        path = self._paths.get(start)
+        if path is None and start in self._steps:
+            path = self._paths[start] = self._path_from(start)
+        return path
+
     def upcast(self, event_type: str, schema_version: int, data: Mapping[str, Any]) -> UpcastResult:
         """Bring stored data to the newest version the steps reach.
 
@@ -68,43 +80,21 @@ class UpcasterChain:
         of nearly every event read. The caller must then treat the result's data as its
         own input.
         """
-        start = (event_type, schema_version)
-        path = self._paths.get(start)
+        path = self.path(event_type, schema_version)
         if path is None:
-            if start not in self._steps:
-                return UpcastResult(
-                    event_type, schema_version, data if isinstance(data, dict) else dict(data)
-                )
-            path = self._paths[start] = self._path_from(start)
-        steps, (final_type, final_version) = path
+            return UpcastResult(
+                event_type, schema_version, data if isinstance(data, dict) else dict(data)
+            )
+        return _new_result(UpcastResult, (path.event_type, path.schema_version, path.run(data)))
 
-        # One deep copy, here, is enough to keep the caller's data untouched. After it,
-        # nothing a step can reach through its argument is shared with the caller: step 1
-        # owns the copy, and each step's return value becomes the next step's to mutate.
-        # The only other objects a step could hand on are its own (module-level
-        # constants, closures), and the Upcaster contract forbids returning those.
-        # Copying before every step instead would cost one deep copy per version on each
-        # old event during a replay and protect nothing more of the caller's.
-        current: dict[str, Any] = _copy_json(data if isinstance(data, dict) else dict(data))
-        for upcaster in steps:
-            try:
-                result = upcaster.migrate(current)
-            except Exception as exc:
-                raise UpcastStepError(event_type, schema_version, upcaster.step, exc) from exc
-            if not isinstance(result, dict):
-                cause = TypeError(f"migrate returned {type(result).__name__}, expected dict")
-                raise UpcastStepError(event_type, schema_version, upcaster.step, cause) from cause
-            current = result
-        return _new_result(UpcastResult, (final_type, final_version, current))
-
-    def _path_from(self, start: tuple[str, int]) -> tuple[tuple[Upcaster, ...], tuple[str, int]]:
+    def _path_from(self, start: tuple[str, int]) -> UpcastPath:
         steps: list[Upcaster] = []
         key = start
         # Terminates: every step adds one to the version, so no key is visited twice.
         while (upcaster := self._steps.get(key)) is not None:
             steps.append(upcaster)
             key = (upcaster.to_type, upcaster.to_version)
-        return tuple(steps), key
+        return _new_path(UpcastPath, (*key, _runner(*start, tuple(steps))))
 
     def validate(self, current_versions: Mapping[str, int]) -> None:
         """Raise :class:`MissingUpcasterError` listing every gap, dead end and stray step.
@@ -127,6 +117,40 @@ class UpcasterChain:
         return f"<UpcasterChain with {len(self._steps)} steps>"
 
 
+def _runner(
+    event_type: str, schema_version: int, steps: tuple[Upcaster, ...]
+) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """One stored version's steps as a function of its data (see ``UpcastPath.run``)."""
+
+    def run(data: Mapping[str, Any]) -> dict[str, Any]:
+        # One deep copy, here, is enough to keep the caller's data untouched. After it,
+        # nothing a step can reach through its argument is shared with the caller: step 1
+        # owns the copy, and each step's return value becomes the next step's to mutate.
+        # The only other objects a step could hand on are its own (module-level
+        # constants, closures), and the Upcaster contract forbids returning those.
+        # Copying before every step instead would cost one deep copy per version on each
+        # old event during a replay and protect nothing more of the caller's.
+        # A flat dict (most stored events) is copied inline: a call costs as much.
+        if type(data) is dict and _SCALARS.issuperset(map(type, data.values())):
+            current: Any = data.copy()
+        else:
+            current = _copy_json(data if isinstance(data, dict) else dict(data))
+        upcaster = None
+        try:
+            for upcaster in steps:
+                current = upcaster.migrate(current)
+                if type(current) is not dict and not isinstance(current, dict):
+                    raise TypeError(f"migrate returned {type(current).__name__}, expected dict")
+        except Exception as exc:
+            # ``upcaster`` is the step that raised or returned a non-dict.
+            step = upcaster.step if upcaster is not None else "(none)"
+            raise UpcastStepError(event_type, schema_version, step, exc) from exc
+        result: dict[str, Any] = current
+        return result
+
+    return run
+
+
 _IMMUTABLE = (str, int, float, bool, type(None))
 _SCALARS = frozenset(_IMMUTABLE)
 
@@ -139,8 +163,11 @@ def _copy_json(value: Any) -> Any:
     dispatch that JSON never needs.  Anything else falls back to deepcopy.
     """
     # Scalars are tested inline: most stored events are flat, and a call per
-    # value would cost more than the copy itself.
+    # value would cost more than the copy itself.  A flat dict (the common
+    # event) is recognised and copied without a Python-level step per value.
     if isinstance(value, dict):
+        if _SCALARS.issuperset(map(type, value.values())):
+            return dict(value)
         return {
             key: item if type(item) in _SCALARS else _copy_json(item) for key, item in value.items()
         }

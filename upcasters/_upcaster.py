@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-__all__ = ["Migration", "UpcastResult", "Upcaster"]
+__all__ = ["Migration", "UpcastPath", "UpcastResult", "Upcaster"]
 
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
 """A pure function from the data of version N to the data of version N + 1."""
@@ -85,3 +85,17 @@ class UpcastResult(NamedTuple):
     event_type: str
     schema_version: int
     data: dict[str, Any]
+
+
+class UpcastPath(NamedTuple):
+    """Where the steps from one stored ``(event_type, schema_version)`` lead, and how.
+
+    ``run(data)`` returns a private, upcast copy of ``data`` (the caller's is never
+    mutated) or raises :class:`~upcasters.UpcastStepError`.  A chain works each path out
+    once and hands out the same object for every event stored at that version, so a
+    replay pays for the steps and one copy, nothing per event besides.
+    """
+
+    event_type: str
+    schema_version: int
+    run: Callable[[Mapping[str, Any]], dict[str, Any]]

@@ -20,7 +20,7 @@ from eventstore._errors import (
     StreamOrderConflict,
 )
 from eventstore._model import AppendResult, ExpectedVersion, Position, version_matches
-from eventstore._pg_append import MAX_ORDER_RETRIES, AppendStatements, batch_json
+from eventstore._pg_append import MAX_ORDER_RETRIES, AppendStatements, append_params
 from eventstore._validation import PreparedEvent, check_replayed_content
 
 
@@ -35,13 +35,8 @@ def append_batch(
 ) -> AppendResult:
     """Append on ``connection``; in a caller's transaction use a savepoint so a
     rejected append leaves the caller's transaction usable."""
-    params = {
-        "stream_id": stream_id,
-        "count": len(batch),
-        "expected": expected if isinstance(expected, int) else None,
-        "batch": batch_json(batch),
-    }
-    statement = statements.statement_for(expected)
+    params = append_params(stream_id, batch, expected)
+    statement = statements.statement_for(expected, single=len(batch) == 1)
     if (
         not own_transaction
         and (not connection.autocommit)

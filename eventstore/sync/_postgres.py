@@ -34,6 +34,7 @@ from eventstore._pg_append import AppendStatements
 from eventstore._pg_raw import raw_page_statement
 from eventstore._pg_read import (
     ReadStatements,
+    collector_paused,
     decode_text_rows,
     prefix_successor,
     recorded_events,
@@ -181,17 +182,19 @@ class PostgresEventStore(EventStore):
             page, broken = self._fetch_events(
                 statement, (stream_id, low, high, DEFAULT_PAGE_SIZE + 1)
             )
-            for event in page[:DEFAULT_PAGE_SIZE]:
-                yield event
+            following = page.pop().version if len(page) > DEFAULT_PAGE_SIZE else None
+            page.reverse()
+            while page:
+                yield page.pop()
             if broken is not None:
                 raise broken
-            if len(page) <= DEFAULT_PAGE_SIZE:
+            if following is None:
                 return
             statement = paged
             if backwards:
-                high = page[DEFAULT_PAGE_SIZE].version
+                high = following
             else:
-                low = page[DEFAULT_PAGE_SIZE].version
+                low = following
 
     def _stream_version(
         self, stream_id: str, as_of: datetime | None, at_position: Position | None
@@ -232,14 +235,17 @@ class PostgresEventStore(EventStore):
                 self._reads.pages["feed_page"],
                 (str(position.transaction_id), position.global_position, size),
             )
-            for event in page:
-                yield event
+            count = len(page)
+            if count:
+                position = page[-1].position
+            page.reverse()
+            while page:
+                yield page.pop()
             if broken is not None:
                 raise broken
-            if len(page) < size:
+            if count < size:
                 return
-            position = page[-1].position
-            remaining = None if remaining is None else remaining - len(page)
+            remaining = None if remaining is None else remaining - count
 
     def read_raw_page(
         self, after: Position | None = None, limit: int = DEFAULT_PAGE_SIZE
@@ -308,7 +314,7 @@ class PostgresEventStore(EventStore):
                 functools.partial(self._fetch_text, statement=statement, params=params)
             )
             return decode_text_rows(rows)
-        return (recorded_events(rows), None)
+        return (rows, None)
 
     def _run(self, work: Callable[[Connection[Any]], T]) -> T:
         """``work`` on a pooled connection, once more on a fresh one if it died.
@@ -322,8 +328,11 @@ class PostgresEventStore(EventStore):
         for attempt in range(2):
             connection: Connection[Any] | None = None
             try:
-                with self._pool.connection() as connection:
+                connection = self._pool.getconn()
+                try:
                     return work(connection)
+                finally:
+                    self._pool.putconn(connection)
             except PoolTimeout as error:
                 raise StoreUnavailableError(
                     describe_dsn(self.dsn),
@@ -346,7 +355,8 @@ class PostgresEventStore(EventStore):
     def _fetch_event_rows(connection: Connection[Any], statement: Any, params: Any) -> list[Any]:
         cursor = event_cursor(connection)
         cursor.execute(statement, params, prepare=_UNPREPARED)
-        return cursor.fetchall()
+        with collector_paused():
+            return recorded_events(cursor.fetchall())
 
     @staticmethod
     def _fetch_text(connection: Connection[Any], statement: Any, params: Any) -> list[Any]:

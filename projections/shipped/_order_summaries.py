@@ -29,7 +29,8 @@ from aggregates.order import (
 )
 from eventstore import EventCodec, RecordedEvent
 
-from .._mongo import MongoReadModel, MongoView
+from .._mongo import MongoReadModel
+from .._mongo_reads import MongoView
 from .._mongo_writes import MongoWrites
 from .._projection import Projection
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -148,6 +149,74 @@ async def test_a_script_error_fails_its_event_alone(read_model: RedisReadModel) 
     assert [f.event_index for f in failed] == [0, 1]
     assert "no thanks" in failed[0].error and "not an integer" in failed[1].error
     assert (await read_model.snapshot("things"))["n"] == "5"
+
+
+class _Colour(str, enum.Enum):  # noqa: UP042 (its str() is not its text, unlike StrEnum)
+    RED = "red"
+
+
+# Values as redis-py itself would send them: the batch travels as one JSON string,
+# and none of these may change on the way (bytes that are not UTF-8, a NUL, an
+# integer beyond a double's 53 bits, a float's repr, a str subclass).
+_AWKWARD = {
+    "binary": b"\xff\x00\xfe raw",
+    "nul": "a\x00b",
+    "accents": "d\u00e9j\u00e0 \u2713 \U0001f600",
+    "big": 2**63 + 1,
+    "float": 0.1,
+    "negative": -17,
+    "view": memoryview(b"\x80view"),
+    "enum": _Colour.RED,
+}
+
+
+async def test_values_reach_redis_exactly_as_redis_py_would_send_them(
+    read_model: RedisReadModel, redis_url: str
+) -> None:
+    slot = await _active(read_model)
+    writes = read_model.new_writes("things", slot)
+    writes.begin_event(0, pos(1))
+    for field, value in _AWKWARD.items():
+        writes.set(field, value)
+    writes.hset("hash", {"\xe9": b"\xc3", "k": 5})
+    writes.begin_event(1, pos(2))
+    writes.script(RedisScript("redis.call('SET', KEYS[1], ARGV[2]); return 1"), ["echo"], [b"\xfe"])
+    failed = await read_model.commit(
+        "things", slot, CommitBatch(START, pos(2), writes, 2), require_active=True
+    )
+    assert failed == []
+    plain = aioredis.Redis.from_url(redis_url)
+    try:
+        expected = aioredis.Redis.from_url(redis_url)
+        reference = f"{read_model.prefix}reference:"
+        for field, value in _AWKWARD.items():
+            await expected.set(reference + field, value)
+            stored = await plain.get(writes.key(field))
+            assert stored == await plain.get(reference + field), field
+        assert await plain.hgetall(writes.key("hash")) == {"\xe9".encode(): b"\xc3", b"k": b"5"}
+        assert await plain.get(writes.key("echo")) == b"\xfe"
+        await expected.delete(*(reference + field for field in _AWKWARD))
+        await expected.aclose()
+    finally:
+        await plain.aclose()
+
+
+@pytest.mark.parametrize("value", [True, None, 1.5j])
+async def test_a_value_redis_cannot_take_fails_the_commit_before_anything_is_written(
+    read_model: RedisReadModel, value: Any
+) -> None:
+    slot = await _active(read_model)
+    writes = read_model.new_writes("things", slot)
+    writes.begin_event(0, pos(1))
+    writes.incrby("n", 1)
+    writes.begin_event(1, pos(2))
+    writes.set("bad", value)
+    with pytest.raises(ReadModelError, match=r"things.*Invalid input of type"):
+        await read_model.commit(
+            "things", slot, CommitBatch(START, pos(2), writes, 2), require_active=True
+        )
+    assert await read_model.snapshot("things") == {}
+    assert await read_model.checkpoint("things") == START
 
 
 def test_commands_with_too_many_arguments_are_refused_when_queued() -> None:

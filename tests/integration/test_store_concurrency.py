@@ -21,6 +21,7 @@ from psycopg import AsyncConnection, sql
 from eventstore import (
     ANY,
     NO_STREAM,
+    STREAM_EXISTS,
     AppendResult,
     ConcurrencyError,
     NewEvent,
@@ -422,3 +423,45 @@ async def test_concurrent_own_appends_to_one_stream_never_surface_the_guard(
     assert sorted(r.version for rs in results for r in rs) == list(range(1, total + 1))
     feed = await collect(store.read_all())
     assert [e.version for e in feed] == list(range(1, total + 1))
+
+
+@pytest.mark.parametrize("size", [1, 2])
+async def test_concurrent_stream_exists_appends_queue_up_in_stream_order(
+    store: PostgresEventStore, size: int
+) -> None:
+    # STREAM_EXISTS claims the row with a plain UPDATE whose order guard takes the
+    # transaction id only after the queue lock: writers that waited there must all
+    # get through (none surfaces the guard) and land in the feed in stream order.
+    # Both statement forms: one event (scalar parameters) and a JSON batch.
+    stream_id = f"exists-{uuid.uuid4().hex[:8]}"
+    await store.append(stream_id, events(1), NO_STREAM)
+    writers, rounds = 8, 10
+
+    async def writer(n: int) -> list[AppendResult]:
+        return [
+            await store.append(stream_id, events(size, writer=n), STREAM_EXISTS)
+            for _ in range(rounds)
+        ]
+
+    results = await asyncio.gather(*(writer(n) for n in range(writers)))
+    total = 1 + writers * rounds * size
+    assert sorted(r.version for rs in results for r in rs) == list(range(1 + size, total + 1, size))
+    feed = await collect(store.read_all())
+    assert [e.version for e in feed] == list(range(1, total + 1))
+    assert await store.stream_version(stream_id) == total
+
+
+async def test_exact_and_stream_exists_appends_never_create_a_stream(
+    store: PostgresEventStore,
+) -> None:
+    # The UPDATE claim finds no row: a ConcurrencyError naming actual 0, nothing
+    # written, and the stream can still be created afterwards.
+    stream_id = f"absent-{uuid.uuid4().hex[:8]}"
+    for expected in (STREAM_EXISTS, 3):
+        for size in (1, 2):
+            with pytest.raises(ConcurrencyError) as raised:
+                await store.append(stream_id, events(size), expected)
+            assert (raised.value.stream_id, raised.value.actual) == (stream_id, 0)
+    assert await store.stream_version(stream_id) == 0
+    assert await collect(store.read_all()) == []
+    assert (await store.append(stream_id, events(2), NO_STREAM)).version == 2

@@ -157,3 +157,17 @@ def test_environment_is_recorded(quick_run: tuple[dict[str, Any], str]) -> None:
     for setting in ("fsync", "synchronous_commit", "shared_buffers"):
         assert environment["postgres"][setting], setting
     assert "x raw" in stdout and "append_1" in stdout
+
+
+def test_only_can_be_repeated() -> None:
+    # "--only a --only b" used to run b alone: argparse kept the last list.
+    from benchmarks._cli import _parser, _select
+
+    arguments = _parser().parse_args(
+        ["--only", "append_1", "--only", "append_4_writers", "append_1_sync"]
+    )
+    assert [case.name for case in _select(arguments)] == [
+        "append_1",
+        "append_4_writers",
+        "append_1_sync",
+    ]
