@@ -22,10 +22,11 @@ from projections import MongoReadModel, RedisReadModel
 from ._app import aggregate_stream_prefix
 from ._context import Context
 from ._errors import ExitCode, UnavailableError, UsageError
-from ._metrics import Readiness
+from ._metrics_consumer import watch_consumer
 from ._metrics_options import add_metrics_options, metrics_from
 from ._output import print_json, print_table
 from ._parsing import positive_int
+from ._progress_kafka import consumer_catch_up, dead_letter_replay
 from ._projecting import stop_on_signals
 
 TOPIC_PREFIX = "chronik."
@@ -179,23 +180,22 @@ async def run_consume(ctx: Context, args: argparse.Namespace) -> int:
         "Ctrl-C or SIGTERM leaves the group cleanly"
     )
     async with metrics_from(ctx, args) as metrics:
-        if metrics is not None:
-            # Alive and in its loop; the group's lag is 'chronik consume status'.
-            group = args.group
-            metrics.watch(
-                lambda: Readiness(not stop.is_set(), {"consumer": {"group": group, "what": what}})
-            )
+        fed = (projection.name, read_model) if args.projection else None
+        watch_consumer(metrics, bootstrap=bootstrap, group=args.group, topics=topics, stop=stop,
+                       what=what, projection_read_model=fed)  # fmt: skip
+        catching_up = consumer_catch_up(messaging, bootstrap, args.group, topics, fed)
         with stop_on_signals(stop):
-            stats = await messaging.consume(
-                processor,
-                bootstrap=bootstrap,
-                group=args.group,
-                topics=topics,
-                stop=stop,
-                options=messaging.ConsumerOptions(
-                    batch_size=args.batch_size, start=args.start, offset_gap=args.offset_gap
-                ),
-            )
+            async with catching_up:
+                stats = await messaging.consume(
+                    processor,
+                    bootstrap=bootstrap,
+                    group=args.group,
+                    topics=topics,
+                    stop=stop,
+                    options=messaging.ConsumerOptions(
+                        batch_size=args.batch_size, start=args.start, offset_gap=args.offset_gap
+                    ),
+                )
     ctx.note(f"left group {args.group}: {stats.messages} messages in {stats.batches} batches")
     return ExitCode.OK
 
@@ -307,6 +307,8 @@ async def run_dlq_list(ctx: Context, args: argparse.Namespace) -> int:
 
 async def run_dlq_replay(ctx: Context, args: argparse.Namespace) -> int:
     bootstrap = await ctx.services.kafka()
-    sent = await _messaging().replay_dead_letters(bootstrap, args.topic)
+    async with dead_letter_replay(_messaging(), bootstrap, args.topic) as bar:
+        sent = await _messaging().replay_dead_letters(bootstrap, args.topic)
+        bar.advance(max(sent - bar.done, 0))
     ctx.note(f"sent {sent} dead letters back to their topics")
     return ExitCode.OK
