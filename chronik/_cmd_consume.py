@@ -17,18 +17,22 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from projections import RedisReadModel
+from projections import MongoReadModel, RedisReadModel
 
 from ._app import aggregate_stream_prefix
 from ._context import Context
 from ._errors import ExitCode, UnavailableError, UsageError
-from ._metrics import Readiness
+from ._metrics_consumer import watch_consumer
 from ._metrics_options import add_metrics_options, metrics_from
 from ._output import print_json, print_table
 from ._parsing import positive_int
+from ._progress_kafka import consumer_catch_up, dead_letter_replay
 from ._projecting import stop_on_signals
 
 TOPIC_PREFIX = "chronik."
+
+#: The read models a Kafka-fed projection can write (they keep per-partition offsets).
+KAFKA_READ_MODELS = (RedisReadModel, MongoReadModel)
 
 
 def _messaging() -> Any:
@@ -60,6 +64,21 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     what.add_argument("--handler", dest="handler_ref", metavar="MODULE:ATTR")
     _topics_option(run)
     run.add_argument("--batch-size", type=positive_int, default=500, metavar="N")
+    run.add_argument(
+        "--start",
+        choices=("earliest", "latest"),
+        default="earliest",
+        help="where a handler's group starts on partitions it has no offset for (default: "
+        "earliest, the whole retained history; projections always start at what their read "
+        "model has not applied)",
+    )
+    run.add_argument(
+        "--offset-gap",
+        choices=("stop", "resume"),
+        default="stop",
+        help="when the offset to resume from was deleted by retention: stop that partition "
+        "(default) or resume at the oldest retained message; reported either way",
+    )
     add_metrics_options(run)
     run.set_defaults(handler=run_consume)
 
@@ -143,8 +162,10 @@ async def run_consume(ctx: Context, args: argparse.Namespace) -> int:
     if args.projection:
         projection = ctx.app().projection(args.projection)
         read_model = await ctx.read_models.live(projection)
-        if not isinstance(read_model, RedisReadModel):
-            raise UsageError(f"projection {args.projection!r}: Kafka-fed projections use Redis")
+        if not isinstance(read_model, KAFKA_READ_MODELS):
+            raise UsageError(
+                f"projection {args.projection!r}: Kafka-fed projections use Redis or MongoDB"
+            )
         processor = messaging.KafkaProjection(projection, read_model, known=ctx.app().codec())
         what = f"projection {args.projection} ({ctx.read_models.describe(projection)})"
     else:
@@ -159,21 +180,22 @@ async def run_consume(ctx: Context, args: argparse.Namespace) -> int:
         "Ctrl-C or SIGTERM leaves the group cleanly"
     )
     async with metrics_from(ctx, args) as metrics:
-        if metrics is not None:
-            # Alive and in its loop; the group's lag is 'chronik consume status'.
-            group = args.group
-            metrics.watch(
-                lambda: Readiness(not stop.is_set(), {"consumer": {"group": group, "what": what}})
-            )
+        fed = (projection.name, read_model) if args.projection else None
+        watch_consumer(metrics, bootstrap=bootstrap, group=args.group, topics=topics, stop=stop,
+                       what=what, projection_read_model=fed)  # fmt: skip
+        catching_up = consumer_catch_up(messaging, bootstrap, args.group, topics, fed)
         with stop_on_signals(stop):
-            stats = await messaging.consume(
-                processor,
-                bootstrap=bootstrap,
-                group=args.group,
-                topics=topics,
-                stop=stop,
-                options=messaging.ConsumerOptions(batch_size=args.batch_size),
-            )
+            async with catching_up:
+                stats = await messaging.consume(
+                    processor,
+                    bootstrap=bootstrap,
+                    group=args.group,
+                    topics=topics,
+                    stop=stop,
+                    options=messaging.ConsumerOptions(
+                        batch_size=args.batch_size, start=args.start, offset_gap=args.offset_gap
+                    ),
+                )
     ctx.note(f"left group {args.group}: {stats.messages} messages in {stats.batches} batches")
     return ExitCode.OK
 
@@ -182,7 +204,7 @@ async def kafka_partitions(ctx: Context, projection: Any, read_model: Any) -> li
     """A Kafka-fed projection's per-partition lag for ``projections status`` ([] when the
     projection is fed from the store, or no broker is configured to ask)."""
     bootstrap = ctx.config.kafka_bootstrap_servers
-    if not isinstance(read_model, RedisReadModel):
+    if not isinstance(read_model, KAFKA_READ_MODELS):
         return []
     try:
         import messaging
@@ -207,7 +229,7 @@ async def kafka_fed_lag(ctx: Context, bootstrap: str) -> list[Any]:
     rows: list[Any] = []
     for projection in ctx.projection_targets():
         read_model = await ctx.read_models.live(projection)
-        if not isinstance(read_model, RedisReadModel):
+        if not isinstance(read_model, KAFKA_READ_MODELS):
             continue
         offsets = await messaging.partition_offsets(read_model, projection.name)
         topics = sorted({field.rpartition(":")[0] for field in offsets})
@@ -228,16 +250,18 @@ async def run_status(ctx: Context, args: argparse.Namespace) -> int:
         print_json([row.to_json() for row in rows], ctx.out)
         return ExitCode.OK
     print_table(
-        ["group", "topic", "partition", "committed", "high", "lag", "lag s"],
+        ["group", "topic", "partition", "committed", "low", "high", "lag", "lag s", "lost"],
         [
             [
                 r.group,
                 r.topic,
                 r.partition,
                 r.committed,
+                r.low_watermark,
                 r.high_watermark,
                 r.events,
                 f"{r.seconds:.1f}",
+                r.lost,
             ]
             for r in rows
         ],
@@ -245,6 +269,13 @@ async def run_status(ctx: Context, args: argparse.Namespace) -> int:
     )
     if not rows:
         ctx.note("no lag to show: name consumer groups with --group")
+    for r in rows:
+        if r.lost:
+            ctx.note(
+                f"{r.group}: {r.topic}[{r.partition}] lost {r.lost} message(s) to retention "
+                f"before they were processed (committed {r.committed}, oldest kept "
+                f"{r.low_watermark}); a projection needs a rebuild from the event store"
+            )
     return ExitCode.OK
 
 
@@ -276,6 +307,8 @@ async def run_dlq_list(ctx: Context, args: argparse.Namespace) -> int:
 
 async def run_dlq_replay(ctx: Context, args: argparse.Namespace) -> int:
     bootstrap = await ctx.services.kafka()
-    sent = await _messaging().replay_dead_letters(bootstrap, args.topic)
+    async with dead_letter_replay(_messaging(), bootstrap, args.topic) as bar:
+        sent = await _messaging().replay_dead_letters(bootstrap, args.topic)
+        bar.advance(max(sent - bar.done, 0))
     ctx.note(f"sent {sent} dead letters back to their topics")
     return ExitCode.OK

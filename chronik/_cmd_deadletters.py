@@ -5,12 +5,23 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from projections import DeadLetter, list_dead_letters, replay_dead_letters
+from projections import (
+    DeadLetter,
+    DeadLetterReplay,
+    Projection,
+    ReadModel,
+    list_dead_letters,
+    replay_dead_letters,
+)
 
 from ._context import Context
 from ._errors import ExitCode
 from ._output import print_json, print_table, printable
 from ._parsing import feed_position
+from ._progress import Progress
+
+#: Dead letters replayed per call, between progress updates.
+_CHUNK = 100
 
 
 def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -98,9 +109,7 @@ async def run_list(ctx: Context, args: argparse.Namespace) -> int:
 async def run_replay(ctx: Context, args: argparse.Namespace) -> int:
     projection = ctx.app().projection(args.projection)
     model = await ctx.read_models.live(projection)
-    result = await replay_dead_letters(
-        projection, model, positions=args.positions, force=args.force
-    )
+    result = await _replay(projection, model, args.positions, args.force, not args.json)
     if args.json:
         print_json(
             {"replayed": result.replayed, "failed": [_letter(d) for d in result.failed]}, ctx.out
@@ -120,6 +129,37 @@ async def run_replay(ctx: Context, args: argparse.Namespace) -> int:
         )
         return ExitCode.FAILURE
     return ExitCode.OK
+
+
+async def _replay(
+    projection: Projection[Any],
+    model: ReadModel[Any],
+    positions: list[Any] | None,
+    force: bool,
+    show: bool,
+) -> DeadLetterReplay:
+    """Replay in chunks, oldest first, with progress.  Each dead letter is applied and
+    unparked atomically, so chunking changes nothing a single call would do; cases
+    where one call must see them all (chosen positions, a partial one to refuse
+    before applying anything) are left to a single call."""
+    current = (await model.meta(projection.name)).current_slot(projection.version)
+    letters = await model.dead_letters(projection.name, current.slot) if current else []
+    if positions or current is None or (not force and any(d.partial for d in letters)):
+        return await replay_dead_letters(projection, model, positions=positions, force=force)
+    letters.sort(key=lambda d: d.position)
+    replayed: list[Any] = []
+    failed: list[DeadLetter] = []
+    label = f"replaying dead letters of {projection.name}"
+    with Progress(label, len(letters), unit="dead letters", enabled=None if show else False) as bar:
+        for start in range(0, len(letters), _CHUNK):
+            chunk = [d.position for d in letters[start : start + _CHUNK]]
+            done = await replay_dead_letters(
+                projection, model, positions=chunk, slot=current.slot, force=force
+            )
+            replayed += done.replayed
+            failed += done.failed
+            bar.advance(len(chunk))
+    return DeadLetterReplay(replayed, failed)
 
 
 def _letter(letter: DeadLetter) -> dict[str, Any]:

@@ -40,14 +40,18 @@ async def run_demo(ctx: Context, args: argparse.Namespace) -> int:
     await store.migrate()
     await (await ctx.services.snapshots()).migrate()
     repository = await ctx.repository()
-    with Progress("seeding", unit="commands") as bar:
+    with Progress("seeding", unit="commands", enabled=False if args.json else None) as bar:
         report: SeedReport = await app.seed(repository, bar)
     before = await store.head()
     if await drive_sagas(ctx) is not None:
         # What the sagas appended (their progress, the ledgers' movements) is seeded too.
         report.events += await store.count_after(before)
     targets = await live_targets(ctx)
-    states = await project(ctx, targets, until_caught_up=True) if targets else {}
+    states = (
+        await project(ctx, targets, until_caught_up=True, progress=False if args.json else None)
+        if targets
+        else {}
+    )
     projected = [
         {
             "projection": projection.name,

@@ -306,7 +306,8 @@ async def run_rebuild(ctx: Context, args: argparse.Namespace) -> int:
     stop = asyncio.Event()
     total = await store.count_after(args.from_position)
     label = f"rebuilding {projection.name} v{projection.version}"
-    with stop_on_signals(stop), Progress(label, total) as bar:
+    quiet = False if args.json else None
+    with stop_on_signals(stop), Progress(label, total, enabled=quiet) as bar:
         async with slot_progress(model, projection.name, _new_slot(before), bar):
             try:
                 result = await rebuild(
@@ -385,7 +386,7 @@ async def run_replay(ctx: Context, args: argparse.Namespace) -> int:
     up_to = up_to or await store.head() or START
     total = await store.count_after(None) - await store.count_after(up_to)
     label = f"replaying {projection.name} v{projection.version} into {args.into}"
-    with Progress(label, total) as bar:
+    with Progress(label, total, enabled=False if args.json else None) as bar:
         async with slot_progress(scratch, projection.name, _any_slot, bar):
             reached = await replay_into(projection, StoreFeedSource(store), scratch, up_to=up_to)
     letters = await list_dead_letters(scratch, projection.name)

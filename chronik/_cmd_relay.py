@@ -28,6 +28,7 @@ from ._errors import ExitCode, NotFoundError, UnavailableError, UsageError
 from ._metrics_options import add_metrics_options, metrics_from
 from ._output import print_json, print_table
 from ._parsing import positive_int
+from ._progress_kafka import relay_catch_up
 from ._projecting import stop_on_signals
 
 #: The relay name used with the embedded mock cluster: its checkpoint is reset on
@@ -148,7 +149,8 @@ async def run_relay(ctx: Context, args: argparse.Namespace) -> int:
     relay = Relay(store, bootstrap, options)
     try:
         if args.until_caught_up:
-            checkpoint = await relay.publish_pending()
+            async with relay_catch_up(relay):
+                checkpoint = await relay.publish_pending()
             ctx.note(
                 f"relay {name!r} caught up at {checkpoint.events}: "
                 f"{checkpoint.published_events} events, {checkpoint.published_outbox} outbox "
@@ -164,7 +166,8 @@ async def run_relay(ctx: Context, args: argparse.Namespace) -> int:
             if metrics is not None:
                 metrics.watch_relay(relay)
             with stop_on_signals(stop):
-                await relay.run(stop)
+                async with relay_catch_up(relay):
+                    await relay.run(stop)
     except BrokerUnavailableError as error:
         raise UnavailableError(str(error), "check KAFKA_BOOTSTRAP_SERVERS") from None
     except ConfluentRegistryError as error:

@@ -8,7 +8,7 @@ import contextlib
 import logging
 from typing import Any
 
-from projections import Phase, ProjectionRunner, RunnerOptions, StoreFeedSource
+from projections import Phase, ProjectionRunner, RunnerOptions, StoreFeedSource, status
 from sagas import SagaRunner
 
 from ._cmd_sagas import saga_runner
@@ -18,7 +18,7 @@ from ._metrics import MetricsServer, Readiness
 from ._metrics_options import add_metrics_options, metrics_from
 from ._output import print_json, print_table
 from ._parsing import positive_int
-from ._progress import Progress
+from ._progress import Progress, following
 from ._projecting import Target, drop_abandoned_slots, run_projections, stop_on_signals
 
 
@@ -85,6 +85,7 @@ async def _run_runners(
             until_caught_up=args.until_caught_up,
             batch_size=args.batch_size,
             metrics=metrics,
+            progress=False if args.json else None,
         )
         if targets
         else {}
@@ -182,10 +183,12 @@ async def project(
     batch_size: int = 500,
     stop: asyncio.Event | None = None,
     metrics: MetricsServer | None = None,
+    progress: bool | None = None,
 ) -> dict[str, Any]:
     """Run ``targets`` from the store's feed; the runner's final states by projection.
 
-    ``stop``: the caller's (who handles the signals); else one of its own."""
+    ``stop``: the caller's (who handles the signals); else one of its own.
+    ``progress``: ``False`` when the command prints JSON (see ``Progress``)."""
     store = await ctx.services.store()
     runner = ProjectionRunner(
         StoreFeedSource(store), targets, options=RunnerOptions(batch_size=batch_size)
@@ -196,12 +199,20 @@ async def project(
     stop = stop if stop is not None else asyncio.Event()
     with stop_on_signals(stop) if own else contextlib.nullcontext():
         if until_caught_up:
-            with Progress("projecting") as bar:
+            with Progress("projecting", enabled=progress) as bar:
                 await run_projections(store, runner, targets, stop, until_caught_up=True, bar=bar)
         else:
             names = ", ".join(f"{p.name} ({ctx.read_models.describe(p)})" for p, _ in targets)
             ctx.note(f"running {names}; Ctrl-C or SIGTERM stops cleanly")
-            await run_projections(store, runner, targets, stop, until_caught_up=False)
+
+            async def left() -> int:
+                # The projections' lag, whoever leads them: a standby shows the
+                # leader's catch-up, and nothing once there is none.
+                found = [await status(p, m, store) for p, m in targets]
+                return sum(f.lag_events for f in found)
+
+            async with following("catching up", left, enabled=progress):
+                await run_projections(store, runner, targets, stop, until_caught_up=False)
     return dict(runner.states)
 
 

@@ -137,7 +137,8 @@ async def run_history(ctx: Context, args: argparse.Namespace) -> int:
     events = store.read_stream(args.stream, args.from_version, last)
     row_of = _raw_row if codec is None else functools.partial(_decoded_row, codec)
     shown = 0
-    with Progress(f"reading {args.stream}", total=max(last - args.from_version + 1, 0)) as bar:
+    total = max(last - args.from_version + 1, 0)
+    with Progress(f"reading {args.stream}", total, enabled=False if args.json else None) as bar:
         if args.json:
             with JsonArrayWriter(ctx.out) as array:
                 async for recorded in events:

@@ -6,6 +6,14 @@ an event's parent is the event its causation id names; an event whose cause is
 not an event (a request id) is a root.  Each line says how long after the first
 event it was recorded and which of the app's projections have applied it (their
 checkpoint is at or past its feed position).
+
+Kafka hops are shown as far as chronik's own tables tell them: a relay whose
+checkpoint (``relay_checkpoints``) is at or past an event's position has published
+it, to the topic the relay's mapping names (``--topic-prefix`` + aggregate type,
+the ``chronik relay`` default).  What a consumer wrote in reaction carries the
+relayed event's id as its causation, so it hangs under it like any other effect.
+Partition and offset are not stored by chronik (the broker assigns them), nor is
+which consumer group read the message: the tree does not guess them.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from ._context import Context
 from ._errors import NotFoundError
 from ._output import print_json, print_table
 from ._parsing import positive_int
+from ._trace_kafka import kafka_hops, relay_checkpoints, topic_prefixes
 
 
 def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -40,6 +49,15 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         default=10_000,
         metavar="N",
         help="read at most N events of the correlation (default 10000)",
+    )
+    trace.add_argument(
+        "--topic-prefix",
+        dest="topic_prefixes",
+        action="append",
+        default=[],
+        metavar="[RELAY=]PREFIX",
+        help="the --topic-prefix a relay ran with, to name the topic a published event "
+        "went to (repeatable; default: chronik., the relay's default)",
     )
     trace.add_argument("--json", action="store_true", help="print a JSON list of the nodes")
     trace.set_defaults(handler=run_trace)
@@ -69,6 +87,8 @@ async def run_trace(ctx: Context, args: argparse.Namespace) -> int:
         )
     nodes = list(_tree(events, str(start.event_id) if start is not None else None))
     applied = await _checkpoints(ctx)
+    relays = await relay_checkpoints(store)
+    prefixes = topic_prefixes(args.topic_prefixes)
     first = nodes[0].event.recorded_at
     rows: list[dict[str, Any]] = [
         {
@@ -88,6 +108,7 @@ async def run_trace(ctx: Context, args: argparse.Namespace) -> int:
                 for name, checkpoint in applied.items()
                 if checkpoint is not None and checkpoint >= node.event.position
             ],
+            "kafka": kafka_hops(node.event, relays, prefixes),
         }
         for node in nodes
     ]
@@ -95,9 +116,9 @@ async def run_trace(ctx: Context, args: argparse.Namespace) -> int:
         print_json(rows, ctx.out)
         return 0
     ctx.out.write(f"correlation {correlation_id}: {len(rows)} event(s)\n")
-    print_table(
-        ["event", "stream", "version", "position", "+ms", "applied by"],
-        [
+    table: list[list[Any]] = []
+    for r in rows:
+        table.append(
             [
                 "  " * r["depth"] + r["type"],
                 r["stream_id"],
@@ -106,10 +127,14 @@ async def run_trace(ctx: Context, args: argparse.Namespace) -> int:
                 f"{r['after_ms']:.1f}",
                 ", ".join(r["applied_by"]) or "-",
             ]
-            for r in rows
-        ],
-        ctx.out,
-    )
+        )
+        for hop in r["kafka"]:
+            where = hop["topic"] or "(no topic: the stream has no type)"
+            table.append(
+                ["  " * (r["depth"] + 1) + f"=> kafka {where}", "-", "-", "-", "-",
+                 f"relay {hop['relay']}"]
+            )  # fmt: skip
+    print_table(["event", "stream", "version", "position", "+ms", "applied by"], table, ctx.out)
     return 0
 
 

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -75,6 +75,8 @@ class MetricsServer:
         self._watched: list[_Watched] = []
         self._relays: list[Any] = []
         self._extra: list[Callable[[], Readiness]] = []
+        self._refreshers: list[Callable[[], Awaitable[None]]] = []
+        self._checks: list[Callable[[], Awaitable[Readiness]]] = []
         r = self.registry
         self.appends = prom.Counter("chronik_appends", "Appends (batches)", registry=r)
         self.appended = prom.Counter("chronik_appended_events", "Events appended", registry=r)
@@ -156,6 +158,16 @@ class MetricsServer:
     def watch(self, check: Callable[[], Readiness]) -> None:
         """Another runner's readiness (the relay's, say), merged into ``/readyz``."""
         self._extra.append(check)
+
+    def watch_async(
+        self,
+        refresh: Callable[[], Awaitable[None]],
+        readiness: Callable[[], Awaitable[Readiness]],
+    ) -> None:
+        """A runner measured at scrape time (a Kafka consumer's lag, say): ``refresh``
+        sets its gauges on ``/metrics``, ``readiness`` is merged into ``/readyz``."""
+        self._refreshers.append(refresh)
+        self._checks.append(readiness)
 
     def _observe(
         self, name: str, attributes: Mapping[str, Any], seconds: float, error: BaseException | None
@@ -261,11 +273,13 @@ class MetricsServer:
         if self._relays and not self._watched:
             held = await self._relays[0].store.held_back_count()
         self.held_back.set(held)
+        for refresh in self._refreshers:
+            await refresh()
 
     async def readiness(self) -> Readiness:
         """Ready when every projection is led here within ``ready_lag`` events, or is a
         standby (another process leads it), and every other watched runner is ready."""
-        if not self._watched and not self._extra and not self._relays:
+        if not (self._watched or self._extra or self._relays or self._checks):
             return Readiness(False, {"phase": "starting"})
         projections: dict[str, Any] = {}
         ready = True
@@ -300,8 +314,9 @@ class MetricsServer:
                 "lag_events": events,
                 "ready": fine,
             }
-        for check in self._extra:
-            more = check()
+        others = [check() for check in self._extra]
+        others += [await check() for check in self._checks]
+        for more in others:
             ready = ready and more.ready
             detail.update(more.detail)
         return Readiness(ready, detail)

@@ -30,8 +30,8 @@ def add_metrics_options(parser: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=DEFAULT_READY_LAG,
         metavar="N",
-        help=f"/readyz fails while a led projection is more than N events behind "
-        f"(default {DEFAULT_READY_LAG})",
+        help=f"/readyz fails while a led projection, the relay or the consumer group is "
+        f"more than N events behind (default {DEFAULT_READY_LAG})",
     )
 
 

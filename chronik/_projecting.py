@@ -67,18 +67,25 @@ async def slot_progress(
 ) -> AsyncIterator[None]:
     """Advance ``bar`` as the picked slot's event count grows, while the body runs."""
 
+    shown = 0
+
+    async def catch_up() -> None:
+        nonlocal shown
+        info = pick((await read_model.meta(name)).slots)
+        if info is not None and info.events > shown:
+            bar.advance(info.events - shown)
+            shown = info.events
+
     async def follow() -> None:
-        shown = 0
         while True:
             await asyncio.sleep(_POLL_SECONDS)
-            info = pick((await read_model.meta(name)).slots)
-            if info is not None and info.events > shown:
-                bar.advance(info.events - shown)
-                shown = info.events
+            await catch_up()
 
     task = asyncio.create_task(follow())
+    finished = False
     try:
         yield
+        finished = True
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -87,6 +94,12 @@ async def slot_progress(
             except Exception as error:
                 # Only the bar stopped; the work it followed reports its own errors.
                 log.warning("progress display for %s stopped: %s", name, error)
+    if finished:
+        # The last count, so the closing line says how many were done in the end.
+        try:
+            await catch_up()
+        except Exception as error:
+            log.warning("progress display for %s stopped: %s", name, error)
 
 
 async def run_projections(
@@ -142,16 +155,18 @@ async def _stop_when_caught_up(
     bar: Progress | None,
 ) -> None:
     head = await store.head() or START
+    total = 0
     if bar is not None:
-        total = 0
         for projection, model in targets:
             info = (await model.meta(projection.name)).current_slot(projection.version)
             total += await store.count_after(info.position if info else None)
-        bar.set_total(total)
-    started: dict[str, int] = {}
+        total -= len(targets) * await store.count_after(head)  # up to the head, as below
+        bar.set_total(max(total, 0))
     while not stop.is_set():
         pending = 0
-        done_events = 0
+        # Done is what was left at the start minus what is left now (up to the head
+        # as it was): right however far the runner got before the first look.
+        left = 0
         states = runner.states
         for projection, model in targets:
             state = states[projection.name]
@@ -164,13 +179,13 @@ async def _stop_when_caught_up(
                     "fix the cause, then run 'chronik run' again (it resumes from its checkpoint)",
                 )
             info = (await model.meta(projection.name)).current_slot(projection.version)
-            if info is not None:
-                started.setdefault(projection.name, info.events)
-                done_events += info.events - started[projection.name]
             if info is None or info.state is not SlotState.ACTIVE or info.position < head:
                 pending += 1
+                if bar is not None:
+                    start = info.position if info else None
+                    left += await store.count_after(start) - await store.count_after(head)
         if bar is not None:
-            bar.advance(max(done_events - bar.done, 0))
+            bar.advance(max(total - left - bar.done, 0))
         if pending == 0:
             stop.set()
             return

@@ -69,7 +69,7 @@ from ._errors import (
     SchemaWireError,
     TopicMappingError,
 )
-from ._group import ConsumerOptions, ConsumerStats, GroupConsumer
+from ._group import ConsumerOptions, ConsumerStats, GroupConsumer, OffsetGap
 from ._handlers import EventHandler, HandlerConsumer, HandlerContext
 from ._idempotency import PostgresIdempotency, idempotent
 from ._lag import PartitionLag, consumer_lag, projection_lag
@@ -118,6 +118,7 @@ __all__ = [
     "MockClusterError",
     "MockClusterProcess",
     "OffsetConflictError",
+    "OffsetGap",
     "OutboxError",
     "OutboxRow",
     "PartitionLag",

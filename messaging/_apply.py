@@ -39,6 +39,7 @@ class Failure:
 
 
 def decode_message(message: confluent_kafka.Message) -> Inbound:
+    kind, stamp = message.timestamp()
     return decode(
         message.topic() or "",
         message.partition() or 0,
@@ -46,7 +47,7 @@ def decode_message(message: confluent_kafka.Message) -> Inbound:
         message.key(),
         message.value(),
         message.headers(),
-        message.timestamp()[1] if message.timestamp()[0] else None,
+        stamp if kind else None,
     )
 
 
@@ -83,34 +84,40 @@ async def with_retries(
     *,
     on_failure: Callable[[], None] = lambda: None,
     sleep: Sleep = asyncio.sleep,
+    first_error: Exception | None = None,
 ) -> Failure | None:
     """Run ``work(attempt)`` up to ``policy.attempts`` times with backoff; the failure if all fail.
 
     Codec errors and undecodable input are not retried: they go to the DLQ at once.
+    ``first_error``: the caller ran the first attempt itself (the hot path, without
+    a coroutine per message) and it failed with this; the retries go on from there.
     """
     failures = 0
+    error = first_error
     while True:
-        try:
-            await work(failures + 1)
-            return None
-        except (BadMessageError, EventCodecError) as error:
-            on_failure()
+        if error is None:
+            try:
+                await work(failures + 1)
+                return None
+            except Exception as caught:
+                error = caught
+        on_failure()
+        if isinstance(error, BadMessageError | EventCodecError):
             log.error("message %s: %s; to the dead-letter topic", _where(message), error)
             return Failure(message, origin, error, 1, dead=True)
-        except Exception as error:
-            # Any error of the handler: retried, then sent on, never dropped.
-            on_failure()
-            failures += 1
-            log.warning(
-                "message %s failed, attempt %d of %d: %s",
-                _where(message),
-                failures,
-                policy.attempts,
-                error,
-            )
-            if failures >= policy.attempts:
-                return Failure(message, origin, error, failures, dead=False)
-            await sleep(policy.backoff(failures))
+        # Any error of the handler: retried, then sent on, never dropped.
+        failures += 1
+        log.warning(
+            "message %s failed, attempt %d of %d: %s",
+            _where(message),
+            failures,
+            policy.attempts,
+            error,
+        )
+        if failures >= policy.attempts:
+            return Failure(message, origin, error, failures, dead=False)
+        await sleep(policy.backoff(failures))
+        error = None
 
 
 def _where(message: confluent_kafka.Message) -> str:

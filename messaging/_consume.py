@@ -9,6 +9,8 @@ from typing import Any
 
 import confluent_kafka
 
+from projections import ProjectionSupersededError
+
 from ._consumer_topics import admin_client, ensure_side_topics
 from ._group import ConsumerOptions, ConsumerStats, GroupConsumer, Processor
 from ._projection_consumer import KafkaProjection
@@ -46,7 +48,8 @@ async def consume(
 
     Creates the retry and dead-letter topics beside ``topics``.  A failure (broker
     gone, read model down) restarts the member from its committed state with
-    backoff; only ``stop`` ends it.
+    backoff; only ``stop`` ends it, or ``ProjectionSupersededError`` (raised) when a
+    Kafka-fed projection finds a newer version of itself live.
     """
     policy = policy or getattr(processor, "policy", None) or DeliveryPolicy()
     options = options or ConsumerOptions()
@@ -70,6 +73,11 @@ async def consume(
         while not stop.is_set():
             try:
                 await member.run(stop)
+            except ProjectionSupersededError:
+                # A newer version of the projection is live: restarting would only
+                # fight it.  The member has left the group, so its members take over.
+                log.error("consumer %s: %s; stopping", group, "a newer projection version is live")
+                raise
             except Exception:
                 log.exception("consumer %s failed; restarting in %.1fs", group, delay)
                 try:

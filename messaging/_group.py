@@ -13,6 +13,17 @@ A processor may choose where a partition starts (a read model that keeps its own
 offsets, written atomically with the view, starts there instead of at the
 group's committed offset), and messages of retry topics wait, paused, until the
 time their header names.
+
+Where a partition starts, and why never silently past history: a partition the
+group has no offset for starts at the oldest retained message (``start=
+"earliest"``, the default; "latest" for a handler that only wants new events).
+An offset to resume from that the broker no longer has (retention deleted it
+while the group was away or behind) is a *gap*: librdkafka's own reset would jump
+past it without a word, so the consumers run with ``auto.offset.reset=error`` and
+the loop reports each gap (an ERROR log, ``ConsumerStats.gaps``, the
+``on_offset_gap`` hook for metrics), then stops that partition (``offset_gap=
+"stop"``, the default: its lag and the lost count show in ``consumers status``
+until someone decides) or resumes at the oldest retained message (``"resume"``).
 """
 
 from __future__ import annotations
@@ -20,9 +31,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import confluent_kafka
 from confluent_kafka import TopicPartition
@@ -53,6 +64,31 @@ class Processor(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class OffsetGap:
+    """A partition whose offset to resume from is gone from the broker (retention)."""
+
+    group: str
+    topic: str
+    partition: int
+    #: The offset the group (or the read model) would have resumed from.
+    offset: int
+    low_watermark: int
+    high_watermark: int
+
+    @property
+    def lost(self) -> int:
+        """Messages deleted before the group processed them (0 if the offset is past the end)."""
+        return max(0, self.low_watermark - self.offset)
+
+    def __str__(self) -> str:
+        return (
+            f"consumer group {self.group}: {self.topic}[{self.partition}] offset {self.offset} "
+            f"is no longer on the broker (it holds {self.low_watermark} to "
+            f"{self.high_watermark}); {self.lost} message(s) were deleted unprocessed"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ConsumerOptions:
     """Tuning of a consumer; the defaults suit a service."""
 
@@ -60,8 +96,22 @@ class ConsumerOptions:
     poll_timeout: float = 0.5
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 1_000
-    #: Extra librdkafka settings (security, client id, ...).
+    #: Extra librdkafka settings (security, client id, ...).  Setting
+    #: ``auto.offset.reset`` here hands gaps back to librdkafka, which jumps silently.
     config: dict[str, Any] = field(default_factory=dict)
+    #: Where a partition without a committed offset starts.
+    start: Literal["earliest", "latest"] = "earliest"
+    #: A gap (the offset to resume from was deleted): stop the partition or resume
+    #: at the oldest retained message; reported either way.
+    offset_gap: Literal["stop", "resume"] = "stop"
+    #: Called with each gap (metrics, alerts); in the consumer's loop, keep it quick.
+    on_offset_gap: Callable[[OffsetGap], None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.start not in ("earliest", "latest"):
+            raise ValueError(f"start must be 'earliest' or 'latest', not {self.start!r}")
+        if self.offset_gap not in ("stop", "resume"):
+            raise ValueError(f"offset_gap must be 'stop' or 'resume', not {self.offset_gap!r}")
 
 
 @dataclass(slots=True)
@@ -72,6 +122,8 @@ class ConsumerStats:
     messages: int = 0
     assigned: set[Partition] = field(default_factory=set)
     rebalances: int = 0
+    #: The gaps met, the latest per partition.
+    gaps: dict[Partition, OffsetGap] = field(default_factory=dict)
 
 
 def consumer_config(bootstrap: str, group: str, options: ConsumerOptions) -> dict[str, Any]:
@@ -80,7 +132,8 @@ def consumer_config(bootstrap: str, group: str, options: ConsumerOptions) -> dic
         "group.id": group,
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
-        "auto.offset.reset": "earliest",
+        # Not a policy: the loop applies ``options.start`` and reports gaps itself.
+        "auto.offset.reset": "error",
         "partition.assignment.strategy": "cooperative-sticky",
         "session.timeout.ms": options.session_timeout_ms,
         "heartbeat.interval.ms": options.heartbeat_interval_ms,
@@ -124,7 +177,10 @@ class GroupConsumer:
                 messages = await asyncio.to_thread(
                     consumer.consume, self.options.batch_size, self.options.poll_timeout
                 )
-                batch = self._usable(consumer, messages)
+                resets: list[confluent_kafka.Message] = []
+                batch = self._usable(consumer, messages, resets)
+                if resets:
+                    await asyncio.to_thread(self._offset_resets, consumer, resets)
                 if batch:
                     await self.processor.process(batch)
                     self._commit(consumer, batch)
@@ -171,9 +227,13 @@ class GroupConsumer:
     # -- batches -----------------------------------------------------------------
 
     def _usable(
-        self, consumer: confluent_kafka.Consumer, messages: list[confluent_kafka.Message]
+        self,
+        consumer: confluent_kafka.Consumer,
+        messages: list[confluent_kafka.Message],
+        resets: list[confluent_kafka.Message],
     ) -> list[confluent_kafka.Message]:
-        """Messages of partitions still assigned and due; errors raised or logged."""
+        """Messages of partitions still assigned and due; errors raised or logged, and
+        offset resets (no committed offset, or a gap) put in ``resets``."""
         now = time.time()
         batch: list[confluent_kafka.Message] = []
         held: set[Partition] = set()
@@ -181,6 +241,9 @@ class GroupConsumer:
             error = message.error()
             if error is not None:
                 if error.code() == confluent_kafka.KafkaError._PARTITION_EOF:
+                    continue
+                if error.code() == confluent_kafka.KafkaError._AUTO_OFFSET_RESET:
+                    resets.append(message)
                     continue
                 if error.fatal():
                     raise confluent_kafka.KafkaException(error)
@@ -202,6 +265,40 @@ class GroupConsumer:
                 continue
             batch.append(message)
         return batch
+
+    def _offset_resets(
+        self, consumer: confluent_kafka.Consumer, resets: list[confluent_kafka.Message]
+    ) -> None:
+        """Start partitions without an offset per ``options.start``; report gaps."""
+        for message in resets:
+            topic, partition = message.topic() or "", message.partition() or 0
+            offset = message.offset()
+            if offset is None or offset < 0:
+                # The group never committed here: the documented start, not a gap.
+                start = (
+                    confluent_kafka.OFFSET_BEGINNING
+                    if self.options.start == "earliest"
+                    else confluent_kafka.OFFSET_END
+                )
+                _restart(consumer, topic, partition, start)
+                continue
+            part = TopicPartition(topic, partition)
+            low, high = consumer.get_watermark_offsets(part, timeout=10, cached=False)
+            gap = OffsetGap(self.group, topic, partition, offset, low, high)
+            self.stats.gaps[(topic, partition)] = gap
+            resume = self.options.offset_gap == "resume"
+            log.error(
+                "%s; %s", gap, "resuming at the oldest retained message" if resume else
+                "the partition is stopped (offset_gap='resume' resumes past the gap; "
+                "a rebuild restores what was lost)",
+            )  # fmt: skip
+            if self.options.on_offset_gap is not None:
+                try:
+                    self.options.on_offset_gap(gap)
+                except Exception:
+                    log.exception("the on_offset_gap hook failed for %s[%s]", topic, partition)
+            if resume:
+                _restart(consumer, topic, partition, low)
 
     def _resume_due(self, consumer: confluent_kafka.Consumer) -> None:
         now = time.time()
@@ -228,6 +325,13 @@ class GroupConsumer:
             log.warning("consumer %s: offset commit failed: %s", self.group, error)
         self.stats.batches += 1
         self.stats.messages += len(batch)
+
+
+def _restart(consumer: confluent_kafka.Consumer, topic: str, partition: int, offset: int) -> None:
+    # A partition whose reset failed is in an error state that seek() refuses;
+    # assigning it afresh at the offset starts its fetcher again.
+    consumer.incremental_unassign([TopicPartition(topic, partition)])
+    consumer.incremental_assign([TopicPartition(topic, partition, offset)])
 
 
 def _names(keys: Sequence[Partition]) -> str:

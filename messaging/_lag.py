@@ -4,6 +4,8 @@ Lag in events is the partition's high watermark minus the group's committed
 offset (for a Kafka-fed projection: the offset its read model holds, which is
 the truth; the group's commits trail it).  Lag in seconds is the age of the
 oldest message not yet processed (its broker timestamp), 0 when there is none.
+``lost`` counts messages retention deleted before the group got to them (see
+``OffsetGap``): a committed offset below the low watermark.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import confluent_kafka
 from confluent_kafka import TopicPartition
 
-from projections import RedisReadModel
+from projections import MongoReadModel, RedisReadModel
 
 from ._redis_offsets import partition_offsets
 
@@ -36,6 +38,9 @@ class PartitionLag:
     low_watermark: int
     events: int
     seconds: float
+    #: Messages deleted by retention before the group processed them (the committed
+    #: offset is below the low watermark): a gap the consumer stopped at or skipped.
+    lost: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -111,8 +116,11 @@ def _lag(
             start = low if done is None else max(done, low)
             events = max(0, high - start)
             seconds = _age(peeker, part.topic, part.partition, start, wait) if events else 0.0
+            lost = max(0, low - done) if done is not None else 0
             rows.append(
-                PartitionLag(group, part.topic, part.partition, done, high, low, events, seconds)
+                PartitionLag(
+                    group, part.topic, part.partition, done, high, low, events, seconds, lost
+                )
             )
         return rows
     finally:
@@ -134,7 +142,7 @@ async def consumer_lag(
 
 async def projection_lag(
     bootstrap: str,
-    read_model: RedisReadModel,
+    read_model: RedisReadModel | MongoReadModel,
     name: str,
     topics: Sequence[str],
     *,

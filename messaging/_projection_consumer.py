@@ -1,13 +1,14 @@
-"""A projection fed by a Kafka consumer group, into a Redis read model.
+"""A projection fed by a Kafka consumer group, into a Redis or MongoDB read model.
 
 The same ``Projection`` (handlers, version, codec with the app's upcasters) that
 the runner feeds from the event store, fed instead from topics by a group of
 processes.  Why a processor of its own rather than an ``EventSource`` for the
 runner: the runner fences each batch on *one* checkpoint per slot, but in a
 group several members write one slot at once, each for its own partitions, so
-the checkpoint must be one offset per (topic, partition) (``RedisOffsets``).
-Everything else is the runner's: the slot layout (readers use ``RedisReadModel.
-view`` and the shipped query functions unchanged), the handlers' writes, the
+the checkpoint must be one offset per (topic, partition) (``RedisOffsets``,
+``MongoOffsets``).  Everything else is the runner's: the slot layout (readers use
+the read model's ``view`` and the shipped query functions unchanged), the
+handlers' writes, the
 atomic commit with the checkpoint, and nothing dropped: a failing message goes on
 to a retry topic or the dead-letter topic before its partition moves past it.
 """
@@ -15,19 +16,27 @@ to a retry topic or the dead-letter topic before its partition moves past it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from typing import Any
 
 import confluent_kafka
 
 from eventstore import EventCodec, RecordedEvent, UnknownEventTypeError, trace_span
-from projections import Projection, ProjectionSupersededError, RedisReadModel, RedisWrites
+from projections import (
+    MongoReadModel,
+    Projection,
+    ProjectionSupersededError,
+    RedisReadModel,
+)
 
-from ._apply import Failure, decode_message, is_copy, origin_of_message, with_retries
+from ._apply import Failure, decode_message, origin_of_message, with_retries
 from ._consume_errors import BadMessageError, ConsumerError, OffsetConflictError
 from ._inbound import Inbound, trace_headers
+from ._mongo_offsets import MongoOffsets, mongo_setup_lock
 from ._redis_offsets import PartitionMove, RedisOffsets, offset_field
 from ._routing import DeliveryPolicy, Router
 
@@ -44,8 +53,8 @@ class KafkaProjection:
 
     def __init__(
         self,
-        projection: Projection[RedisWrites],
-        read_model: RedisReadModel,
+        projection: Projection[Any],
+        read_model: RedisReadModel | MongoReadModel,
         *,
         policy: DeliveryPolicy | None = None,
         router: Router | None = None,
@@ -53,16 +62,27 @@ class KafkaProjection:
     ) -> None:
         """``known``: the app's codec; a type it has no class for goes to the DLQ (without
         it, types the projection does not handle are skipped, known or not)."""
-        if projection.writes_type is not RedisWrites:
-            raise ConsumerError(projection.name, "a Kafka-fed projection writes to Redis")
+        if not isinstance(read_model, RedisReadModel | MongoReadModel):
+            raise ConsumerError(
+                projection.name,
+                f"a Kafka-fed projection writes to Redis or MongoDB, not {read_model!r}",
+            )
+        if projection.writes_type is not read_model.writes_type:
+            raise ConsumerError(
+                projection.name,
+                f"its handlers write {projection.writes_type.__name__}, but the read model "
+                f"takes {read_model.writes_type.__name__}",
+            )
         self.projection = projection
         self.read_model = read_model
         self.policy = policy or DeliveryPolicy(attempts=projection.retry.attempts)
         self.router = router
         self.name = projection.name
         self.slot: str | None = None
+        #: Whether ``slot`` is a shadow build of a new version, not yet live.
+        self.building = False
         self.applied = 0
-        self._offsets: RedisOffsets | None = None
+        self._offsets: RedisOffsets | MongoOffsets | None = None
         self._next: dict[str, int] = {}
         self._known = known
         self._known_types = frozenset(known.event_classes) if known is not None else frozenset()
@@ -70,33 +90,70 @@ class KafkaProjection:
     # -- setup ---------------------------------------------------------------
 
     async def setup(self) -> str:
-        """Find (or create and activate, once for the whole group) the slot to write."""
-        client = self.read_model.client
-        lock = f"{self.read_model.prefix}_proj:{self.name}:kafka-setup"
+        """Find (or create, once for the whole group) the slot to write.
+
+        The first version of a projection goes live at once (there is nothing to
+        replace).  A newer version than the active one is built beside it, in a
+        shadow slot with offsets of its own, from the topics' first offsets, and
+        swapped in when it has caught up (``_after_commit``): readers keep the old
+        version, complete, until then.  An older version than the active one must
+        not write (``ProjectionSupersededError``).
+        """
         version = self.projection.version
         while True:
             meta = await self.read_model.meta(self.name)
             active = meta.active_slot
             if active is not None and active.version > version:
                 raise ProjectionSupersededError(self.name, version, active.version)
-            if active is not None and active.version == version:
-                self.slot = active.slot
-                self._offsets = RedisOffsets(self.read_model, self.name, active.slot)
-                return active.slot
-            token = secrets.token_hex(8)
-            if await client.set(lock, token, nx=True, ex=30):
-                try:
-                    # A Kafka-fed slot is built from the topics' first offsets; it is
-                    # active at once (no store feed to catch up on before a swap).
-                    info = await self.read_model.create_slot(self.name, version)
+            found = meta.current_slot(version)  # the live slot, or a build of this version
+            if found is not None:
+                self.building = found.slot != meta.active
+                return self._use(found.slot)
+            async with self._setup_lock() as held:
+                if not held:
+                    await asyncio.sleep(0.05)
+                    continue
+                info = await self.read_model.create_slot(self.name, version)
+                if meta.active_slot is None:
                     await self.read_model.activate(self.name, info.slot)
-                finally:
-                    await client.delete(lock)
-            else:
-                await asyncio.sleep(0.05)
+                else:
+                    log.info(
+                        "projection %s: building version %d beside the active version %d; "
+                        "it goes live once it has caught up",
+                        self.name,
+                        version,
+                        meta.active_slot.version,
+                    )
+
+    @contextlib.asynccontextmanager
+    async def _setup_lock(self) -> AsyncIterator[bool]:
+        """Whether this member may create the slot (one member of the group does)."""
+        if isinstance(self.read_model, MongoReadModel):
+            async with mongo_setup_lock(self.read_model, self.name) as held:
+                yield held
+            return
+        client = self.read_model.client
+        lock = f"{self.read_model.prefix}_proj:{self.name}:kafka-setup"
+        if not await client.set(lock, secrets.token_hex(8), nx=True, ex=30):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            await client.delete(lock)
+
+    def _offsets_of(self, slot: str) -> RedisOffsets | MongoOffsets:
+        if isinstance(self.read_model, MongoReadModel):
+            return MongoOffsets(self.read_model, self.name, slot)
+        return RedisOffsets(self.read_model, self.name, slot)
+
+    def _use(self, slot: str) -> str:
+        self.slot = slot
+        self._offsets = self._offsets_of(slot)
+        return slot
 
     @property
-    def offsets(self) -> RedisOffsets:
+    def offsets(self) -> RedisOffsets | MongoOffsets:
         if self._offsets is None:
             raise ConsumerError(self.name, "setup() has not run")
         return self._offsets
@@ -112,9 +169,15 @@ class KafkaProjection:
                 self._next[field] = stored[field]
                 starts[(topic, partition)] = stored[field]
             else:
-                # Nothing of this partition is in the read model yet: all of it is due.
+                # Nothing of this partition is in the read model yet: all of it is
+                # due, from offset 0.  Not "the oldest retained": if retention
+                # already deleted the start, the group loop reports that gap instead
+                # of building a read model that silently lacks it.  (Retry topics
+                # hold copies only; what retention took there was handled before.)
                 self._next.pop(field, None)
-                starts[(topic, partition)] = confluent_kafka.OFFSET_BEGINNING
+                starts[(topic, partition)] = (
+                    confluent_kafka.OFFSET_BEGINNING if ".retry." in topic else 0
+                )
         return starts
 
     async def revoked(self, partitions: Sequence[Partition]) -> None:
@@ -161,7 +224,8 @@ class KafkaProjection:
                 seen[field] = offset
         if not due:
             return
-        writes = self.read_model.new_writes(self.name, self.slot)
+        # Redis or Mongo writes, matching the offsets kind (checked in __init__).
+        writes: Any = self.read_model.new_writes(self.name, self.slot)
         failures: list[Failure] = []
         guarded: list[tuple[int, str]] = []
         events: dict[int, confluent_kafka.Message] = {}
@@ -179,10 +243,19 @@ class KafkaProjection:
         for failure in failures:
             await self._send(failure)
         moves = self._moves(due)
-        refused = await self.offsets.commit(moves, writes, guarded)
+        offsets = self.offsets
+        if isinstance(offsets, MongoOffsets):
+            # Each document's guard marks name the partition and offset of its event.
+            sources = {
+                i: (m.topic() or "", m.partition() or 0, m.offset() or 0) for i, m in events.items()
+            }
+            refused = await offsets.commit(moves, writes, guarded, sources)
+        else:
+            refused = await offsets.commit(moves, writes, guarded)
         for move in moves:
             self._next[move.field] = move.next
         self.applied += len(due)
+        await self._after_commit()
         for index, reason in refused:
             message = events[index]
             await self._send(
@@ -195,35 +268,96 @@ class KafkaProjection:
                 )
             )
 
+    async def _after_commit(self) -> None:
+        """Swap a shadow build in once it caught up; stop writing once superseded."""
+        active = self.offsets.active
+        if active == self.slot:
+            if self.building:
+                self.building = False
+                log.info("projection %s: version %d is live", self.name, self.projection.version)
+            return
+        if not self.building:
+            # Another slot went live under this one: a newer version took over.
+            # Leaving the group hands the partitions to its members.
+            meta = await self.read_model.meta(self.name)
+            newest = meta.active_slot.version if meta.active_slot else self.projection.version
+            raise ProjectionSupersededError(self.name, self.projection.version, newest)
+        if await self._caught_up(active) and await self.read_model.activate(
+            self.name, self.offsets.slot
+        ):
+            self.building = False
+            log.info(
+                "projection %s: version %d caught up with the live version and replaced it",
+                self.name,
+                self.projection.version,
+            )
+
+    async def _caught_up(self, active: str) -> bool:
+        """Whether this build has applied every partition at least as far as the live slot."""
+        if not active:
+            return True
+        live = await self._offsets_of(active).load()
+        mine = await self.offsets.load()
+        # Retry topics hold copies whose originals the main topics carry, and
+        # retention may have emptied them: only the main topics' offsets decide.
+        return all(
+            mine.get(field, -1) >= offset
+            for field, offset in live.items()
+            if ".retry." not in field
+        )
+
     async def _apply(
         self,
         index: int,
         message: confluent_kafka.Message,
         inbound: Inbound,
-        writes: RedisWrites,
+        writes: Any,
         guarded: list[tuple[int, str]],
     ) -> Failure | None:
-        projection, codec, origin = self.projection, self.projection.codec, inbound.origin
         mark = writes.begin_event(index, inbound.event.position)
+        # The first attempt runs here, without the coroutines and closures of the
+        # retry loop: almost every message succeeds at once, and this is per message.
+        try:
+            pending = self._handle(inbound, writes)
+            if pending is not None:
+                await pending
+        except Exception as error:
 
-        async def work(attempt: int) -> None:
-            if self._known is not None:
-                self._check_known(inbound.event)
-            envelope = codec.upcast(inbound.event)
-            bound = projection.handler(envelope.type)
-            # Types the projection does not handle are skipped, as from the store's
-            # feed (a topic carries every event of its aggregate type).
-            if bound is not None:
-                result = bound.function(codec.decode(envelope), envelope, writes)
-                if bound.is_async or inspect.isawaitable(result):
-                    await result
-            if is_copy(message, origin):
-                # A copy (retry topic, replayed dead letter): at most once by event id.
-                guarded.append((index, str(inbound.event.event_id)))
+            async def work(attempt: int) -> None:
+                again = self._handle(inbound, writes)
+                if again is not None:
+                    await again
 
-        return await with_retries(
-            work, message, origin, self.policy, on_failure=lambda: writes.rollback(mark)
-        )
+            failure = await with_retries(
+                work,
+                message,
+                inbound.origin,
+                self.policy,
+                on_failure=lambda: writes.rollback(mark),
+                first_error=error,
+            )
+            if failure is not None:
+                return failure
+        if inbound.is_copy:
+            # A copy (retry topic, replayed dead letter): at most once by event id.
+            guarded.append((index, str(inbound.event.event_id)))
+        return None
+
+    def _handle(self, inbound: Inbound, writes: Any) -> Awaitable[Any] | None:
+        """Run the handler of the event's current type; what to await if it is async."""
+        codec = self.projection.codec
+        if self._known is not None:
+            self._check_known(inbound.event)
+        envelope = codec.upcast(inbound.event)
+        bound = self.projection.handler(envelope.type)
+        # Types the projection does not handle are skipped, as from the store's
+        # feed (a topic carries every event of its aggregate type).
+        if bound is None:
+            return None
+        result = bound.function(codec.decode(envelope), envelope, writes)
+        if result is not None and (bound.is_async or inspect.isawaitable(result)):
+            return result  # type: ignore[no-any-return]
+        return None
 
     def _check_known(self, event: RecordedEvent) -> None:
         assert self._known is not None

@@ -17,69 +17,83 @@ a copy sent twice lands once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from redis.exceptions import RedisError, ResponseError
 
-from projections import RedisReadModel, RedisScript, RedisWrites
+from projections import MongoReadModel, RedisReadModel, RedisScript, RedisWrites
 
 from ._consume_errors import ConsumerError, OffsetConflictError
 
+# ARGV[1] is the whole batch as one JSON array, decoded here with cjson:
+#   [[[field, expected, next], ...],      partition moves ('' expected: none yet)
+#    [[event index, event id], ...],      copies applied at most once by id
+#    [[event index, [arg, ...]], ...]]    the queued commands, every arg a string
+# except that an argument JSON cannot carry (bytes that are not UTF-8) is
+# [n]: ARGV[n].  Why one string: redis-py packing ~3,000 separate arguments per
+# batch was a fifth of a consumer's CPU; one JSON string costs one call of orjson.
 _COMMIT = """
-local i = 1
-local parts = tonumber(ARGV[i])
-i = i + 1
-for _ = 1, parts do
-  local found = redis.call('HGET', KEYS[1], ARGV[i]) or ''
-  if found ~= ARGV[i + 1] then return {'conflict', ARGV[i], found} end
-  i = i + 3
+local batch = cjson.decode(ARGV[1])
+local moves, guarded, commands = batch[1], batch[2], batch[3]
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind ~= 'hash' and kind ~= 'none' then
+  return {'corrupt', KEYS[1] .. ' (the offsets) is a ' .. kind .. ', not a hash'}
 end
-local j = 2
-for _ = 1, parts do
-  redis.call('HSET', KEYS[1], ARGV[j], ARGV[j + 2])
-  j = j + 3
+kind = redis.call('TYPE', KEYS[2])['ok']
+if kind ~= 'set' and kind ~= 'none' then
+  return {'corrupt', KEYS[2] .. ' (the applied copies) is a ' .. kind .. ', not a set'}
+end
+for m = 1, #moves do
+  local found = redis.call('HGET', KEYS[1], moves[m][1]) or ''
+  if found ~= moves[m][2] then return {'conflict', moves[m][1], found} end
+end
+-- Nothing above wrote anything, and nothing below can fail: every command and
+-- handler script runs under pcall, so the offsets never move without the writes.
+for m = 1, #moves do
+  redis.call('HSET', KEYS[1], moves[m][1], moves[m][3])
 end
 local skip = {}
-local guarded = tonumber(ARGV[i])
-i = i + 1
-for _ = 1, guarded do
-  if redis.call('SADD', KEYS[2], ARGV[i + 1]) == 0 then skip[ARGV[i]] = true end
-  i = i + 2
+for g = 1, #guarded do
+  if redis.call('SADD', KEYS[2], guarded[g][2]) == 0 then skip[guarded[g][1]] = true end
 end
+local function run_script(args)
+  local script = handler_scripts[args[2]]
+  if script == nil then return {err = 'unknown script ' .. args[2]} end
+  local nkeys = tonumber(args[3])
+  return script({unpack(args, 4, 3 + nkeys)}, {unpack(args, 4 + nkeys, #args)})
+end
+local raw = #ARGV > 1
 local failed = {}
-local commands = tonumber(ARGV[i])
-i = i + 1
-for c = 1, commands do
-  local owner = ARGV[i]
-  local argc = tonumber(ARGV[i + 1])
-  local s = i + 2
+for c = 1, #commands do
+  local owner = commands[c][1]
   if not skip[owner] then
-    local result
-    if ARGV[s] == 'EVALSHA' then
-      local script = handler_scripts[ARGV[s + 1]]
-      local nkeys = tonumber(ARGV[s + 2])
-      if script == nil then
-        result = {err = 'unknown script ' .. ARGV[s + 1]}
-      else
-        local ok, value = pcall(
-          script,
-          {unpack(ARGV, s + 3, s + 2 + nkeys)},
-          {unpack(ARGV, s + 3 + nkeys, s + argc - 1)})
-        if ok then result = value else result = {err = tostring(value)} end
+    local args = commands[c][2]
+    if raw then
+      for a = 1, #args do
+        if type(args[a]) == 'table' then args[a] = ARGV[args[a][1]] end
       end
-    else
-      result = redis.pcall(unpack(ARGV, s, s + argc - 1))
     end
+    -- Under pcall: a handler script may raise (error()), and so may a command
+    -- Redis cannot even parse; either is that command's refused write.
+    local ok, result
+    if args[1] == 'EVALSHA' then
+      ok, result = pcall(run_script, args)
+    else
+      ok, result = pcall(redis.pcall, unpack(args))
+    end
+    if not ok then result = {err = tostring(result)} end
     if type(result) == 'table' and result.err then
-      failed[#failed + 1] = owner
+      failed[#failed + 1] = tostring(owner)
       failed[#failed + 1] = tostring(result.err)
     end
   end
-  i = s + argc
 end
-return {'ok', failed}
+-- The active slot, so a member learns in this same reply that a newer version
+-- took over (and a shadow build that it went live).
+return {'ok', failed, redis.call('GET', KEYS[3]) or ''}
 """
 
 
@@ -111,6 +125,9 @@ class RedisOffsets:
         base = f"{read_model.prefix}_proj:{name}"
         self.offsets_key = f"{base}:kafka:{slot}"
         self.ids_key = f"{base}:kafka-ids:{slot}"
+        self.active_key = f"{base}:active"
+        #: The projection's active slot as of the last commit ("" when none).
+        self.active: str = ""
         self._scripts: dict[tuple[str, ...], Any] = {}
 
     async def load(self, partitions: Sequence[tuple[str, int]] | None = None) -> dict[str, int]:
@@ -133,29 +150,31 @@ class RedisOffsets:
         moves: Sequence[PartitionMove],
         writes: RedisWrites,
         guarded: Sequence[tuple[int, str]],
+        sources: Mapping[int, tuple[str, int, int]] | None = None,
     ) -> list[tuple[int, str]]:
         """Apply ``writes`` and the offset ``moves`` atomically; the refused writes by event.
 
         ``guarded`` are (event index, event id) pairs applied at most once by id.
+        ``sources`` (where each event came from) is not needed here: the script's
+        fence makes the whole batch one step.
         ``OffsetConflictError`` when a partition is not at its expected offset.
         """
-        args: list[Any] = [len(moves)]
-        for move in moves:
-            args += [move.field, "" if move.expected is None else str(move.expected), move.next]
-        args.append(len(guarded))
-        for index, event_id in guarded:
-            args += [index, event_id]
-        args.append(len(writes.commands))
-        for owner, command in zip(writes.owners, writes.commands, strict=True):
-            args += [owner, len(command), *command]
+        extra: list[bytes] = []
+        try:
+            batch = self._batch(moves, writes, guarded, extra)
+            args: list[Any] = [orjson.dumps(batch), *extra]
+        except TypeError as error:  # orjson.JSONEncodeError is one too
+            raise ConsumerError(self.name, f"a queued write cannot go to Redis: {error}") from None
         script = self._script(writes.scripts.values())
         try:
-            reply = await script(keys=[self.offsets_key, self.ids_key], args=args)
+            reply = await script(keys=[self.offsets_key, self.ids_key, self.active_key], args=args)
         except ResponseError as error:
             raise ConsumerError(self.name, f"the read model refused the batch: {error}") from error
         except RedisError as error:
             raise ConsumerError(self.name, f"Redis failed: {error}") from error
         outcome = _text(reply[0])
+        if outcome == "corrupt":
+            raise ConsumerError(self.name, f"the read model refused the batch: {_text(reply[1])}")
         if outcome == "conflict":
             field, found = _text(reply[1]), _text(reply[2])
             topic, _, partition = field.rpartition(":")
@@ -167,8 +186,25 @@ class RedisOffsets:
                 -1 if expected is None else expected,
                 int(found) if found else -1,
             )
+        self.active = _text(reply[2])
         pairs = [_text(item) for item in reply[1]]
         return [(int(i), e) for i, e in zip(pairs[::2], pairs[1::2], strict=True)]
+
+    @staticmethod
+    def _batch(
+        moves: Sequence[PartitionMove],
+        writes: RedisWrites,
+        guarded: Sequence[tuple[int, str]],
+        extra: list[bytes],
+    ) -> list[Any]:
+        return [
+            [[m.field, "" if m.expected is None else str(m.expected), str(m.next)] for m in moves],
+            [[index, event_id] for index, event_id in guarded],
+            [
+                [owner, [a if type(a) is str else _argument(a, extra) for a in command]]
+                for owner, command in zip(writes.owners, writes.commands, strict=True)
+            ],
+        ]
 
     def _script(self, scripts: Any) -> Any:
         handlers = tuple(sorted(scripts, key=lambda s: s.sha))
@@ -186,12 +222,35 @@ def _handler_table(scripts: Sequence[RedisScript]) -> str:
     return "local handler_scripts = {\n" + "\n".join(entries) + "\n}\n"
 
 
+def _argument(value: Any, extra: list[bytes]) -> Any:
+    """One command argument as JSON carries it to the script: a string, or [ARGV index]."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            # JSON strings are text; raw bytes travel as an argument of their own.
+            extra.append(value)
+            return [len(extra) + 1]
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TypeError(f"a Redis argument must be str, bytes, int or float, not {value!r}")
+    # Numbers as redis-py writes them (repr for floats): as JSON numbers, Lua would
+    # turn them into doubles and back, changing 0.1 and integers past 2**53.
+    return repr(value) if isinstance(value, float) else str(value)
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-async def partition_offsets(read_model: RedisReadModel, name: str) -> dict[str, int]:
-    """The active slot's next offset per ``topic:partition`` ({} when none is active)."""
+async def partition_offsets(
+    read_model: RedisReadModel | MongoReadModel, name: str
+) -> dict[str, int]:
+    """The active slot's next offset per ``topic:partition`` ({} when none is active);
+    ``read_model`` a ``RedisReadModel`` or a ``MongoReadModel``."""
+    if not isinstance(read_model, RedisReadModel):
+        from ._mongo_offsets import mongo_partition_offsets
+
+        return await mongo_partition_offsets(read_model, name)
     meta = await read_model.meta(name)
     if meta.active is None:
         return {}

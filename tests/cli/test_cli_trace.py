@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
 from cli_runner import Chronik
+
+from eventstore import NewEvent, PostgresEventStore
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +70,44 @@ def test_status_watch_refreshes_until_the_count(chronik: Chronik, ran: None) -> 
     table = chronik("projections", "status", "--watch", "0.1", "--count", "2")
     assert table.code == 0, table.describe()
     assert table.stdout.count("PROJECTION") == 2
+
+
+async def test_trace_shows_the_kafka_hop_of_what_a_relay_published(
+    chronik: Chronik, ran: None, kafka_bootstrap: str, pg_dsn: str, cli_schema: str
+) -> None:
+    started = _started_id(chronik, "demo-transfer-1")
+    before = chronik("trace", started, "--json").json()
+    # The demo relayed what it seeded (to a mock cluster gone since; the hop was real).
+    assert all(r["kafka"] == [_hop("demo", r, "chronik.")] for r in before)
+
+    kafka = Chronik({**chronik.env, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}, chronik.cwd)
+    prefix = f"tr{uuid.uuid4().hex[:8]}."
+    relayed = kafka("relay", "--until-caught-up", "--topic-prefix", prefix)
+    assert relayed.code == 0, relayed.describe()
+    # Its progress, as plain lines (stderr is not a terminal): the whole feed, at 100%.
+    lines = [line for line in relayed.stderr.splitlines() if line.startswith("relaying")]
+    assert lines and lines[-1].startswith("relaying default  100%  "), relayed.describe()
+    # Written after the relay ran: not published, and the trace must not say it was.
+    store = await PostgresEventStore.connect(pg_dsn, schema=cli_schema, pool_size=1)
+    try:
+        late = f"ledger-{uuid.uuid4().hex[:6]}"
+        late_id = uuid.uuid4()
+        await store.append(late, [NewEvent("ledger.Touched", {"n": 1}, event_id=late_id)])
+    finally:
+        await store.close()
+
+    rows = chronik("trace", started, "--json", "--topic-prefix", f"default={prefix}").json()
+    assert [r["event_id"] for r in rows] == [r["event_id"] for r in before]
+    for row in rows:
+        assert row["kafka"] == [_hop("default", row, prefix), _hop("demo", row, "chronik.")]
+    table = chronik("trace", started, "--topic-prefix", f"default={prefix}")
+    assert table.code == 0, table.describe()
+    assert f"=> kafka {prefix}ledger" in table.stdout and "relay default" in table.stdout
+
+    unpublished = chronik("trace", str(late_id), "--json").json()
+    assert [r["kafka"] for r in unpublished] == [[]]
+
+
+def _hop(relay: str, row: dict[str, Any], prefix: str) -> dict[str, Any]:
+    kind = row["stream_id"].split("-")[0]
+    return {"relay": relay, "mode": "at-least-once", "topic": prefix + kind}

@@ -116,3 +116,23 @@ def test_a_value_that_is_not_json_is_a_bad_message() -> None:
     record = encode_event(_event(), "bank", "test")
     with pytest.raises(BadMessageError, match="not JSON"):
         decode_inbound("bank", 0, 3, record.key, b"{oops", record.headers)
+
+
+def test_text_headers_and_empty_values_decode_like_bytes() -> None:
+    """Headers given as a mapping of text (a test double, another client) and a header
+    without a value (which is no value: it hides nothing sent before it)."""
+    event = _event()
+    record = encode_event(event, "bank", "test")
+    as_text = {name: value.decode() for name, value in record.headers}
+    assert decode_inbound("bank", 0, 1, record.key, record.value, as_text).event == event
+    with_empty = [*record.headers, ("ce_chronikversion", None)]
+    assert decode_inbound("bank", 0, 1, record.key, record.value, with_empty).event == event
+
+
+def test_data_only_the_standard_json_reader_accepts_still_decodes() -> None:
+    """NaN is not JSON, but Python's encoder writes it; the fast reader refuses it and
+    the standard one takes over rather than dead-lettering the event."""
+    record = encode_event(_event(), "bank", "test")
+    value = b'{"amount": NaN}'
+    inbound = decode_inbound("bank", 0, 1, record.key, value, record.headers)
+    assert inbound.event.data["amount"] != inbound.event.data["amount"]  # NaN

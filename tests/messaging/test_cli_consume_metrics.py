@@ -1,0 +1,141 @@
+"""``chronik consume --metrics-port``: a real HTTP client against a real consumer process
+on the session's Kafka: the group's lag per partition, its dead letters, and a /readyz
+that fails while the group is behind and names its worst partition; then the DLQ's
+replay with its progress."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+from kafka_support import fresh_topic, publish
+from test_cli_consume import chronik, environment, start
+from test_kafka_projection import seed_ledgers
+
+from eventstore import PostgresEventStore
+
+DEADLINE = 90.0  # a hang guard, not a timing assertion
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def _until(check: Any) -> Any:
+    give_up = time.monotonic() + DEADLINE
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < give_up, "condition never held"
+        time.sleep(0.05)
+
+
+def _address(stderr: Any) -> str:
+    for line in stderr:
+        match = re.search(r"metrics on (http://127\.0\.0\.1:\d+)/metrics", line)
+        if match:
+            return match.group(1)
+    raise AssertionError("the consumer ended before serving metrics")
+
+
+async def test_consume_serves_group_lag_dead_letters_and_lag_based_readiness(
+    store: PostgresEventStore, pg_dsn: str, redis_url: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    await seed_ledgers(store, 2, 2)
+    events = [e async for e in store.read_all()]
+    topic, group = fresh_topic("chronik.ledger"), f"g-{uuid.uuid4().hex[:8]}"
+    publish(kafka_bootstrap, topic, events, raw=[(b"ledger-x", b"{oops", [])])
+    env = environment(tmp_path, store, pg_dsn, redis_url, kafka_bootstrap)
+    gate = tmp_path / "gate"
+    env["CHRONIK_TEST_GATE"] = str(gate)
+    member = start(env, "consume", "--group", group, "--topic", topic,
+                   "--handler", "cli_gated_handler:handle",
+                   "--metrics-port", "0", "--ready-lag", "2")  # fmt: skip
+    try:
+        assert member.stderr is not None
+        url = _address(member.stderr)
+        assert _get(url + "/healthz") == (200, "alive\n")
+
+        # The handler holds the messages: the group stays behind, and /readyz says so.
+        code, body = _get(url + "/readyz")
+        assert code == 503, body
+        behind = json.loads(body)
+        assert behind["ready"] is False
+        consumer = behind["consumer"]
+        assert consumer["group"] == group and consumer["lag_events"] > 2
+        worst = consumer["worst_partition"]
+        assert worst["topic"] == topic and worst["lag_events"] >= 1
+        metrics = _get(url + "/metrics")[1]
+        partition = worst["partition"]
+        shown = re.search(
+            rf'^chronik_consumer_lag_events\{{group="{group}",partition="{partition}",'
+            rf'topic="{re.escape(topic)}"\}} (\S+)$',
+            metrics,
+            re.M,
+        )
+        assert shown and float(shown.group(1)) >= 1, metrics
+
+        gate.touch()
+
+        def caught_up() -> dict[str, Any] | None:
+            code, body = _get(url + "/readyz")
+            return json.loads(body) if code == 200 else None
+
+        ready = _until(caught_up)["consumer"]
+        assert ready["group"] == group and ready["ready"] is True
+        assert ready["lag_events"] <= 2
+
+        def settled() -> str | None:
+            metrics = _get(url + "/metrics")[1]
+            lags = re.findall(
+                rf'^chronik_consumer_lag_events\{{group="{group}",partition="\d+",'
+                rf'topic="{re.escape(topic)}"\}} (\S+)$',
+                metrics,
+                re.M,
+            )
+            dead = re.search(
+                rf'^chronik_consumer_dead_letters\{{topic="{re.escape(topic)}"\}} 1\.0$',
+                metrics,
+                re.M,
+            )
+            done = lags and all(float(lag) == 0 for lag in lags)
+            return metrics if done and dead else None
+
+        metrics = _until(settled)
+        consumed = re.search(
+            rf'^chronik_consumed_messages_total\{{consumer="{group}"\}} (\S+)$', metrics, re.M
+        )
+        assert consumed and float(consumed.group(1)) >= len(events), metrics
+    finally:
+        member.send_signal(signal.SIGTERM)
+        _, err = member.communicate(timeout=60)
+    assert member.returncode == 0, err
+    # Its catch-up progress (stderr is not a terminal): plain lines, the last at 100%.
+    caught = [line for line in err.splitlines() if line.startswith(f"consuming as {group}")]
+    total = len(events) + 1
+    assert caught and caught[-1].startswith(
+        f"consuming as {group}  100%  {total}/{total} messages"
+    ), err
+
+    # Replaying the DLQ shows its progress (stderr is not a terminal: plain lines).
+    replay = chronik(env, "consumers", "deadletters", "replay", topic)
+    assert replay.returncode == 0, replay.stderr
+    assert "sent 1 dead letters back" in replay.stderr
+    [done] = [line for line in replay.stderr.splitlines() if line.startswith("replaying")]
+    assert re.fullmatch(
+        rf"replaying {re.escape(topic)}\.dlq  100%  1/1 dead letters  \S+ dead letters/s  "
+        r"elapsed \d+:\d\d",
+        done,
+    ), done
