@@ -26,6 +26,8 @@ class Interrupts:
         self.task = task
         #: The name of the first signal received ("SIGINT"), or None.
         self.received: str | None = None
+        #: Whether a signal cancelled the task (rather than asking a runner to stop).
+        self.cancelled = False
         self._stops: list[asyncio.Event] = []
 
     @contextlib.contextmanager
@@ -62,6 +64,7 @@ class Interrupts:
         if first and self._stops:
             self._stops[-1].set()
         elif not self.task.done():
+            self.cancelled = True
             self.task.cancel()
 
 

@@ -132,10 +132,15 @@ async def _run(config: Config, args: argparse.Namespace) -> int:
             async with Services(config) as services:
                 context = Context(config, services)
                 try:
-                    return int(await args.handler(context, args))
+                    code = int(await args.handler(context, args))
                 finally:
                     for note in services.notes:
                         context.note(note)
+            if interrupts.cancelled:
+                # Something on the way swallowed the cancellation (asyncio.wait_for's
+                # race in 3.11): the person still asked to stop, so say so.
+                raise Interrupted(f"interrupted ({interrupts.received})")
+            return code
         except asyncio.CancelledError:
             if interrupts.received is None:
                 raise
