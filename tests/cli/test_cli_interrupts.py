@@ -200,6 +200,13 @@ def test_interrupt_while_the_command_imports_prints_one_line(
         hold.unlink()
     code, _, err = finish(process)
     messages = [line for line in err.splitlines() if not line.startswith("import time:")]
+    assert not any("Traceback" in line or "KeyboardInterrupt" in line for line in messages)
+    if code == 0:
+        # On a busy machine this test reads the import line late: the command was
+        # already replaying and stopped gracefully at the signal (twice in CI, with
+        # the replay's progress line only), which the test above covers.
+        assert messages and messages[-1].startswith("replaying ticks"), messages
+        return
     assert code == 130, messages
     assert messages == ["chronik: error: interrupted"] or messages[-1].startswith(
         "chronik: error: interrupted"
