@@ -197,4 +197,3 @@ async def test_two_leading_runners_act_once_per_trigger(
             statuses = sorted([(await repo.load(Order, o)).status for o in ids], key=str)
             assert statuses == [OrderStatus.CANCELLED, OrderStatus.PAID]
             assert await balance(repo, customer) == D(5)
-
