@@ -28,19 +28,20 @@ triggers to pin this).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from aggregates import Repository
 from eventstore import EventCodec, Position, RecordedEvent, caused_by, trace_span
 from projections import EventSource, LeaderLock, LockProvider, PostgresAdvisoryLocks
 
-from ._choreography import run_reaction
+from ._choreography import ReactionRetry, StopRequested, react
 from ._definition import Reaction, Saga
-from ._engine import CommitHook, SagaEngine
+from ._engine import TRANSIENT, CommitHook, SagaEngine
 from ._errors import SagaConfigError
 from ._process import SAGA_EVENTS, SagaStatus
 
@@ -64,6 +65,8 @@ class SagaRunnerOptions:
     standby_poll: float = 1.0
     #: How often the leader checks the connection that holds its lock.
     lock_check_interval: float = 5.0
+    #: How a reaction that raises is tried again before its event is parked.
+    reaction_retry: ReactionRetry = field(default_factory=ReactionRetry)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.idle_timeout <= 0:
@@ -84,6 +87,8 @@ class SagaRunnerStats:
     error: str | None = None
     #: Whether this runner holds the leader lock now (a standby does nothing).
     leading: bool = False
+    #: Events a reaction kept failing on, parked (``chronik sagas list --status parked``).
+    parked: int = 0
 
 
 class SagaRunner:
@@ -119,8 +124,9 @@ class SagaRunner:
         self.stats = SagaRunnerStats()
         if not self.engine.sagas and not self.reactions:
             raise SagaConfigError(name, "a runner needs at least one saga or reaction")
-        self.codec = _codec(repository, self.engine.sagas.values(), self.reactions)
+        self.codec = runner_codec(repository, self.engine.sagas.values(), self.reactions)
         self._migrated = False
+        self._stop: asyncio.Event | None = None
         self._starters: dict[str, list[Saga]] = {}
         for saga in self.engine.sagas.values():
             for event_class in saga.start_on:
@@ -139,6 +145,7 @@ class SagaRunner:
         checkpoint after a delay, a lost lock goes back to standby."""
         await self.engine.tables.migrate()
         self._migrated = True
+        self._stop = stop
         lock = self.locks.lock(self.lock_name)
         while not stop.is_set():
             try:
@@ -180,6 +187,8 @@ class SagaRunner:
                 return True
             except _LeadershipLost:
                 return False
+            except StopRequested:
+                return True
             except Exception as error:
                 self.stats.restarts += 1
                 self.stats.error = f"{type(error).__name__}: {error}"
@@ -288,15 +297,38 @@ class SagaRunner:
                 self.stats.started += 1
             await self._drive(saga_id)
         for reaction in self._reacting.get(kind, ()):
-            if await run_reaction(reaction, event, self.codec, self.repository, self.engine.tables):
+            outcome = await react(
+                reaction,
+                event,
+                self.codec,
+                self.repository,
+                self.engine.tables,
+                self.options.reaction_retry,
+                TRANSIENT,
+                self._pause,
+            )
+            if outcome:
                 self.stats.reactions += 1
+            elif outcome is None:
+                self.stats.parked += 1
+
+    async def _pause(self, seconds: float) -> bool:
+        """A reaction's backoff: True when the runner is asked to stop meanwhile."""
+        stop = self._stop
+        if stop is None:  # catch_up: nothing can stop it but cancellation
+            await asyncio.sleep(seconds)
+            return False
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await stop.wait()
+        return stop.is_set()
 
     async def _drive(self, saga_id: str) -> None:
         await self.engine.drive(saga_id)
         self.stats.driven += 1
 
 
-def _codec(
+def runner_codec(
     repository: Repository, sagas: Iterable[Saga], reactions: Iterable[Reaction]
 ) -> EventCodec:
     """The repository's codec (its aggregates' events and upcasters) plus what the
