@@ -12,11 +12,12 @@ The checkpoint only saves re-reading: every effect is idempotent (a saga
 transition expects its stream's version, a reaction marks its event handled in
 its own transaction), so the batch in flight at a crash is simply read again.
 
-Leadership.  ``run`` works only while it holds a leader lock (by default a
-PostgreSQL advisory lock named after the store's schema and the runner's name,
-as projections and the relay do): of several processes running the same sagas
-one leads, the others stand by and take over when the leader's database session
-ends (a crash, a SIGKILL).  The lock saves work, it does not make the runner
+Leadership.  ``run`` works only while it holds a leader lock (on the store's
+feed, a PostgreSQL advisory lock named after the store's schema and the
+runner's name, as projections and the relay do): of several processes running
+the same sagas one leads, the others stand by and take over when the leader's
+database session ends (a crash, a SIGKILL).  Runners on a Kafka source share its
+partitions through their consumer group instead: each leads.  The lock saves work, it does not make the runner
 correct: two runners that both lead (a leader that lost its connection without
 noticing yet, or ``catch_up`` beside a live runner) still act once per trigger
 and step, because every transition is one transaction that expects the saga
@@ -37,7 +38,14 @@ from datetime import timedelta
 
 from aggregates import Repository
 from eventstore import EventCodec, Position, RecordedEvent, caused_by, trace_span
-from projections import EventSource, LeaderLock, LockProvider, PostgresAdvisoryLocks
+from projections import (
+    EventSource,
+    LeaderLock,
+    LocalLocks,
+    LockProvider,
+    PostgresAdvisoryLocks,
+    StoreFeedSource,
+)
 
 from ._choreography import ReactionRetry, StopRequested, react
 from ._definition import Reaction, Saga
@@ -96,7 +104,9 @@ class SagaRunner:
 
     ``name`` keys the runner's checkpoint and its leader lock: runners of
     different apps on one store need different names.  ``locks``: where the
-    leader lock is taken (default: advisory locks in the store's database).
+    leader lock is taken (default: on the store's feed, advisory locks in the
+    store's database; on another source, such as a Kafka consumer group that
+    shares its partitions among runners, a lock of its own, so it always leads).
     """
 
     def __init__(
@@ -113,9 +123,7 @@ class SagaRunner:
         locks: LockProvider | None = None,
     ) -> None:
         self.engine = SagaEngine(repository, sagas, clock_shift=clock_shift, on_commit=on_commit)
-        self.locks = (
-            locks if locks is not None else PostgresAdvisoryLocks.for_store(self.engine.store)
-        )
+        self.locks = locks if locks is not None else _default_locks(source, self.engine)
         self.repository = repository
         self.source = source
         self.reactions = tuple(reactions)
@@ -326,6 +334,15 @@ class SagaRunner:
     async def _drive(self, saga_id: str) -> None:
         await self.engine.drive(saga_id)
         self.stats.driven += 1
+
+
+def _default_locks(source: EventSource, engine: SagaEngine) -> LockProvider:
+    """Advisory locks in the store's database for a runner on the store's feed (every
+    runner would read all of it); a lock of its own otherwise: runners on a Kafka
+    source share its partitions through their consumer group, all leading."""
+    if isinstance(source, StoreFeedSource):
+        return PostgresAdvisoryLocks.for_store(engine.store)
+    return LocalLocks()
 
 
 def runner_codec(
