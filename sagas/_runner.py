@@ -17,13 +17,13 @@ feed, a PostgreSQL advisory lock named after the store's schema and the
 runner's name, as projections and the relay do): of several processes running
 the same sagas one leads, the others stand by and take over when the leader's
 database session ends (a crash, a SIGKILL).  Runners on a Kafka source share its
-partitions through their consumer group instead: each leads.  The lock saves work, it does not make the runner
-correct: two runners that both lead (a leader that lost its connection without
-noticing yet, or ``catch_up`` beside a live runner) still act once per trigger
-and step, because every transition is one transaction that expects the saga
-stream's version and appends events with ids derived from the saga and the step
-(``tests/sagas/test_leadership.py`` runs two leading runners on the same
-triggers to pin this).
+partitions through their consumer group instead: each leads.  The lock saves
+work, it does not make the runner correct: two runners that both lead (a leader
+that lost its connection without noticing yet, or ``catch_up`` beside a live
+runner) still act once per trigger and step, because every transition is one
+transaction that expects the saga stream's version and appends events with ids
+derived from the saga and the step (``tests/sagas/test_leadership.py`` runs two
+leading runners on the same triggers to pin this).
 """
 
 from __future__ import annotations
