@@ -27,6 +27,7 @@ from ._errors import (
     SagaConfigError,
     SagaDefinitionError,
     SagaError,
+    SagaInputError,
     SagaNotFoundError,
     SagaStateError,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "SagaDefinitionError",
     "SagaEngine",
     "SagaError",
+    "SagaInputError",
     "SagaNotFoundError",
     "SagaProcess",
     "SagaReport",

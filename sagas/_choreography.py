@@ -26,6 +26,7 @@ from aggregates import Aggregate, Repository
 from eventstore import ConcurrencyError, EventCodec, PostgresEventStore, RecordedEvent
 
 from ._definition import SAGA_NAMESPACE, Command, Reaction
+from ._errors import SagaConfigError
 from ._parked import ParkedReactions, parked_id
 from ._tables import SagaTables
 
@@ -108,7 +109,11 @@ class ReactionRetry:
 
     def __post_init__(self) -> None:
         if self.attempts < 1 or self.backoff < 0 or self.max_backoff < self.backoff:
-            raise ValueError("attempts must be >= 1 and 0 <= backoff <= max_backoff")
+            raise SagaConfigError(
+                "reaction retry",
+                f"attempts must be >= 1 and 0 <= backoff <= max_backoff, not {self.attempts!r}, "
+                f"{self.backoff!r} and {self.max_backoff!r}",
+            )
 
 
 #: Waits ``seconds``; True when the runner is asked to stop meanwhile.

@@ -17,6 +17,7 @@ event on some stream (the answer of another service) within ``timeout`` seconds.
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -101,19 +102,21 @@ class Saga:
         description: str = "",
     ) -> None:
         object.__setattr__(self, "name", check_name(name))
-        object.__setattr__(self, "steps", tuple(steps))
-        object.__setattr__(self, "start_on", tuple(start_on))
+        object.__setattr__(self, "steps", _items(name, "steps", steps))
+        object.__setattr__(self, "start_on", check_event_classes(name, "start_on", start_on))
         object.__setattr__(self, "data_from", data_from)
         object.__setattr__(self, "description", description)
         if not self.steps:
             raise SagaDefinitionError(name, "a saga needs at least one step")
+        for step in self.steps:
+            check_step(name, step)
         names = [step.name for step in self.steps]
         if len(set(names)) != len(names):
             raise SagaDefinitionError(name, f"step names repeat: {names}")
-        for step in self.steps:
-            check_step(name, step)
         if self.start_on and data_from is None:
             raise SagaDefinitionError(name, "start_on needs data_from(event, envelope)")
+        if data_from is not None and not callable(data_from):
+            raise SagaDefinitionError(name, f"data_from must be a function, not {data_from!r}")
 
     def instance_id(self, trigger_event_id: uuid.UUID) -> str:
         """The id of the instance an event starts: the same for every redelivery."""
@@ -137,8 +140,14 @@ class Reaction:
 
     def __post_init__(self) -> None:
         check_name(self.name)
+        # A frozen dataclass: normalise a list to the tuple the type promises.
+        object.__setattr__(self, "on", check_event_classes(self.name, "on", self.on))
         if not self.on:
             raise SagaDefinitionError(self.name, "a reaction needs at least one event class")
+        if not callable(self.handle):
+            raise SagaDefinitionError(
+                self.name, f"handle must be an async function, not {self.handle!r}"
+            )
 
 
 def check_name(name: str) -> str:
@@ -149,16 +158,61 @@ def check_name(name: str) -> str:
     return name
 
 
-def check_step(saga: str, step: Step) -> None:
+def check_step(saga: str, step: object) -> None:
+    # Checked here, not when the step runs: a definition mistake found by the
+    # first instance to reach it would leave that instance half done.
+    if not isinstance(step, Step):
+        raise SagaDefinitionError(saga, f"steps must be Step objects, not {step!r}")
     if not isinstance(step.name, str) or not _NAME.match(step.name):
         raise SagaDefinitionError(saga, f"bad step name {step.name!r}")
     if step.action is None and step.await_ is None and step.compensate is None:
         raise SagaDefinitionError(saga, f"step {step.name!r} does nothing")
+    for role, function in (("action", step.action), ("compensate", step.compensate)):
+        if function is not None and not callable(function):
+            raise SagaDefinitionError(
+                saga, f"step {step.name!r}: {role} must be a function of the data, not {function!r}"
+            )
+    if step.await_ is not None:
+        awaited = step.await_
+        if not isinstance(awaited, Await):
+            raise SagaDefinitionError(
+                saga, f"step {step.name!r}: await_ must be an Await, not {awaited!r}"
+            )
+        check_event_classes(saga, f"step {step.name!r}: Await event_type", (awaited.event_type,))
+        if not callable(awaited.stream_id):
+            raise SagaDefinitionError(
+                saga, f"step {step.name!r}: Await stream_id must be a function of the data"
+            )
     if step.timeout is not None:
         if step.await_ is None:
             raise SagaDefinitionError(saga, f"step {step.name!r}: a timeout needs await_")
-        if isinstance(step.timeout, bool) or not isinstance(step.timeout, int | float):
-            raise SagaDefinitionError(saga, f"step {step.name!r}: timeout must be seconds")
+        timeout = step.timeout
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout)
+            or timeout <= 0
+        ):
+            raise SagaDefinitionError(
+                saga, f"step {step.name!r}: timeout must be seconds > 0, not {timeout!r}"
+            )
+
+
+def check_event_classes(saga: str, role: str, classes: object) -> tuple[type[Event], ...]:
+    """``classes`` as a tuple of Event subclasses: a name or an instance never matches a
+    stored event, so the saga or reaction would silently never run."""
+    found = _items(saga, role, classes)
+    for item in found:
+        if not (isinstance(item, type) and issubclass(item, Event)):
+            raise SagaDefinitionError(saga, f"{role} takes Event classes, not {item!r}")
+    return found
+
+
+def _items(saga: str, role: str, value: object) -> tuple[Any, ...]:
+    # A string is iterable too: "debit" would become five one-letter items.
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise SagaDefinitionError(saga, f"{role} must be a list or tuple, not {value!r}")
+    return tuple(value)
 
 
 def step_event_ids(instance_id: str, step: str, phase: str, count: int) -> list[uuid.UUID]:

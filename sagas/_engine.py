@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg import AsyncConnection, OperationalError
+from pydantic import TypeAdapter
+from pydantic_core import PydanticSerializationError
 
 from aggregates import Aggregate, AggregateNotFoundError, DomainError, Repository
 from eventstore import (
@@ -33,7 +35,7 @@ from eventstore import (
 )
 
 from ._definition import Command, Saga, Step, step_event_ids
-from ._errors import SagaConfigError, SagaNotFoundError, SagaStateError
+from ._errors import SagaConfigError, SagaInputError, SagaNotFoundError, SagaStateError
 from ._process import (
     Caused,
     SagaCompensated,
@@ -87,6 +89,8 @@ class SagaEngine:
         self.tables = SagaTables(store)
         self.sagas: dict[str, Saga] = {}
         for saga in sagas:
+            if not isinstance(saga, Saga):
+                raise SagaConfigError("runner", f"sagas must be Saga objects, not {saga!r}")
             if saga.name in self.sagas:
                 raise SagaConfigError(saga.name, "is given twice")
             self.sagas[saga.name] = saga
@@ -105,6 +109,7 @@ class SagaEngine:
     ) -> bool:
         """Record the start of an instance; False when it was started before."""
         definition = self._definition(saga if isinstance(saga, str) else saga.name)
+        check_start(saga_id, data)
         process = SagaProcess(saga_id)
         if await self.store.stream_version(process.stream_id) > 0:
             return False
@@ -359,6 +364,25 @@ class SagaEngine:
             known = ", ".join(sorted(self.sagas)) or "none"
             raise SagaConfigError(name, f"is not one of this runner's sagas ({known})")
         return definition
+
+
+_DATA: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
+
+
+def check_start(saga_id: object, data: object) -> None:
+    """Refuse, before anything is written, what ``saga.Started`` cannot record."""
+    if not isinstance(saga_id, str):
+        raise SagaInputError(repr(saga_id), "a saga instance id is a str")
+    if not isinstance(data, Mapping) or not all(isinstance(key, str) for key in data):
+        raise SagaInputError(
+            saga_id, f"a saga's data is a mapping with str keys, not {type(data).__name__}"
+        )
+    try:
+        _DATA.dump_json(dict(data))
+    except PydanticSerializationError as error:
+        raise SagaInputError(
+            saga_id, f"the saga's data cannot be stored as JSON: {error}"
+        ) from None
 
 
 # Errors that say nothing about the step: the runner retries them from its checkpoint.

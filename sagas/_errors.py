@@ -6,6 +6,7 @@
      └── SagaError                      names the saga (definition or instance) it is about
           ├── SagaDefinitionError        a saga or reaction is declared wrongly
           ├── SagaConfigError            the runner cannot work with what it was given
+          ├── SagaInputError             bad id, data or limit given to an operation
           ├── SagaNotFoundError          no saga instance with that id (a LookupError)
           └── SagaStateError             the operation does not fit the saga's status
 
@@ -37,6 +38,10 @@ class SagaDefinitionError(SagaError, ValueError):
 
 class SagaConfigError(SagaError, ValueError):
     """The runner was given something it cannot work with (a store, a repository)."""
+
+
+class SagaInputError(SagaError, ValueError):
+    """Bad input to an operation (an instance id, its data, a limit); nothing was written."""
 
 
 class SagaNotFoundError(SagaError, LookupError):

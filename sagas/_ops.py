@@ -17,7 +17,7 @@ from eventstore import EventStore, PostgresEventStore, caused_by
 from ._choreography import run_reaction
 from ._definition import Reaction, Saga
 from ._engine import TRANSIENT, SagaEngine
-from ._errors import SagaConfigError, SagaNotFoundError, SagaStateError
+from ._errors import SagaConfigError, SagaInputError, SagaNotFoundError, SagaStateError
 from ._parked import ParkedReactions, ParkedTrigger, parse_parked_id
 from ._process import (
     SagaFailed,
@@ -111,6 +111,8 @@ async def list_sagas(
     compensating without progress for ``stuck_after``)."""
     if status is not None and status not in STATUSES:
         raise SagaStateError("sagas", f"unknown status {status!r} (one of {', '.join(STATUSES)})")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise SagaInputError("sagas", f"limit must be a whole number >= 0, not {limit!r}")
     tables = _tables(store)
     if not await tables.exists():
         return []
@@ -169,6 +171,8 @@ async def show_saga(store: EventStore, saga_id: str) -> SagaReport:
 
     A parked reaction trigger's id (``<reaction>@<event id>``) shows the event and
     the reaction's last error."""
+    if not isinstance(saga_id, str):
+        raise SagaInputError(repr(saga_id), "a saga instance id is a str")
     key = parse_parked_id(saga_id)
     if key is not None:
         parked = await ParkedReactions(_tables(store)).get(*key)

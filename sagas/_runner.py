@@ -78,9 +78,17 @@ class SagaRunnerOptions:
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.idle_timeout <= 0:
-            raise ValueError("batch_size must be >= 1 and idle_timeout > 0")
+            raise SagaConfigError(
+                "runner options",
+                f"batch_size must be >= 1 and idle_timeout > 0, not {self.batch_size!r} "
+                f"and {self.idle_timeout!r}",
+            )
         if self.standby_poll <= 0 or self.lock_check_interval <= 0:
-            raise ValueError("standby_poll and lock_check_interval must be > 0")
+            raise SagaConfigError(
+                "runner options",
+                f"standby_poll and lock_check_interval must be > 0, not {self.standby_poll!r} "
+                f"and {self.lock_check_interval!r}",
+            )
 
 
 @dataclass(slots=True)
@@ -132,6 +140,15 @@ class SagaRunner:
         self.stats = SagaRunnerStats()
         if not self.engine.sagas and not self.reactions:
             raise SagaConfigError(name, "a runner needs at least one saga or reaction")
+        seen: set[str] = set()
+        for reaction in self.reactions:
+            if not isinstance(reaction, Reaction):
+                raise SagaConfigError(name, f"reactions must be Reaction objects, not {reaction!r}")
+            # A reaction's name keys its "handled" marks: a second reaction of the
+            # same name would find every event marked by the first and never run.
+            if reaction.name in seen:
+                raise SagaConfigError(reaction.name, "two reactions of this runner have this name")
+            seen.add(reaction.name)
         self.codec = runner_codec(repository, self.engine.sagas.values(), self.reactions)
         self._migrated = False
         self._stop: asyncio.Event | None = None
