@@ -18,6 +18,7 @@ when the process dies is read again by the next one.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -37,6 +38,9 @@ from ._cdc_slot import SlotBatch, SlotReader
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+_TOPIC_PART = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,16 +64,33 @@ class CdcOptions:
     clock: Callable[[], int] = field(default=_now_ms, compare=False)
 
     def __post_init__(self) -> None:
+        # Checked here, before anything is created on the server.
+        if isinstance(self.tables, str) or not isinstance(self.tables, tuple | list):
+            raise CdcSetupError(
+                f"tables must be a tuple of 'schema.table' names, not {self.tables!r}"
+            )
+        object.__setattr__(self, "tables", tuple(self.tables))
         if not self.tables:
             raise CdcSetupError("no table to capture: name at least one ('schema.table')")
-        if not self.name.replace("_", "").isalnum() or not self.name.isascii():
+        for table in self.tables:
+            if not isinstance(table, str) or not setup.split_table(table)[1]:
+                raise CdcSetupError(f"invalid table name {table!r}: expected 'schema.table'")
+        setup.connector_name(self.name)
+        if not isinstance(self.topic_prefix, str) or not _TOPIC_PART.match(self.topic_prefix):
             raise CdcSetupError(
-                f"invalid CDC connector name {self.name!r}: use letters, digits and underscores"
+                f"invalid topic prefix {self.topic_prefix!r}: Kafka topics "
+                "<prefix>.<schema>.<table> need letters, digits, '.', '_' or '-'"
             )
+        if not isinstance(self.state_schema, str) or not self.state_schema:
+            raise CdcSetupError(f"invalid state schema {self.state_schema!r}")
+        for option in ("max_changes", "snapshot_page"):
+            value = getattr(self, option)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise CdcSetupError(f"{option} must be a whole number >= 1, not {value!r}")
 
     @property
     def names(self) -> setup.ConnectorNames:
-        return setup.ConnectorNames(self.name.lower(), self.state_schema)
+        return setup.ConnectorNames(setup.connector_name(self.name), self.state_schema)
 
 
 class ChangeCapture(AsyncClosing):

@@ -373,6 +373,29 @@ async def drop_connector(
 async def drop_cdc_connector(
     dsn: str, name: str, *, state_schema: str = "chronik"
 ) -> DroppedConnector:
-    """``drop_connector`` on a connection of its own (what ``chronik cdc drop`` runs)."""
+    """``drop_connector`` on a connection of its own (what ``chronik cdc drop`` runs).
+
+    ``name`` is the connector's name as given to ``CdcOptions`` (any case)."""
+    names = ConnectorNames(connector_name(name), state_schema)
     async with await connect(dsn) as connection:
-        return await drop_connector(connection, ConnectorNames(name, state_schema))
+        return await drop_connector(connection, names)
+
+
+#: PostgreSQL's limit on a replication slot's name (NAMEDATALEN - 1).
+MAX_SLOT_NAME = 63
+
+
+def connector_name(name: object) -> str:
+    """The server-side form of a connector's name (lower case, as slots must be), or
+    ``CdcSetupError``: checked before anything is created, so a name PostgreSQL
+    refuses for the slot cannot fail after the publication was made."""
+    if not isinstance(name, str) or not name.replace("_", "").isalnum() or not name.isascii():
+        raise CdcSetupError(
+            f"invalid CDC connector name {name!r}: use letters, digits and underscores"
+        )
+    if len(ConnectorNames(name).slot) > MAX_SLOT_NAME:
+        raise CdcSetupError(
+            f"CDC connector name {name!r} is too long: the slot chronik_cdc_<name> may "
+            f"have at most {MAX_SLOT_NAME} characters"
+        )
+    return name.lower()

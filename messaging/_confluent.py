@@ -28,6 +28,7 @@ import asyncio
 import base64
 import enum
 import json
+import re
 import struct
 import urllib.error
 import urllib.request
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from ._errors import ConfluentRegistryError
+from ._errors import ConfluentRegistryError, MessagingConfigError
 
 MAGIC_BYTE = 0
 #: The length of the framing before the payload: magic byte + 4-byte schema id.
@@ -76,9 +77,39 @@ class SchemaRegistryOptions:
     timeout: float = 10.0
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.url)
+        if not isinstance(self.url, str):
+            raise MessagingConfigError("schema registry", f"url must be a str, not {self.url!r}")
+        try:
+            parts = urlsplit(self.url)
+            parts.port  # noqa: B018 (a port out of range raises only when read)
+        except ValueError as error:
+            raise MessagingConfigError(
+                "schema registry", f"URL {mask_url(self.url)!r} is malformed: {error}"
+            ) from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"schema registry URL {mask_url(self.url)!r} is not an http(s):// URL")
+            raise MessagingConfigError(
+                "schema registry", f"URL {mask_url(self.url)!r} is not an http(s):// URL"
+            )
+        if isinstance(self.subject_strategy, str):
+            try:
+                # Frozen: set the enum the text names (the CLI's choices are its values).
+                object.__setattr__(self, "subject_strategy", SubjectStrategy(self.subject_strategy))
+            except ValueError:
+                raise MessagingConfigError(
+                    "schema registry",
+                    f"unknown subject strategy {self.subject_strategy!r} (one of "
+                    f"{', '.join(s.value for s in SubjectStrategy)})",
+                ) from None
+        if not isinstance(self.subject_strategy, SubjectStrategy):
+            raise MessagingConfigError(
+                "schema registry",
+                f"subject_strategy must be a SubjectStrategy, not {self.subject_strategy!r}",
+            )
+        timeout = self.timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+            raise MessagingConfigError(
+                "schema registry", f"timeout must be seconds > 0, not {timeout!r}"
+            )
 
 
 def frame(schema_id: int) -> bytes:
@@ -98,7 +129,11 @@ def unframe(value: bytes) -> tuple[int, bytes] | None:
 
 def mask_url(url: str) -> str:
     """``url`` without its password (``user:***@host``)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        # Malformed (an unclosed IPv6 bracket...): mask by shape, it is still shown.
+        return re.sub(r"(//[^/@:]*:)[^/]*@", r"\1***@", url)
     if parts.password is None:
         return url
     host = parts.netloc.rsplit("@", 1)[1]

@@ -12,6 +12,7 @@
           ├── SchemaWireError          an event cannot carry the schema id the relay promised
           │    └── ConfluentRegistryError   the Confluent Schema Registry refused or is unreachable
           ├── OutboxError              bad input to ``publish``; nothing written
+          ├── MessagingConfigError     options a relay or producer cannot run with
           └── MockClusterError         the embedded mock cluster did not start
 
 Errors keep their constructor arguments in ``args`` (picklable) and the driver
@@ -98,6 +99,19 @@ class OutboxError(MessagingError, ValueError):
 
     def __str__(self) -> str:
         return f"cannot publish outbox message {self.subject}: {self.reason}"
+
+
+class MessagingConfigError(MessagingError, ValueError):
+    """Options a relay, producer or registry client cannot run with; raised before
+    anything is sent.  ``subject`` names the relay, producer or option."""
+
+    def __init__(self, subject: str, reason: str) -> None:
+        super().__init__(subject, reason)
+        self.subject = subject
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.reason}"
 
 
 class MockClusterError(MessagingError):

@@ -39,7 +39,12 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 from ._cloudevents import KafkaRecord
-from ._errors import BrokerUnavailableError, PublishError, RelayFencedError
+from ._errors import (
+    BrokerUnavailableError,
+    MessagingConfigError,
+    PublishError,
+    RelayFencedError,
+)
 
 T = TypeVar("T")
 
@@ -61,6 +66,16 @@ def producer_config(
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The configuration every chronik producer starts from (``extra`` wins)."""
+    if (
+        isinstance(delivery_timeout, bool)
+        or not isinstance(delivery_timeout, int | float)
+        or not delivery_timeout > 0  # also refuses NaN
+    ):
+        # librdkafka reads message.timeout.ms=0 as "never": an unreachable broker
+        # would then never produce the failed report that tells us about it.
+        raise MessagingConfigError(
+            "producer", f"delivery_timeout must be seconds > 0, not {delivery_timeout!r}"
+        )
     config: dict[str, Any] = {
         "bootstrap.servers": bootstrap_servers,
         # No duplicates from the producer's own retries, no reordering within a
@@ -141,13 +156,27 @@ class TrackedProducer(Generic[T]):
     ) -> None:
         from confluent_kafka import Producer
 
-        if max_in_flight < 1:
-            raise ValueError("max_in_flight must be >= 1")
+        if (
+            isinstance(max_in_flight, bool)
+            or not isinstance(max_in_flight, int)
+            or max_in_flight < 1
+        ):
+            raise MessagingConfigError(name, f"max_in_flight must be >= 1, not {max_in_flight!r}")
         self.name = name
         self.max_in_flight = max_in_flight
         self.delivery_timeout = float(config.get("message.timeout.ms", 300_000)) / 1000
         self._describe = describe
-        self._producer: Any = Producer(dict(config))
+        try:
+            self._producer: Any = Producer(dict(config))
+        except Exception as error:
+            # librdkafka refuses an unknown or malformed property here; its text names
+            # the property, never a value (so no password).  Raised as a configuration
+            # error: the relay must not retry it as an outage.
+            if type(error).__name__ != "KafkaException":
+                raise
+            raise MessagingConfigError(
+                name, f"the Kafka producer refused its configuration: {error.args[0].str()}"
+            ) from None
         # Sent, not yet passed by the watermark, in send order.
         self._pending: collections.deque[_Batch] = collections.deque()
         self._delivered: T | None = None

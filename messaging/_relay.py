@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+import math
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -45,12 +46,18 @@ from ._checkpoints import PostgresCheckpoints, RelayCheckpoint, read_kafka_check
 from ._cloudevents import CloudEventMode, KafkaRecord
 from ._confluent import SchemaRegistryOptions
 from ._encoding import Encoder, Token, describe
-from ._errors import MessagingError, PublishError, RelayFencedError
+from ._errors import (
+    MessagingConfigError,
+    MessagingError,
+    PublishError,
+    RelayFencedError,
+    TopicMappingError,
+)
 from ._producer import TrackedProducer, producer_config
 from ._schema import migrate
 from ._schema_wire import schema_wire
 from ._session import Session
-from ._topics import TopicMapping
+from ._topics import TopicMapping, check_topic
 
 log = logging.getLogger("chronik.messaging")
 
@@ -102,9 +109,64 @@ class RelayOptions:
     #: Register schemas with a Confluent Schema Registry and frame values (binary mode).
     schema_registry: SchemaRegistryOptions | None = None
 
+    def __post_init__(self) -> None:
+        check_relay_options(self)
+
     @property
     def mode_name(self) -> str:
         return "exactly-once" if self.exactly_once else "at-least-once"
+
+
+def check_relay_options(options: RelayOptions) -> None:
+    """Refuse, before anything is read or sent, what the relay cannot run with.
+
+    Each of these would otherwise surface late and misleadingly: a zero delivery
+    timeout is librdkafka's "never time out" (an outage would never be reported),
+    a bad checkpoint topic or a mode given as text fail inside the broker session,
+    where the relay takes them for an outage and retries forever as "stuck".
+    """
+    name = options.name
+    subject = f"relay {name!r}"
+    if not isinstance(name, str) or not name.strip() or not name.isprintable():
+        raise MessagingConfigError(
+            subject, "a relay name is a non-empty string of printable characters"
+        )
+    if not isinstance(options.topics, TopicMapping):
+        raise MessagingConfigError(
+            subject, f"topics must be a TopicMapping, not {options.topics!r}"
+        )
+    if not isinstance(options.mode, CloudEventMode):
+        raise MessagingConfigError(subject, f"mode must be a CloudEventMode, not {options.mode!r}")
+    for field_name in ("batch_size", "max_in_flight"):
+        value = getattr(options, field_name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise MessagingConfigError(subject, f"{field_name} must be >= 1, not {value!r}")
+    for field_name in (
+        "delivery_timeout",
+        "poll_interval",
+        "lock_poll_interval",
+        "backoff_initial",
+    ):
+        value = getattr(options, field_name)
+        if not _positive_seconds(value):
+            raise MessagingConfigError(subject, f"{field_name} must be seconds > 0, not {value!r}")
+    if not _positive_seconds(options.backoff_max) or options.backoff_max < options.backoff_initial:
+        raise MessagingConfigError(
+            subject, f"backoff_max must be >= backoff_initial, not {options.backoff_max!r}"
+        )
+    try:
+        check_topic(options.checkpoint_topic, "the relay's checkpoint_topic")
+    except TopicMappingError as error:
+        raise MessagingConfigError(subject, str(error)) from None
+
+
+def _positive_seconds(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
 
 
 @dataclass
@@ -131,8 +193,6 @@ class Relay:
         self.store = store
         self.bootstrap_servers = bootstrap_servers
         self.options = options or RelayOptions()
-        if self.options.batch_size < 1 or self.options.max_in_flight < 1:
-            raise ValueError("batch_size and max_in_flight must be >= 1")
         self.locks = locks or PostgresAdvisoryLocks.for_store(store)
         self.checkpoints = PostgresCheckpoints(store.schema)
         source = self.options.source or f"chronik/{store.schema}"
@@ -189,6 +249,10 @@ class Relay:
             except RelayFencedError as error:
                 log.warning("relay %s: %s; standing by", self.relay_id, error)
                 return
+            except MessagingConfigError as error:
+                # Retrying cannot fix a configuration (librdkafka refusing an option).
+                await self._record(str(error))
+                raise
             except (PublishError, MessagingError) as error:
                 if isinstance(error, PublishError) and not error.retriable:
                     await self._record(str(error))

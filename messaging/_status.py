@@ -71,7 +71,7 @@ async def relay_status(store: PostgresEventStore, name: str | None = None) -> li
         if exists is None or exists[0] is None:
             return []  # no relay has run in this schema yet
         cursor = await connection.execute(
-            sql.SQL(_ROWS).format(table=table, where=where), (name,) if name else ()
+            sql.SQL(_ROWS).format(table=table, where=where), (name,) if name is not None else ()
         )
         rows = await cursor.fetchall()
     if not rows:

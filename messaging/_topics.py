@@ -58,6 +58,13 @@ class TopicMapping:
         self.function = function
         self.default = default
         self.outbox_prefix = outbox_prefix
+        # A prefix Kafka rejects would otherwise fail on every event, one at a time.
+        for role, value in (("prefix", prefix), ("outbox_prefix", outbox_prefix)):
+            if not isinstance(value, str):
+                raise TopicMappingError(f"the topic {role}", f"{value!r} is not a string")
+            check_topic(value + "x", f"the topic {role} {value!r}")
+        if function is not None and not callable(function):
+            raise TopicMappingError("the topic function", f"{function!r} is not callable")
         for kind, topic in self.mapping.items():
             check_topic(topic, f"aggregate type {kind!r} (in the topic mapping)")
         if default is not None:
