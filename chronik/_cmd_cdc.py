@@ -112,16 +112,20 @@ async def run_cdc(ctx: Context, args: argparse.Namespace) -> int:
         raise UsageError("no table to capture", "name one with --table SCHEMA.TABLE")
     if not args.until_idle and not ctx.config.debug:
         logging.getLogger("chronik").setLevel(logging.INFO)
+    try:
+        # The flags are checked before any server is touched: nothing is set up half.
+        options = CdcOptions(
+            tables=tuple(args.tables),
+            name=args.name,
+            topic_prefix=args.topic_prefix,
+            full_before=args.full_before,
+            snapshot=not args.no_snapshot,
+            state_schema=ctx.config.schema,
+            max_changes=args.max_changes,
+        )
+    except CdcSetupError as error:
+        raise UsageError(str(error), "see 'chronik cdc --help'") from None
     store = await ctx.services.store(require_schema=False)
-    options = CdcOptions(
-        tables=tuple(args.tables),
-        name=args.name,
-        topic_prefix=args.topic_prefix,
-        full_before=args.full_before,
-        snapshot=not args.no_snapshot,
-        state_schema=ctx.config.schema,
-        max_changes=args.max_changes,
-    )
     bootstrap = ctx.config.kafka_bootstrap_servers
     cluster = None
     if bootstrap is None:
@@ -205,7 +209,7 @@ async def cdc_drop(ctx: Context, args: argparse.Namespace) -> int:
                 "pass --yes to drop it",
             )
         answer = await _ask(
-            f"Drop CDC connector {name!r} (slot and publication chronik_cdc_{name})? "
+            f"Drop CDC connector {name!r} (slot and publication chronik_cdc_{name.lower()})? "
             "Changes it has not sent are lost to it. [y/N] "
         )
         if answer.strip().lower() not in ("y", "yes"):
@@ -222,8 +226,8 @@ async def cdc_drop(ctx: Context, args: argparse.Namespace) -> int:
     gone = [
         what
         for what, done in (
-            (f"slot chronik_cdc_{name}", dropped.slot),
-            (f"publication chronik_cdc_{name}", dropped.publication),
+            (f"slot chronik_cdc_{name.lower()}", dropped.slot),
+            (f"publication chronik_cdc_{name.lower()}", dropped.publication),
             ("its state", dropped.state),
         )
         if done
@@ -274,7 +278,8 @@ async def _connector_slots(
         if str(slot) not in found.values():
             found[str(slot).removeprefix("chronik_cdc_")] = str(slot)
     pairs = sorted(found.items())
-    return [p for p in pairs if name is None or p[0] == name]
+    # Connector names are stored in lower case (as slot names must be).
+    return [p for p in pairs if name is None or p[0] == name.lower()]
 
 
 def _lsn(lsn: int | None) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 from typing import Any
 
@@ -13,6 +14,7 @@ from messaging import (
     BrokerUnavailableError,
     CloudEventMode,
     ConfluentRegistryError,
+    MessagingConfigError,
     Relay,
     RelayOptions,
     RelayStatus,
@@ -121,6 +123,15 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 
 async def run_relay(ctx: Context, args: argparse.Namespace) -> int:
+    # The flags are checked before any server is touched.
+    try:
+        check_topic(args.topic_prefix + "x", "--topic-prefix")
+    except ValueError as error:
+        raise UsageError(str(error), "use letters, digits, '.', '_' and '-'") from None
+    try:
+        options = _options(ctx, args, args.name)
+    except MessagingConfigError as error:
+        raise UsageError(str(error), "see 'chronik relay --help'") from None
     store = await ctx.services.store()
     bootstrap = await ctx.services.kafka()
     name = args.name
@@ -128,24 +139,8 @@ async def run_relay(ctx: Context, args: argparse.Namespace) -> int:
         name = EMBEDDED_RELAY
         await forget_checkpoint(store, name)
         ctx.note(f"relay {name!r}: publishing the whole feed to the embedded cluster")
-    try:
-        check_topic(args.topic_prefix + "x", "--topic-prefix")
-    except ValueError as error:
-        raise UsageError(str(error), "use letters, digits, '.', '_' and '-'") from None
-    options = RelayOptions(
-        name=name,
-        topics=TopicMapping(prefix=args.topic_prefix),
-        source=f"chronik/{ctx.config.schema}",
-        mode=CloudEventMode.STRUCTURED if args.structured else CloudEventMode.BINARY,
-        exactly_once=args.exactly_once,
-        batch_size=args.batch_size,
-        delivery_timeout=float(args.delivery_timeout),
         # The mock cluster has no controller to create topics with.
-        create_checkpoint_topic=not ctx.services.kafka_embedded,
-        dataschema=not args.no_dataschema,
-        schema_base_url=ctx.config.schema_base_url,
-        schema_registry=_registry_options(ctx, args),
-    )
+        options = dataclasses.replace(options, name=name, create_checkpoint_topic=False)
     relay = Relay(store, bootstrap, options)
     try:
         if args.until_caught_up:
@@ -175,6 +170,21 @@ async def run_relay(ctx: Context, args: argparse.Namespace) -> int:
             raise  # the registry answered: its refusal is the message
         raise UnavailableError(str(error), "check SCHEMA_REGISTRY_URL") from None
     return ExitCode.OK
+
+
+def _options(ctx: Context, args: argparse.Namespace, name: str) -> RelayOptions:
+    return RelayOptions(
+        name=name,
+        topics=TopicMapping(prefix=args.topic_prefix),
+        source=f"chronik/{ctx.config.schema}",
+        mode=CloudEventMode.STRUCTURED if args.structured else CloudEventMode.BINARY,
+        exactly_once=args.exactly_once,
+        batch_size=args.batch_size,
+        delivery_timeout=float(args.delivery_timeout),
+        dataschema=not args.no_dataschema,
+        schema_base_url=ctx.config.schema_base_url,
+        schema_registry=_registry_options(ctx, args),
+    )
 
 
 def _registry_options(ctx: Context, args: argparse.Namespace) -> SchemaRegistryOptions | None:

@@ -1,0 +1,54 @@
+"""Wrong flags of ``chronik relay`` and ``chronik cdc``: exit 2, one line on stderr,
+no traceback, no password, and nothing set up on any server."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from cli_runner import Chronik, Result
+
+# Nothing listens there: a command that got as far as Kafka would fail differently.
+NO_BROKER = "127.0.0.1:1"
+
+
+def assert_usage_error(result: Result, says: str) -> None:
+    assert result.code == 2, result.describe()
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("chronik: error: "), result.describe()
+    assert says in lines[0], result.describe()
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        # The empty name used to run, warning that a status query lacked its parameter.
+        (["--name", ""], "relay '': a relay name is a non-empty string"),
+        (
+            ["--schema-registry-url", "http://svc:hunter2@registry:99999"],
+            "'http://svc:***@registry:99999' is malformed",
+        ),
+    ],
+    ids=["empty name", "registry port"],
+)
+def test_relay_flags(chronik: Chronik, flags: list[str], says: str) -> None:
+    result = chronik("relay", "--until-caught-up", "--kafka-bootstrap-servers", NO_BROKER, *flags)
+    assert_usage_error(result, says)
+    assert "hunter2" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--name", "shop orders"], "invalid CDC connector name 'shop orders'"),
+        (["--name", "n" * 60], "is too long"),
+        (["--topic-prefix", "shop orders"], "invalid topic prefix 'shop orders'"),
+    ],
+    ids=["name with a space", "long name", "topic prefix"],
+)
+def test_cdc_flags(chronik: Chronik, flags: list[str], says: str) -> None:
+    table = f"public.t{uuid.uuid4().hex[:8]}"
+    result = chronik(
+        "cdc", "--table", table, "--until-idle", "--kafka-bootstrap-servers", NO_BROKER, *flags
+    )
+    assert_usage_error(result, says)
