@@ -146,7 +146,15 @@ def encode(
     mode: CloudEventMode = CloudEventMode.BINARY,
     extra_headers: Sequence[tuple[str, bytes]] = (),
 ) -> KafkaRecord:
-    """Attributes (without ``datacontenttype``: always JSON) and JSON data as a message."""
+    """Attributes (without ``datacontenttype``: always JSON) and JSON data as a message.
+
+    Attributes without ``specversion``, ``id``, ``source`` or ``type`` raise
+    ``CloudEventFormatError``: the message would not be a CloudEvent."""
+    missing = [name for name in ("specversion", *_REQUIRED) if not attributes.get(name)]
+    if missing:
+        raise CloudEventFormatError(
+            f"a message for topic {topic!r}", f"attributes lack {', '.join(missing)}"
+        )
     if mode is CloudEventMode.BINARY:
         headers = [(f"ce_{name}", value.encode()) for name, value in attributes.items()]
         headers.append(("content-type", b"application/json"))

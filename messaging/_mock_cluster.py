@@ -52,6 +52,9 @@ class MockCluster:
     def __init__(self, brokers: int = 1, *, timeout: float = 10.0) -> None:
         from confluent_kafka import Producer
 
+        if isinstance(brokers, bool) or not isinstance(brokers, int) or brokers < 1:
+            # librdkafka starts no cluster then, and says nothing: we would wait it out.
+            raise MockClusterError(f"a mock cluster needs at least one broker, not {brokers!r}")
         catcher = _AddressCatcher()
         # A logger of our own, not propagating: librdkafka's debug chatter must not
         # reach the application's handlers.

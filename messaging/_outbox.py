@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection, sql
 
 from eventstore import DEFAULT_SCHEMA
@@ -51,7 +52,9 @@ async def publish(
     The topic is ``outbox.event.<aggregatetype>`` (Debezium's default route)
     unless ``topic`` is given.  Bad input raises ``OutboxError`` and writes nothing.
     """
-    message_id = message_id or uuid.uuid4()
+    # Every check runs before the INSERT: a statement the server refuses would abort
+    # the caller's transaction, and the business rows written in it with it.
+    message_id = _message_id(message_id)
     subject = str(message_id)
     for name, value in (("aggregatetype", aggregatetype), ("aggregateid", aggregateid)):
         _check_text(subject, name, value)
@@ -75,17 +78,47 @@ async def publish(
         raise OutboxError(subject, f"payload is not JSON: {error}") from error
     if "\\u0000" in encoded:
         raise OutboxError(subject, "payload contains NUL, which jsonb cannot store")
+    for name, text in (("payload", encoded), ("headers", encoded_headers)):
+        _check_utf8(subject, name, text)
     statement = sql.SQL(_INSERT).format(outbox=sql.Identifier(schema, "outbox"))
-    await connection.execute(
-        statement,
-        (message_id, aggregatetype, aggregateid, type, encoded, topic, encoded_headers),
-    )
+    try:
+        await connection.execute(
+            statement,
+            (message_id, aggregatetype, aggregateid, type, encoded, topic, encoded_headers),
+        )
+    except psycopg.errors.UndefinedTable as error:
+        raise OutboxError(
+            subject,
+            f"schema {schema!r} has no outbox table: "
+            "run messaging.migrate(connection, schema) once",
+        ) from error
     return message_id
+
+
+def _message_id(value: object) -> uuid.UUID:
+    if value is None:
+        return uuid.uuid4()
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise OutboxError(repr(value), "message_id must be a UUID") from None
+
+
+def _check_utf8(subject: str, name: str, text: str) -> None:
+    try:
+        text.encode()
+    except UnicodeEncodeError as error:
+        raise OutboxError(
+            subject, f"{name} is not valid text (a lone surrogate at {error.start})"
+        ) from None
 
 
 def _check_text(subject: str, name: str, value: object) -> None:
     if not isinstance(value, str) or not value or "\x00" in value:
         raise OutboxError(subject, f"{name} must be a non-empty string without NUL, not {value!r}")
+    _check_utf8(subject, name, value)
 
 
 def _headers(subject: str, headers: Mapping[str, str] | None) -> str:

@@ -154,6 +154,11 @@ def check_relay_options(options: RelayOptions) -> None:
         raise MessagingConfigError(
             subject, f"backoff_max must be >= backoff_initial, not {options.backoff_max!r}"
         )
+    registry = options.schema_registry
+    if registry is not None and not isinstance(registry, SchemaRegistryOptions):
+        raise MessagingConfigError(
+            subject, f"schema_registry must be SchemaRegistryOptions, not {registry!r}"
+        )
     try:
         check_topic(options.checkpoint_topic, "the relay's checkpoint_topic")
     except TopicMappingError as error:

@@ -37,7 +37,7 @@ from ._confluent import (
     SchemaRegistryOptions,
     frame,
 )
-from ._errors import SchemaWireError
+from ._errors import MessagingConfigError, SchemaWireError
 
 if TYPE_CHECKING:
     from ._relay import RelayOptions
@@ -54,6 +54,16 @@ def schema_document(
 ) -> dict[str, Any]:
     """The self-describing JSON Schema document of one version (what is exported and
     what is registered with Confluent): ``$schema`` and ``$id`` on top."""
+    if not isinstance(event_type, str) or not event_type.strip():
+        raise SchemaWireError(repr(event_type), "an event type is a non-empty string")
+    if (
+        isinstance(schema_version, bool)
+        or not isinstance(schema_version, int)
+        or schema_version < 1
+    ):
+        raise SchemaWireError(
+            f"event type {event_type}", f"a schema version is a number >= 1, not {schema_version!r}"
+        )
     uri = schema_uri(event_type, schema_version, base=base)
     return {"$schema": JSON_SCHEMA_DIALECT, "$id": uri, **json_schema}
 
@@ -62,9 +72,10 @@ def schema_wire(store: PostgresEventStore, options: RelayOptions) -> SchemaWire 
     """The relay's ``SchemaWire`` for its options (None when it adds nothing)."""
     registry = options.schema_registry
     if registry is not None and options.mode is not CloudEventMode.BINARY:
-        raise ValueError(
+        raise MessagingConfigError(
+            f"relay {options.name!r}",
             "the Confluent wire format frames the event data: use CloudEvents binary mode "
-            "with schema_registry (structured mode puts the whole envelope in the value)"
+            "with schema_registry (structured mode puts the whole envelope in the value)",
         )
     if not options.dataschema and registry is None:
         return None

@@ -13,15 +13,21 @@ from support.kafka import relay_options
 
 from eventstore import START, NewEvent, PostgresEventStore
 from messaging import (
+    CloudEventFormatError,
     MessagingConfigError,
+    MockCluster,
+    MockClusterError,
     Relay,
     RelayOptions,
     SchemaRegistryOptions,
+    SchemaWireError,
     SubjectStrategy,
     TopicMapping,
     TopicMappingError,
+    encode,
     producer_config,
     relay_status,
+    schema_document,
 )
 
 RELAY_OPTIONS: list[tuple[dict[str, object], str]] = [
@@ -37,6 +43,7 @@ RELAY_OPTIONS: list[tuple[dict[str, object], str]] = [
     ({"checkpoint_topic": "relay checkpoints"}, "'relay checkpoints' is not a Kafka topic"),
     ({"mode": "binary"}, "mode must be a CloudEventMode, not 'binary'"),
     ({"topics": {"ledger": "ledgers"}}, "topics must be a TopicMapping"),
+    ({"schema_registry": "http://registry:8081"}, "schema_registry must be SchemaRegistryOptions"),
 ]
 
 
@@ -110,3 +117,26 @@ async def test_relay_status_of_an_empty_name_is_an_empty_list(
     assert [s.name for s in await relay_status(relay_store)] == ["test"]
     # The empty name once left the WHERE clause's placeholder without its parameter.
     assert await relay_status(relay_store, "") == []
+
+
+def test_encode_refuses_attributes_that_make_no_cloudevent() -> None:
+    # Consumers would park such a message as undecodable; the producer is told instead.
+    with pytest.raises(CloudEventFormatError, match="topic 'orders': attributes lack id, type"):
+        encode("orders", b"k", {"specversion": "1.0", "source": "shop"}, {})
+
+
+def test_a_mock_cluster_without_brokers_is_refused_at_once() -> None:
+    # librdkafka starts nothing then: the caller used to wait out the whole timeout.
+    with pytest.raises(MockClusterError, match="at least one broker, not 0"):
+        MockCluster(0, timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("event_type", "version", "says"),
+    [("", 1, "an event type is a non-empty string"), ("shop.Paid", 0, "not 0")],
+)
+def test_schema_document_refuses_what_no_schema_uri_can_name(
+    event_type: str, version: int, says: str
+) -> None:
+    with pytest.raises(SchemaWireError, match=says):
+        schema_document(event_type, version, {"type": "object"})

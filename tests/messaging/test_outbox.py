@@ -128,3 +128,59 @@ async def test_bad_input_writes_nothing(
         with pytest.raises(OutboxError, match=message):
             await publish(connection, schema=outbox_store.schema, **arguments)  # type: ignore[arg-type]
     assert await outbox_rows(outbox_store) == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("message_id", "not-a-uuid", "message_id must be a UUID"),
+        ("aggregateid", "inv-\ud800", "aggregateid is not valid text"),
+        ("payload", {"note": "\udfff"}, "payload is not valid text"),
+    ],
+    ids=["message id", "surrogate in id", "surrogate in payload"],
+)
+async def test_bad_input_leaves_the_callers_transaction_usable(
+    outbox_store: PostgresEventStore, field: str, value: object, message: str
+) -> None:
+    # Refused before the INSERT: a statement the server refused would abort the
+    # caller's transaction, and lose the business rows written in it.
+    invoices = sql.Identifier(outbox_store.schema, "invoices")
+    invoice = f"inv-{uuid.uuid4().hex[:6]}"
+    arguments: dict[str, object] = {
+        "aggregatetype": "invoice",
+        "aggregateid": invoice,
+        "type": "invoice.Issued",
+        "payload": {},
+    }
+    async with outbox_store.connection() as connection, connection.transaction():
+        await connection.execute(
+            sql.SQL("INSERT INTO {} VALUES (%s, 5)").format(invoices), (invoice,)
+        )
+        with pytest.raises(OutboxError, match=message):
+            await publish(
+                connection,
+                schema=outbox_store.schema,
+                **{**arguments, field: value},  # type: ignore[arg-type]
+            )
+        await publish(connection, schema=outbox_store.schema, **arguments)  # type: ignore[arg-type]
+    async with outbox_store.connection() as connection:
+        cursor = await connection.execute(
+            sql.SQL("SELECT total FROM {} WHERE id = %s").format(invoices), (invoice,)
+        )
+        assert await cursor.fetchall() == [(5,)]
+    assert await outbox_rows(outbox_store) == 1
+
+
+async def test_a_schema_without_an_outbox_table_is_named(
+    outbox_store: PostgresEventStore,
+) -> None:
+    async with outbox_store.connection() as connection:
+        with pytest.raises(OutboxError, match="schema 'no_outbox_here' has no outbox table"):
+            await publish(
+                connection,
+                aggregatetype="invoice",
+                aggregateid="inv-1",
+                type="invoice.Issued",
+                payload={},
+                schema="no_outbox_here",
+            )
