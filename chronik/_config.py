@@ -100,6 +100,13 @@ class Config:
         for url in (self.database_url, self.redis_url, self.mongo_url):
             if url:
                 text = mask_password(text, url)
+        # Brokers are host:port, but a pasted "user:password@host:9092" has no scheme
+        # for the URL rule below to find: mask the password of each such entry.
+        for broker in (self.kafka_bootstrap_servers or "").split(","):
+            userinfo, at, _ = broker.strip().rpartition("@")
+            user, colon, password = userinfo.partition(":")
+            if at and colon and password:
+                text = text.replace(f"{user}:{password}@", f"{user}:***@")
         return _URL_USERINFO.sub(r"\1***\3", text)
 
     def describe_database(self) -> str:

@@ -52,3 +52,12 @@ def test_cdc_flags(chronik: Chronik, flags: list[str], says: str) -> None:
         "cdc", "--table", table, "--until-idle", "--kafka-bootstrap-servers", NO_BROKER, *flags
     )
     assert_usage_error(result, says)
+
+
+def test_a_password_in_the_kafka_brokers_is_masked(chronik: Chronik) -> None:
+    result = chronik(
+        "topics", "tail", "chronik.ledger", "--kafka-bootstrap-servers", "svc:hunter2@127.0.0.1:1"
+    )
+    assert result.code == 4, result.describe()
+    assert "svc:***@127.0.0.1:1" in result.stderr, result.describe()
+    assert "hunter2" not in result.stderr + result.stdout
