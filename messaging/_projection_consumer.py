@@ -51,6 +51,10 @@ _MAX_CONFLICTS = 5
 class KafkaProjection:
     """A consumer-group processor that keeps ``projection`` up to date in ``read_model``."""
 
+    #: Its offsets live in the read model, committed with the view: the group's
+    #: offset commit is only for lag reports (see ``GroupConsumer``).
+    keeps_offsets = True
+
     def __init__(
         self,
         projection: Projection[Any],
