@@ -233,15 +233,15 @@ def _binary_event(
         stream = subject.decode() if isinstance(subject, bytes) else subject
     else:
         stream = _stream(None, key, (topic, partition, offset))
-    raw = get("ce_chronikversion")
+    raw = get(_VERSION_HEADER)
     version = int(raw) if type(raw) is bytes and raw.isdigit() else None
     if version is None:
         version = _int(raw, 0, (topic, partition, offset), "stream version")
-    raw = get("ce_chronikschema")
+    raw = get(_SCHEMA_HEADER)
     schema = int(raw) if type(raw) is bytes and raw.isdigit() else None
     if schema is None:
         schema = _int(raw, 1, (topic, partition, offset), "schema version")
-    raw = get("ce_chronikposition")
+    raw = get(_POSITION_HEADER)
     position = None
     if type(raw) is bytes:
         # "txid:seq" as the relay writes it; anything odd gets Position.parse's message.
@@ -268,7 +268,7 @@ def _binary_event(
         stream,
         version,
         position,
-        _event_id(raw_id) or _uuid(_text(raw_id), (topic, partition, offset)),
+        (_FAST_IDS and _canonical_id(raw_id)) or _uuid(_text(raw_id), (topic, partition, offset)),
         event_type,
         schema,
         data,
@@ -307,6 +307,9 @@ def _other_event(
 _SPEC_VERSIONS = (SPEC_VERSION.encode(), SPEC_VERSION)
 _JSON_TYPES = (JSON.encode(), JSON)
 _TRACE_HEADERS = tuple((f"ce_{name}", key) for name, key in TRACE_KEYS.items())
+_VERSION_HEADER = f"ce_{STREAM_VERSION}"
+_SCHEMA_HEADER = f"ce_{SCHEMA_VERSION}"
+_POSITION_HEADER = f"ce_{POSITION}"
 #: Event type names by their header bytes: a topic carries a handful of types, so
 #: each is decoded once (bounded, in case a producer invents names without end).
 _TYPE_NAMES: dict[bytes | str, str] = {}
@@ -348,14 +351,14 @@ _set_slot = object.__setattr__
 _UNKNOWN_SAFETY = uuid.SafeUUID.unknown
 
 
-def _event_id(raw: bytes | str) -> uuid.UUID | None:
+def _canonical_id(raw: bytes | str) -> uuid.UUID | None:
     """The UUID of a canonical (36-character) id, built without ``UUID.__init__``.
 
     Half the cost of ``uuid.UUID(text)``, and the same result: the canonical form
     is what the relay writes, and ``int(hex, 16)`` is what ``UUID()`` runs on it.
     None for any other form (``_uuid`` then parses it, or names what is wrong).
     """
-    if type(raw) is not bytes or len(raw) != 36 or not _FAST_IDS:
+    if type(raw) is not bytes or len(raw) != 36:
         return None
     digits = raw.replace(b"-", b"")
     if len(digits) != 32 or not digits.isalnum():
@@ -375,13 +378,12 @@ def _fast_ids_work() -> bool:
     # the ordinary constructor.
     sample = "0b8f8a4a-4a0b-4a4e-9c1e-3c3f2b1a0d9e"
     try:
-        made = _event_id(sample.encode())
+        made = _canonical_id(sample.encode())
     except (AttributeError, TypeError):
         return False
     return made == _UUID(sample) and str(made) == sample and hash(made) == hash(_UUID(sample))
 
 
-_FAST_IDS = True
 _FAST_IDS = _fast_ids_work()
 
 
