@@ -5,9 +5,9 @@ transactions into a table with an integer key, an integer and a text column),
 then times draining them:
 
 chronik: ``publish_changes(..., until_idle=True)``: peek the slot, decode the
-pgoutput messages into Debezium envelopes, produce them as JSON to Kafka
-(librdkafka's mock cluster, or ``KAFKA_BOOTSTRAP_SERVERS``), wait for every
-delivery report, advance the slot.
+pgoutput messages into Debezium envelopes, produce them as JSON to Kafka (the
+one broker setup of ``_brokers``: ``KAFKA_BOOTSTRAP_SERVERS``, or librdkafka's
+mock cluster for the run), wait for every delivery report, advance the slot.
 
 raw: ``pg_logical_slot_get_binary_changes`` with the same options over the same
 backlog, ``fetchall()`` and nothing else: the server's WAL decoding and the
@@ -20,12 +20,12 @@ Kafka produce + delivery wait.
 
 from __future__ import annotations
 
-import os
 import uuid
 from typing import Any
 
 from psycopg import sql
 
+from ._brokers import broker_description, cluster_for_run, kafka_missing
 from ._cases import Case, not_available
 from ._context import BenchContext
 from ._harness import CaseResult, Round, Stopwatch, measure, per_second
@@ -34,17 +34,7 @@ GROUP = "cdc"
 TRANSACTION = 100
 
 
-def _unavailable() -> str | None:
-    try:
-        import confluent_kafka  # noqa: F401
-
-        import messaging  # noqa: F401
-    except ImportError as error:
-        return f"messaging (or confluent-kafka) cannot be imported ({error})"
-    return None
-
-
-async def _write(connection: Any, table: sql.Composed, rows: int, start: int) -> None:
+async def _write(connection: Any, table: sql.Composable, rows: int, start: int) -> None:
     for first in range(start, start + rows, TRANSACTION):
         async with connection.transaction():
             await connection.execute(
@@ -58,13 +48,12 @@ async def _write(connection: Any, table: sql.Composed, rows: int, start: int) ->
 
 async def cdc_kafka(context: BenchContext) -> list[CaseResult]:
     description = "row changes from commit to Kafka (delivered, slot confirmed)"
-    reason = _unavailable()
+    reason = kafka_missing()
     if reason is not None:
         return [not_available("cdc_kafka", GROUP, "changes/s", "throughput", reason, description)]
     from messaging import (
         CdcOptions,
         ChangeCapture,
-        MockCluster,
         change_producer,
         change_record,
         publish_changes,
@@ -92,9 +81,7 @@ async def cdc_kafka(context: BenchContext) -> list[CaseResult]:
             )
         )
     run = uuid.uuid4().hex[:8]
-    cluster = MockCluster() if context_bootstrap() is None else None
-    bootstrap = context_bootstrap() or (cluster.bootstrap_servers if cluster else "")
-    producer = change_producer(bootstrap)
+    producer = change_producer(cluster_for_run(context))
     options = CdcOptions(
         tables=(f"{schema}.rows_chronik",), name=f"bench_{run}", topic_prefix=f"bench{run}",
         state_schema=schema,
@@ -123,8 +110,6 @@ async def cdc_kafka(context: BenchContext) -> list[CaseResult]:
             await connection.execute(
                 sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(publication))
             )
-        if cluster is not None:
-            cluster.close()
 
     context.push_async(cleanup)
     await publish_changes(capture, producer, until_idle=True)  # the (empty) snapshot
@@ -193,17 +178,13 @@ async def cdc_kafka(context: BenchContext) -> list[CaseResult]:
         ),
         extra={
             "changes": changes,
-            "kafka": "KAFKA_BOOTSTRAP_SERVERS" if cluster is None else "librdkafka mock cluster",
+            "kafka": broker_description(),
             "wal_decoding_changes_per_s": round(per_second(changes, parts["sql"].seconds)),
             "python_decoding_changes_per_s": round(per_second(changes, parts["decode"].seconds)),
             "kafka_produce_changes_per_s": round(per_second(changes, parts["kafka"].seconds)),
         },
     ).record(measured)
     return [result]
-
-
-def context_bootstrap() -> str | None:
-    return os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None
 
 
 CASES = (Case("cdc_kafka", GROUP, cdc_kafka, summary="row changes/s from commit to Kafka"),)

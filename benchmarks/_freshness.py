@@ -225,7 +225,10 @@ def _consume(servers: str, topic: str, seen: dict[int, float], stop: threading.E
             if message is None or message.error() is not None:
                 continue
             now = time.perf_counter()
-            seen.setdefault(int(json.loads(message.value())["seq"]), now)
+            value = message.value()
+            if value is None:
+                continue  # a tombstone: not one of the benchmark's events
+            seen.setdefault(int(json.loads(value)["seq"]), now)
     finally:
         consumer.close()
 

@@ -1,10 +1,12 @@
-"""``chronik cdc``: stream row changes of tables to Kafka; ``chronik cdc status``: slot lag."""
+"""``chronik cdc``: stream row changes of tables to Kafka; ``chronik cdc status``: slot lag;
+``chronik cdc drop``: remove a connector's slot and publication."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import sys
 from typing import Any
 
 import psycopg
@@ -12,15 +14,17 @@ from psycopg import sql
 
 from messaging import (
     CdcOptions,
+    CdcSetupError,
     ChangeCapture,
     MockCluster,
     change_producer,
+    drop_cdc_connector,
     publish_changes,
     slot_lag,
 )
 
 from ._context import Context
-from ._errors import ExitCode, NotFoundError, UsageError
+from ._errors import CommandError, ExitCode, NotFoundError, UsageError
 from ._output import print_fields, print_json, print_table
 from ._parsing import positive_int
 from ._projecting import stop_on_signals
@@ -88,6 +92,19 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=cdc_status)
+    drop = actions.add_parser(
+        "drop",
+        parents=parents,
+        help="remove a connector's replication slot and publication (--yes)",
+        description="Remove connector CONNECTOR's replication slot (chronik_cdc_CONNECTOR), "
+        "its publication and its state row. A slot nobody reads makes PostgreSQL keep WAL "
+        "forever; dropping it releases that WAL, and the changes not yet sent are lost to "
+        "the connector (a new run starts with a fresh snapshot). Refuses while a "
+        "'chronik cdc' run of it is going. Asks first on a terminal; elsewhere needs --yes.",
+    )
+    drop.add_argument("connector", metavar="CONNECTOR", help="the connector's --name")
+    drop.add_argument("--yes", action="store_true", help="drop without asking")
+    drop.set_defaults(handler=cdc_drop)
 
 
 async def run_cdc(ctx: Context, args: argparse.Namespace) -> int:
@@ -174,9 +191,64 @@ async def cdc_status(ctx: Context, args: argparse.Namespace) -> int:
         ctx.note(
             f"warning: slot {row['slot']} keeps {row['retained_bytes']} bytes of WAL "
             f"(over {args.warn_bytes}); run 'chronik cdc --name {row['connector']}' to "
-            "drain it, or drop the slot if the connector is gone"
+            f"drain it, or 'chronik cdc drop {row['connector']}' if the connector is gone"
         )
     return ExitCode.FAILURE if over else ExitCode.OK
+
+
+async def cdc_drop(ctx: Context, args: argparse.Namespace) -> int:
+    name = args.connector
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"dropping connector {name!r} discards the changes its slot still holds",
+                "pass --yes to drop it",
+            )
+        answer = await _ask(
+            f"Drop CDC connector {name!r} (slot and publication chronik_cdc_{name})? "
+            "Changes it has not sent are lost to it. [y/N] "
+        )
+        if answer.strip().lower() not in ("y", "yes"):
+            ctx.note("nothing dropped")
+            return ExitCode.FAILURE
+    store = await ctx.services.store(require_schema=False)
+    try:
+        dropped = await drop_cdc_connector(store.dsn, name, state_schema=ctx.config.schema)
+    except CdcSetupError as error:
+        raise CommandError(str(error)) from None
+    if not dropped.anything:
+        ctx.note(f"CDC connector {name!r}: nothing to drop (no slot, publication or state left)")
+        return ExitCode.OK
+    gone = [
+        what
+        for what, done in (
+            (f"slot chronik_cdc_{name}", dropped.slot),
+            (f"publication chronik_cdc_{name}", dropped.publication),
+            ("its state", dropped.state),
+        )
+        if done
+    ]
+    ctx.out.write(f"dropped CDC connector {name!r}: {', '.join(gone)}\n")
+    return ExitCode.OK
+
+
+async def _ask(prompt: str) -> str:
+    """A line from the terminal, waited for on the loop: Ctrl-C still ends the command
+    (a blocking ``input()`` would hold the signal until Enter)."""
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    loop = asyncio.get_running_loop()
+    answered: asyncio.Future[str] = loop.create_future()
+
+    def ready() -> None:
+        if not answered.done():
+            answered.set_result(sys.stdin.readline())
+
+    loop.add_reader(sys.stdin.fileno(), ready)
+    try:
+        return await answered
+    finally:
+        loop.remove_reader(sys.stdin.fileno())
 
 
 async def _connector_slots(

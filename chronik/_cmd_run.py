@@ -223,6 +223,7 @@ def _saga_readiness(sagas: SagaRunner) -> Readiness:
         stats.error is None,
         {
             "sagas": {
+                "leading": stats.leading,
                 "position": str(stats.position) if stats.position else None,
                 "events": stats.events,
                 "restarts": stats.restarts,

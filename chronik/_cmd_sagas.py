@@ -15,6 +15,7 @@ from sagas import (
     SagaRunner,
     SagaRunnerStats,
     list_sagas,
+    retry_parked,
     retry_saga,
     show_saga,
 )
@@ -31,7 +32,9 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         parents=parents,
         help="list saga instances, show their steps, retry failed ones",
         description="Saga instances keep their progress in streams 'saga-<id>' and an index "
-        "beside the events. 'chronik run' drives them; these commands look at them.",
+        "beside the events. 'chronik run' drives them; these commands look at them. An "
+        "event a reaction kept failing on is parked (status 'parked', id "
+        "'<reaction>@<event id>') until 'sagas retry' handles it.",
     )
     sub = group.add_subparsers(dest="sagas_command", metavar="COMMAND", required=True)
     listing = sub.add_parser(
@@ -66,10 +69,13 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     retry = sub.add_parser(
         "retry",
         parents=parents,
-        help="put a failed saga back to work (after fixing its cause) and drive it",
+        help="put a failed saga back to work (after fixing its cause) and drive it, or "
+        "run a parked reaction trigger again",
         description="A saga fails when a compensation is refused (e.g. the ledger to refund "
         "is frozen) or a step raised an unexpected error. Fix the cause, then retry: the "
-        "failed step or compensation runs again, with the same event ids as before.",
+        "failed step or compensation runs again, with the same event ids as before. Given "
+        "a parked trigger's id ('<reaction>@<event id>'), the reaction handles its event "
+        "once more; it stays parked (exit 1) if it fails again.",
     )
     retry.add_argument("saga_id", metavar="ID")
     retry.add_argument("--reason", default="", help="why it is retried (kept in its stream)")
@@ -118,10 +124,23 @@ async def run_show(ctx: Context, args: argparse.Namespace) -> int:
 async def run_retry(ctx: Context, args: argparse.Namespace) -> int:
     app = ctx.app()
     repository = await ctx.repository()
+    found = await show_saga(repository.store, args.saga_id)
     try:
+        if found.kind == "reaction":
+            still = await retry_parked(repository, list(app.reactions), args.saga_id)
+            if still is not None:
+                _print_report(ctx, still, args.json)
+                return ExitCode.FAILURE
+            if args.json:
+                print_json({"id": args.saga_id, "status": "handled"}, ctx.out)
+            else:
+                ctx.out.write(f"{args.saga_id}: handled; no longer parked\n")
+            return ExitCode.OK
         await retry_saga(repository, list(app.sagas), args.saga_id, args.reason)
     except SagaConfigError as error:
-        raise UsageError(str(error), "point --app at the app that declares this saga") from None
+        raise UsageError(
+            str(error), "point --app at the app that declares this saga or reaction"
+        ) from None
     report = await show_saga(repository.store, args.saga_id)
     _print_report(ctx, report, args.json)
     return ExitCode.OK if report.status != "failed" else ExitCode.FAILURE
@@ -130,6 +149,22 @@ async def run_retry(ctx: Context, args: argparse.Namespace) -> int:
 def _print_report(ctx: Context, report: SagaReport, as_json: bool) -> None:
     if as_json:
         print_json(report, ctx.out)
+        return
+    if report.kind == "reaction":
+        data = report.data
+        print_fields(
+            [
+                ("reaction", report.saga),
+                ("id", report.saga_id),
+                ("status", report.status),
+                ("trigger", f"{data['event_type']} {data['stream_id']}@{data['version']}"),
+                ("event id", report.trigger_event_id),
+                ("attempts", data["attempts"]),
+                ("parked", report.started_at),
+                ("error", report.reason),
+            ],
+            ctx.out,
+        )
         return
     ended = report.ended_at
     took = f" ({(ended - report.started_at).total_seconds() * 1000:.0f} ms)" if ended else ""

@@ -32,6 +32,7 @@ from ._cdc_capture import CdcOptions, ChangeCapture
 from ._cdc_envelope import ChangeEvent
 from ._cdc_errors import CdcDecodeError, CdcError, CdcSetupError, WalLevelError
 from ._cdc_kafka import CdcProgress, change_producer, change_record, publish_changes
+from ._cdc_setup import DroppedConnector, drop_cdc_connector
 from ._cdc_slot import SlotBatch, SlotLag, slot_lag
 from ._cdc_source import ChangeEventSource, RowChange
 from ._checkpoints import OutboxRow, RelayCheckpoint, read_kafka_checkpoint
@@ -106,6 +107,7 @@ __all__ = [
     "ConsumerStats",
     "DeadLetterReplayError",
     "DeliveryPolicy",
+    "DroppedConnector",
     "EventHandler",
     "GroupConsumer",
     "HandlerConsumer",
@@ -149,6 +151,7 @@ __all__ = [
     "consumer_lag",
     "decode",
     "dlq_topic",
+    "drop_cdc_connector",
     "encode",
     "encode_event",
     "event_attributes",

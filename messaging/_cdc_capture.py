@@ -97,6 +97,8 @@ class ChangeCapture(AsyncClosing):
         options, names = self.options, self.names
         connection = self._connection = await setup.connect(self.dsn)
         await setup.check_wal_level(connection)
+        # One run per connector; 'chronik cdc drop' refuses while this session holds it.
+        await setup.claim(connection, names)
         self.shapes = await setup.table_shapes(connection, options.tables)
         await setup.prepare_tables(connection, names, self.shapes, full_before=options.full_before)
         await setup.ensure_state_table(connection, names)

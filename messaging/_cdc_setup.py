@@ -2,7 +2,10 @@
 
 A connector named ``N`` owns the publication and the logical replication slot
 ``chronik_cdc_N`` and a row in ``<state schema>.cdc_connectors`` that says
-whether its initial snapshot was delivered.
+whether its initial snapshot was delivered.  A running capture holds an advisory
+lock named after its slot for as long as its session lives (``claim``): a second
+run of the same connector, and ``drop_connector``, refuse while it does.  The
+slot alone cannot say so: the SQL slot functions mark it active only during a read.
 
 Why the snapshot is consistent with the slot (nothing missed, nothing twice):
 the slot is created on a *replication* connection with ``EXPORT_SNAPSHOT``.
@@ -22,11 +25,13 @@ rows may be delivered twice, never lost).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import psycopg
+import psycopg.errors
 from psycopg import sql
 
 from . import _cdc_pgoutput as pg
@@ -271,3 +276,103 @@ async def read_snapshot(
                 await named.execute(query)
                 async for row in named:
                     yield shape, tuple(None if v is None else str(v) for v in row)
+
+
+def _claim_key(names: ConnectorNames) -> int:
+    digest = hashlib.blake2b(f"chronik.cdc:{names.slot}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def claim(
+    connection: psycopg.AsyncConnection[tuple[object, ...]], names: ConnectorNames
+) -> None:
+    """Take the connector's lock for this session; a clear error when a run holds it."""
+    key = _claim_key(names)
+    cursor = await connection.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+    row = await cursor.fetchone()
+    if row is not None and row[0]:
+        return
+    cursor = await connection.execute(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND ((classid::bigint << 32) | objid::bigint) = %s",
+        (key,),
+    )
+    holder = await cursor.fetchone()
+    pid = f" (PostgreSQL backend pid {holder[0]})" if holder else ""
+    raise CdcSetupError(
+        f"CDC connector {names.name!r} is running in another process{pid}: stop that "
+        f"'chronik cdc --name {names.name}' first"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DroppedConnector:
+    """What ``drop_connector`` removed (all False: nothing of it was left)."""
+
+    name: str
+    slot: bool
+    publication: bool
+    state: bool
+
+    @property
+    def anything(self) -> bool:
+        return self.slot or self.publication or self.state
+
+
+async def drop_connector(
+    connection: psycopg.AsyncConnection[tuple[object, ...]], names: ConnectorNames
+) -> DroppedConnector:
+    """Remove the connector's slot (the WAL it keeps is released), publication and state.
+
+    Refuses (``CdcSetupError``) while a capture of it runs or anything reads its
+    slot.  Holding the connector's lock meanwhile, no run can start half-way.
+    """
+    await claim(connection, names)
+    try:
+        cursor = await connection.execute(
+            "SELECT active, active_pid FROM pg_replication_slots WHERE slot_name = %s",
+            (names.slot,),
+        )
+        row = await cursor.fetchone()
+        if row is not None and row[0]:
+            raise CdcSetupError(
+                f"replication slot {names.slot} is active (read by PostgreSQL backend pid "
+                f"{row[1]}): stop what reads it, then drop connector {names.name!r}"
+            )
+        if row is not None:
+            try:
+                await drop_slot(connection, names.slot)
+            except psycopg.errors.ObjectInUse as error:
+                raise CdcSetupError(
+                    f"replication slot {names.slot} became active while dropping it: "
+                    f"{str(error).strip()}"
+                ) from error
+        cursor = await connection.execute(
+            "SELECT 1 FROM pg_publication WHERE pubname = %s", (names.publication,)
+        )
+        publication = await cursor.fetchone() is not None
+        if publication:
+            await connection.execute(
+                sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(names.publication))
+            )
+        table = sql.Identifier(names.state_schema, "cdc_connectors")
+        cursor = await connection.execute("SELECT to_regclass(%s)", (table.as_string(connection),))
+        exists = await cursor.fetchone()
+        state = False
+        if exists is not None and exists[0] is not None:
+            cursor = await connection.execute(
+                sql.SQL("DELETE FROM {} WHERE name = %s RETURNING 1").format(table), (names.name,)
+            )
+            state = await cursor.fetchone() is not None
+    finally:
+        await connection.execute("SELECT pg_advisory_unlock(%s)", (_claim_key(names),))
+    return DroppedConnector(names.name, row is not None, publication, state)
+
+
+async def drop_cdc_connector(
+    dsn: str, name: str, *, state_schema: str = "chronik"
+) -> DroppedConnector:
+    """``drop_connector`` on a connection of its own (what ``chronik cdc drop`` runs)."""
+    async with await connect(dsn) as connection:
+        return await drop_connector(connection, ConnectorNames(name, state_schema))

@@ -6,18 +6,30 @@ handler returns; then one transaction marks the event handled for this reaction
 and appends what every issued command recorded, with ids derived from the event,
 the reaction and the order of issue.  A redelivered or replayed event finds its
 mark taken and the transaction is rolled back: nothing acts twice.
+
+A handler that raises is tried again a few times with a growing pause (``react``);
+then the event is parked for this reaction (see ``_parked``) and the runner goes
+on.  Only errors that say the database is away are not counted: they restart the
+runner from its checkpoint, as for sagas, for as long as the outage lasts.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aggregates import Aggregate, Repository
 from eventstore import ConcurrencyError, EventCodec, PostgresEventStore, RecordedEvent
 
 from ._definition import SAGA_NAMESPACE, Command, Reaction
+from ._parked import ParkedReactions, parked_id
 from ._tables import SagaTables
+
+log = logging.getLogger("chronik.sagas")
 
 _MAX_CONFLICTS = 50
 
@@ -65,6 +77,7 @@ async def run_reaction(
             async with store.connection() as connection, connection.transaction():
                 if not await tables.mark_handled(connection, reaction.name, envelope.event_id):
                     raise _Handled
+                await ParkedReactions(tables).unpark(connection, reaction.name, envelope.event_id)
                 for number, target in enumerate(issued.values()):
                     count = len(target.pending_events)
                     if not count:
@@ -82,3 +95,87 @@ async def run_reaction(
                 raise
             continue
         return True
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionRetry:
+    """How often a failing reaction is tried on one event before it is parked."""
+
+    attempts: int = 5
+    #: The pause after the first failure; it doubles up to ``max_backoff``.
+    backoff: float = 0.5
+    max_backoff: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1 or self.backoff < 0 or self.max_backoff < self.backoff:
+            raise ValueError("attempts must be >= 1 and 0 <= backoff <= max_backoff")
+
+
+#: Waits ``seconds``; True when the runner is asked to stop meanwhile.
+Pause = Callable[[float], Awaitable[bool]]
+
+
+class StopRequested(Exception):
+    """The runner was stopped while a reaction waited to try again: nothing is
+    parked or checkpointed, the event is read again at the next start."""
+
+
+async def _sleep(seconds: float) -> bool:
+    await asyncio.sleep(seconds)
+    return False
+
+
+async def react(
+    reaction: Reaction,
+    envelope: RecordedEvent,
+    codec: EventCodec,
+    repository: Repository,
+    tables: SagaTables,
+    policy: ReactionRetry,
+    transient: tuple[type[BaseException], ...],
+    pause: Pause = _sleep,
+) -> bool | None:
+    """``run_reaction`` with retries: True handled, False handled before, None parked."""
+    delay = policy.backoff
+    failure: Exception | None = None
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            return await run_reaction(reaction, envelope, codec, repository, tables)
+        except transient:
+            raise  # the database is away: the runner restarts, nothing is counted
+        except Exception as error:
+            failure = error
+        if attempt == policy.attempts:
+            break
+        log.warning(
+            "reaction %s: event %s on %s failed (attempt %d of %d, %s: %s); again in %.2fs",
+            reaction.name,
+            envelope.event_id,
+            envelope.stream_id,
+            attempt,
+            policy.attempts,
+            type(failure).__name__,
+            failure,
+            delay,
+        )
+        if await pause(delay):
+            raise StopRequested
+        delay = min(delay * 2, policy.max_backoff)
+    assert failure is not None
+    error_text = f"{type(failure).__name__}: {failure}"
+    parked = ParkedReactions(tables)
+    await parked.park(reaction.name, envelope, error_text, policy.attempts)
+    log.error(
+        "reaction %s: parked event %s (%s, stream %s version %d) after %d attempts: %s; "
+        "fix the cause, then 'chronik sagas retry %s'",
+        reaction.name,
+        envelope.event_id,
+        envelope.type,
+        envelope.stream_id,
+        envelope.version,
+        policy.attempts,
+        error_text,
+        parked_id(reaction.name, envelope.event_id),
+        exc_info=failure,
+    )
+    return None

@@ -213,7 +213,7 @@ class SagaEngine:
             process.record(StepFailed(step=step.name, index=index, reason=str(refusal)))
             await self._commit(process, step.name)
             return
-        except _TRANSIENT:
+        except TRANSIENT:
             raise
         except Exception as error:
             await self._fail(process, step, index, error)
@@ -287,7 +287,7 @@ class SagaEngine:
             data = {**process.state.data, "failure": process.state.reason or ""}
             command = step.compensate(data) if step.compensate is not None else None
             target = await self._decide(command)
-        except _TRANSIENT:
+        except TRANSIENT:
             raise
         except Exception as error:
             # A compensation that is refused cannot be answered by the saga itself:
@@ -362,7 +362,7 @@ class SagaEngine:
 
 
 # Errors that say nothing about the step: the runner retries them from its checkpoint.
-_TRANSIENT = (StoreUnavailableError, ConcurrencyError, OperationalError, OSError)
+TRANSIENT = (StoreUnavailableError, ConcurrencyError, OperationalError, OSError)
 
 
 def _ids_for(

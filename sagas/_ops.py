@@ -6,16 +6,19 @@ CLI and an application's code call the same thing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from aggregates import Repository
-from eventstore import EventStore, PostgresEventStore
+from eventstore import EventStore, PostgresEventStore, caused_by
 
-from ._definition import Saga
-from ._engine import SagaEngine
+from ._choreography import run_reaction
+from ._definition import Reaction, Saga
+from ._engine import TRANSIENT, SagaEngine
 from ._errors import SagaConfigError, SagaNotFoundError, SagaStateError
+from ._parked import ParkedReactions, ParkedTrigger, parse_parked_id
 from ._process import (
     SagaFailed,
     SagaProcess,
@@ -26,11 +29,12 @@ from ._process import (
     StepFailed,
     StepWaiting,
 )
+from ._runner import runner_codec
 from ._tables import SagaRow, SagaTables
 
 #: A running saga untouched this long is listed as stuck.
 DEFAULT_STUCK_AFTER = timedelta(minutes=5)
-STATUSES = ("running", "compensating", "completed", "compensated", "failed", "stuck")
+STATUSES = ("running", "compensating", "completed", "compensated", "failed", "stuck", "parked")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,8 @@ class SagaSummary:
     updated_at: datetime
     deadline_at: datetime | None
     reason: str | None
+    #: "saga", or "reaction" for an event a reaction kept failing on (status "parked").
+    kind: str = "saga"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +79,7 @@ class SagaReport:
     ended_at: datetime | None
     reason: str | None
     steps: list[StepRecord]
+    kind: str = "saga"
 
 
 def _tables(store: EventStore) -> SagaTables:
@@ -107,6 +114,8 @@ async def list_sagas(
     tables = _tables(store)
     if not await tables.exists():
         return []
+    if status == "parked":
+        return [_parked_summary(p) for p in await ParkedReactions(tables).all(limit)]
     async with tables.store.connection() as connection:
         now = await SagaTables.now(connection, timedelta(0))
     wanted = None if status in (None, "stuck") else status
@@ -114,7 +123,29 @@ async def list_sagas(
     summaries = [_summary(row, now - row.updated_at >= stuck_after) for row in rows]
     if status == "stuck":
         summaries = [s for s in summaries if s.stuck][:limit]
+    if status is None:
+        # Parked reaction triggers need a person as much as failed sagas do.
+        parked = [_parked_summary(p) for p in await ParkedReactions(tables).all(limit)]
+        if parked:
+            summaries = sorted(summaries + parked, key=lambda s: (s.started_at, s.saga_id))
+            summaries = summaries[:limit]
     return summaries
+
+
+def _parked_summary(parked: ParkedTrigger) -> SagaSummary:
+    return SagaSummary(
+        parked.parked_id,
+        parked.reaction,
+        "parked",
+        False,
+        f"{parked.event_type} {parked.stream_id}@{parked.version}",
+        parked.attempts,
+        parked.parked_at,
+        parked.updated_at,
+        None,
+        parked.error,
+        kind="reaction",
+    )
 
 
 def _summary(row: SagaRow, old: bool) -> SagaSummary:
@@ -134,7 +165,16 @@ def _summary(row: SagaRow, old: bool) -> SagaSummary:
 
 
 async def show_saga(store: EventStore, saga_id: str) -> SagaReport:
-    """The instance's steps as its stream records them, with times and caused events."""
+    """The instance's steps as its stream records them, with times and caused events.
+
+    A parked reaction trigger's id (``<reaction>@<event id>``) shows the event and
+    the reaction's last error."""
+    key = parse_parked_id(saga_id)
+    if key is not None:
+        parked = await ParkedReactions(_tables(store)).get(*key)
+        if parked is None:
+            raise SagaNotFoundError(saga_id, "no parked reaction trigger with this id")
+        return _parked_report(parked)
     repository = Repository(store, [SagaProcess])
     stream_id = SagaProcess.stream_id_for(saga_id)
     steps: list[StepRecord] = []
@@ -194,3 +234,71 @@ async def retry_saga(
     engine = SagaEngine(repository, sagas)
     await engine.retry(saga_id, reason)
     return await engine.drive(saga_id)
+
+
+def _parked_report(parked: ParkedTrigger) -> SagaReport:
+    return SagaReport(
+        saga_id=parked.parked_id,
+        saga=parked.reaction,
+        status="parked",
+        version=parked.attempts,
+        data={
+            "event_id": str(parked.event_id),
+            "event_type": parked.event_type,
+            "stream_id": parked.stream_id,
+            "version": parked.version,
+            "attempts": parked.attempts,
+        },
+        trigger_event_id=str(parked.event_id),
+        started_at=parked.parked_at,
+        ended_at=None,
+        reason=parked.error,
+        steps=[],
+        kind="reaction",
+    )
+
+
+async def retry_parked(
+    repository: Repository, reactions: Sequence[Reaction], parked_id: str
+) -> SagaReport | None:
+    """Run a parked trigger's reaction once more; None when it is handled now, else
+    the trigger, still parked, with the new error."""
+    key = parse_parked_id(parked_id)
+    tables = _tables(repository.store)
+    parked = await ParkedReactions(tables).get(*key) if key is not None else None
+    if parked is None:
+        raise SagaNotFoundError(parked_id, "no parked reaction trigger with this id")
+    reaction = next((r for r in reactions if r.name == parked.reaction), None)
+    if reaction is None:
+        known = ", ".join(sorted(r.name for r in reactions)) or "none"
+        raise SagaConfigError(parked.reaction, f"is not one of this app's reactions ({known})")
+    found = [
+        e
+        async for e in repository.store.read_stream(
+            parked.stream_id, parked.version, parked.version
+        )
+    ]
+    if not found or found[0].event_id != parked.event_id:
+        raise SagaStateError(
+            parked_id,
+            f"event {parked.event_id} is no longer {parked.stream_id}@{parked.version}",
+        )
+    event = found[0]
+    codec = runner_codec(repository, (), [reaction])
+    try:
+        with caused_by(event):
+            handled = await run_reaction(reaction, event, codec, repository, tables)
+    except TRANSIENT:
+        raise
+    except Exception as error:
+        await ParkedReactions(tables).park(
+            reaction.name, event, f"{type(error).__name__}: {error}", 1
+        )
+        again = await ParkedReactions(tables).get(reaction.name, event.event_id)
+        assert again is not None
+        return _parked_report(again)
+    if not handled:
+        # Handled meanwhile (a redelivery): the row is stale.
+        async with tables.store.connection() as connection:
+            await ParkedReactions(tables).unpark(connection, reaction.name, event.event_id)
+    return None

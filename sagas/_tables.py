@@ -6,9 +6,10 @@ cannot answer quickly: which instances are running, waiting for an event, due
 for a deadline, or in a given status.  Each row is written in the transaction
 that appends the saga's events, so it never disagrees with the stream.
 ``saga_reactions`` marks the events a choreography reaction handled, in the
-transaction of the commands it issued.  ``saga_checkpoints`` is where a runner
-resumes the feed; it is only an optimisation (re-reading a batch is harmless,
-every effect being idempotent), so it is written after the batch.
+transaction of the commands it issued; ``saga_parked`` holds the events a
+reaction kept failing on.  ``saga_checkpoints`` is where a runner resumes the
+feed; it is only an optimisation (re-reading a batch is harmless, every effect
+being idempotent), so it is written after the batch.
 """
 
 from __future__ import annotations
@@ -23,6 +24,22 @@ from psycopg import AsyncConnection, sql
 from eventstore import Position, PostgresEventStore
 
 from ._process import SagaProcess
+
+# The triggers a reaction could not handle; ``_parked`` has the queries on it.
+PARKED_TABLE = """
+    CREATE TABLE IF NOT EXISTS {parked} (
+        reaction   text NOT NULL,
+        event_id   uuid NOT NULL,
+        stream_id  text NOT NULL,
+        version    bigint NOT NULL,
+        event_type text NOT NULL,
+        error      text NOT NULL,
+        attempts   integer NOT NULL,
+        parked_at  timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (reaction, event_id)
+    )
+"""
 
 _TABLES = [
     """
@@ -53,6 +70,7 @@ _TABLES = [
         PRIMARY KEY (reaction, event_id)
     )
     """,
+    PARKED_TABLE,
     """
     CREATE TABLE IF NOT EXISTS {checkpoints} (
         runner text PRIMARY KEY,
@@ -104,6 +122,7 @@ class SagaTables:
             "sagas": sql.Identifier(schema, "sagas"),
             "reactions": sql.Identifier(schema, "saga_reactions"),
             "checkpoints": sql.Identifier(schema, "saga_checkpoints"),
+            "parked": sql.Identifier(schema, "saga_parked"),
             "status_index": sql.Identifier("sagas_status"),
             "deadline_index": sql.Identifier("sagas_deadline"),
             "waiting_index": sql.Identifier("sagas_waiting"),

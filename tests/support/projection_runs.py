@@ -45,6 +45,12 @@ async def last_committed(store: EventStore) -> Position | None:
     return Position(row[0], row[1]) if row else None
 
 
+async def feed_shows(store: EventStore, through: Position | None) -> bool:
+    """Whether the gap-safe feed's head has reached ``through`` (``last_committed``)."""
+    head = await store.head()
+    return through is None or (head is not None and head >= through)
+
+
 async def is_caught_up(
     runner: ProjectionRunner,
     store: EventStore,
