@@ -15,7 +15,10 @@ BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re
 
 
 def test_the_readme_has_examples() -> None:
+    # The quick start: the event store, then aggregates with time travel and a read model
+    # (whose printed result test_readme_example_runs checks).
     assert len(BLOCKS) >= 2
+    assert any("time travel" in block for block in BLOCKS)
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
@@ -34,10 +37,3 @@ def test_readme_example_runs(index: int, pg_dsn: str, redis_url: str, tmp_path: 
     assert not (tmp_path / ".chronik").exists(), "the example ignored the URLs it was given"
     if "time travel" in BLOCKS[index]:
         assert "3 69.50 100.00" in done.stdout, done.stdout
-    if "migrate_sagas" in BLOCKS[index]:
-        lines = done.stdout.splitlines()
-        assert lines[0].startswith("completed") and lines[1].startswith("compensated"), lines
-        assert lines[-1] == "70", lines
-    if "App(name=" in BLOCKS[index]:
-        expected = "App('billing', aggregates=['Invoice'], projections=['invoice_totals'])"
-        assert done.stdout.strip() == expected, done.stdout
