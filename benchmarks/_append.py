@@ -38,7 +38,7 @@ from eventstore import NewEvent, Position, PostgresEventStore, RecordedEvent
 from . import _peer as peer
 from ._cases import Case, peer_application, peer_note
 from ._context import BenchContext
-from ._harness import CaseResult, Round, Stopwatch, measure, per_second
+from ._harness import CaseResult, Round, Stopwatch, cpu_per_event, measure, per_second
 from ._raw import RawEvents
 
 GROUP = "append"
@@ -50,7 +50,7 @@ def _event(amount: int) -> NewEvent:
 
 
 async def _chronik_sequential(
-    store: PostgresEventStore, transactions: int, per_transaction: int
+    store: PostgresEventStore, transactions: int, per_transaction: int, cpu: list[float]
 ) -> float:
     stream, version = f"acct-{uuid.uuid4().hex}", 0
     watch = Stopwatch()
@@ -59,7 +59,9 @@ async def _chronik_sequential(
             batch = [_event(version + i) for i in range(per_transaction)]
             result = await store.append(stream, batch, version)
             version = result.version
-    return per_second(transactions * per_transaction, watch.seconds)
+    events = transactions * per_transaction
+    cpu.append(watch.cpu_seconds / events * 1e6)
+    return per_second(events, watch.seconds)
 
 
 async def _raw_sequential(
@@ -90,8 +92,9 @@ async def _sequential_case(
     connection = await context.raw_connection()
     await raw.create(connection)
     app = await peer_application(context, f"{name}_es")
+    cpu: list[float] = []
     rounds: dict[str, Round] = {
-        "chronik": lambda: _chronik_sequential(store, transactions, per_transaction),
+        "chronik": lambda: _chronik_sequential(store, transactions, per_transaction, cpu),
         "raw": lambda: _raw_sequential(raw, connection, transactions, per_transaction),
     }
     if app is not None:
@@ -114,7 +117,10 @@ async def _sequential_case(
         ),
         target=target,
         target_text=f">= {target:.1f}x raw",
-        extra={"events_per_round": transactions * per_transaction},
+        extra={
+            "events_per_round": transactions * per_transaction,
+            "chronik_cpu_us_per_event": cpu_per_event(cpu, context.warmup),
+        },
     ).record(measured)
     peer_note(result)
     return [result]

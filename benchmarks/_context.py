@@ -28,6 +28,9 @@ class BenchContext:
     warmup: int
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     keep_schemas: bool = False
+    #: ``--instrument`` was given: cases that seed events give each one the same
+    #: ``traceparent`` in every mode, so the modes read the same stored bytes.
+    traced_writes: bool = False
     _schemas: list[str] = field(default_factory=list)
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
@@ -94,10 +97,21 @@ class BenchContext:
 
 @contextlib.asynccontextmanager
 async def bench_context(
-    dsn: str, *, quick: bool, repetitions: int, warmup: int, keep_schemas: bool = False
+    dsn: str,
+    *,
+    quick: bool,
+    repetitions: int,
+    warmup: int,
+    keep_schemas: bool = False,
+    traced_writes: bool = False,
 ) -> AsyncIterator[BenchContext]:
     context = BenchContext(
-        dsn, quick=quick, repetitions=repetitions, warmup=warmup, keep_schemas=keep_schemas
+        dsn,
+        quick=quick,
+        repetitions=repetitions,
+        warmup=warmup,
+        keep_schemas=keep_schemas,
+        traced_writes=traced_writes,
     )
     try:
         yield context

@@ -198,18 +198,30 @@ async def measure(
 
 
 class Stopwatch:
-    """``with watch.running(): ...`` accumulates elapsed seconds (excluding setup)."""
+    """``with watch.running(): ...`` accumulates elapsed seconds (excluding setup),
+    and this process's CPU seconds over the same spans (``cpu_seconds``: what the
+    client spent, which other load on a shared machine disturbs less than wall time;
+    the servers' CPU is not in it)."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
+        self.cpu_seconds = 0.0
 
     @contextmanager
     def running(self) -> Iterator[None]:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.seconds += time.perf_counter() - start
+            self.cpu_seconds += time.process_time() - cpu
+
+
+def cpu_per_event(samples: list[float], warmup: int) -> float | None:
+    """The median client CPU µs per event of the timed rounds (``samples``: one per
+    round, warm-up rounds first)."""
+    timed = samples[warmup:]
+    return round(statistics.median(timed), 2) if timed else None
 
 
 def per_second(count: int, seconds: float) -> float:

@@ -32,13 +32,15 @@ from typing import Any, ClassVar
 
 from psycopg import sql
 
-from eventstore import Event, PostgresEventStore
+from eventstore import TRACEPARENT, Event, PostgresEventStore
 
 from ._cases import Case, not_available
 from ._context import BenchContext
-from ._harness import CaseResult, Round, Stopwatch, measure, per_second
+from ._harness import CaseResult, Round, Stopwatch, cpu_per_event, measure, per_second
 
 GROUP = "projections"
+#: What ``--instrument`` runs stamp on every seeded event (see ``_seed``).
+SEEDED_TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 PER_STREAM = 100
 PAGE = 1000
 
@@ -72,17 +74,24 @@ async def _redis_url(context: BenchContext) -> str:
 
 
 async def _seed(
-    store: PostgresEventStore, events: int
+    store: PostgresEventStore, events: int, *, traced: bool
 ) -> tuple[dict[str, int], list[tuple[str, int]]]:
-    """Append the events; the balances they add up to and the writes in feed order."""
+    """Append the events; the balances they add up to and the writes in feed order.
+
+    ``traced``: each event carries the same ``traceparent`` (as if a traced writer
+    appended it), whatever ``--instrument`` mode runs: the modes then project the
+    same bytes, and only the projection's own tracing differs between them.
+    """
     balances: dict[str, int] = {}
     writes: list[tuple[str, int]] = []
+    metadata = {TRACEPARENT: SEEDED_TRACEPARENT} if traced else None
     for start in range(0, events, PER_STREAM):
         stream = f"acct-{uuid.uuid4().hex}"
-        batch = [Credited(amount=(start + i) % 97 + 1) for i in range(PER_STREAM)]
+        amounts = [(start + i) % 97 + 1 for i in range(PER_STREAM)]
+        batch = [Credited(amount=a).to_new_event(metadata=metadata) for a in amounts]
         await store.append(stream, batch, 0)
-        balances[stream] = sum(event.amount for event in batch)
-        writes += ((stream, event.amount) for event in batch)
+        balances[stream] = sum(amounts)
+        writes += ((stream, amount) for amount in amounts)
     return balances, writes
 
 
@@ -127,7 +136,7 @@ async def project_redis(context: BenchContext) -> list[CaseResult]:
 
     events = context.size(100_000, 500)
     store = await context.chronik_store("project")
-    expected, writes = await _seed(store, events)
+    expected, writes = await _seed(store, events, traced=context.traced_writes)
     url = await _redis_url(context)
     prefix = f"bench:{context.run_id}:"
     read_model = await RedisReadModel.connect(url, prefix=prefix)
@@ -144,10 +153,13 @@ async def project_redis(context: BenchContext) -> list[CaseResult]:
 
     source = StoreFeedSource(store)
 
+    cpu: list[float] = []
+
     async def chronik_round() -> float:
         watch = Stopwatch()
         with watch.running():
             await replay_into(projection, source, read_model)
+        cpu.append(watch.cpu_seconds / events * 1e6)
         return per_second(events, watch.seconds)
 
     connection = await context.raw_connection()
@@ -185,6 +197,8 @@ async def project_redis(context: BenchContext) -> list[CaseResult]:
         target_text=">= 1.0x raw",
         extra={
             "events": events,
+            "chronik_cpu_us_per_event": cpu_per_event(cpu, context.warmup),
+            "traced_metadata": context.traced_writes,
             "redis_only_events_per_s": redis_only["redis"].median,
             "eventsourcing_note": "not measured in this case",
         },

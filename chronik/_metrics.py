@@ -129,11 +129,21 @@ class MetricsServer:
             ["relay"],
             registry=r,
         )
+        self.dead_lettered = prom.Counter(
+            "chronik_consumer_dead_letters",
+            "Messages this process sent to TOPIC.dlq, by group and original topic",
+            ["group", "topic"],
+            registry=r,
+        )
+        # Registered by the first projection or relay watched: a notion of the
+        # store's feed, which a Kafka consumer (``consume``) never reads, so it
+        # would only ever show a meaningless 0 there.
         self.held_back = prom.Gauge(
             "chronik_feed_held_back_events",
             "Committed events the feed holds back behind an open transaction",
-            registry=r,
+            registry=None,
         )
+        self._reads_feed = False
 
     # -- what is watched ----------------------------------------------------------
 
@@ -141,11 +151,18 @@ class MetricsServer:
         self, store: EventStore, runner: ProjectionRunner, targets: Sequence[Target]
     ) -> None:
         self._watched.append(_Watched(store, runner, targets))
+        self._watch_feed()
 
     def watch_relay(self, relay: Any) -> None:
         """A ``messaging.Relay``: its lag, and its readiness (leading within the bound,
         or a standby)."""
         self._relays.append(relay)
+        self._watch_feed()
+
+    def _watch_feed(self) -> None:
+        if not self._reads_feed:
+            self.registry.register(self.held_back)
+            self._reads_feed = True
 
     async def _relay_lag(self, relay: Any) -> tuple[int, float]:
         after = relay.state.checkpoint.events
@@ -189,6 +206,9 @@ class MetricsServer:
         elif name == "chronik.consume.batch" and error is None:
             consumer = str(attributes.get("chronik.consumer"))
             self.consumed.labels(consumer).inc(attributes.get("chronik.messages", 0))
+        elif name == "chronik.consume.dead_letter" and error is None:
+            group, topic = attributes.get("chronik.consumer"), attributes.get("chronik.topic")
+            self.dead_lettered.labels(str(group), str(topic)).inc()
 
     # -- serving ------------------------------------------------------------------
 
@@ -272,7 +292,8 @@ class MetricsServer:
             self.relay_lag_seconds.labels(relay.options.name).set(seconds)
         if self._relays and not self._watched:
             held = await self._relays[0].store.held_back_count()
-        self.held_back.set(held)
+        if self._reads_feed:
+            self.held_back.set(held)
         for refresh in self._refreshers:
             await refresh()
 

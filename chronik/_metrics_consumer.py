@@ -7,10 +7,14 @@ which are the truth the group's commits trail.  It is the *group's* lag, not thi
 member's: a member of a group of three is ready when the group keeps up, which is
 what a load balancer or an alert cares about.
 
-Dead letters are counted on the broker too: the messages ``TOPIC.dlq`` holds
-(high minus low watermark).  That topic is shared by every group reading TOPIC,
-and counts what retention still keeps; the per-message detail (group, error) is
-``chronik consumers deadletters list``.
+Dead letters are counted twice.  ``chronik_consumer_dead_letters_total{group,topic}``
+counts what this process sent to ``TOPIC.dlq`` (``MetricsServer`` counts the
+``chronik.consume.dead_letter`` spans the router ends once the broker confirmed
+a copy): a rate to alert on, reset when the process restarts.  On the broker,
+``chronik_consumer_dlq_messages{topic}`` is what ``TOPIC.dlq`` holds (high minus
+low watermark): shared by every group reading TOPIC, and counting what retention
+still keeps; the per-message detail (group, error) is ``chronik consumers
+deadletters list``.
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ class ConsumerWatch:
             registry=registry,
         )
         self.dead_letters = prom.Gauge(
-            "chronik_consumer_dead_letters",
+            "chronik_consumer_dlq_messages",
             "Messages held in TOPIC.dlq (every group reading TOPIC sends there)",
             ["topic"],
             registry=registry,

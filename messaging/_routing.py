@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import confluent_kafka
 
+from eventstore import trace_span
+
 from ._inbound import (
     ATTEMPTS,
     ERROR_MESSAGE,
@@ -31,6 +33,7 @@ from ._inbound import (
     SOURCE_GROUP,
     Headers,
     Origin,
+    trace_headers,
 )
 
 _RETRY = re.compile(r"^(?P<base>.+)\.retry\.(?P<n>[1-9][0-9]*)$")
@@ -144,11 +147,33 @@ class Router:
         *,
         dead: bool = False,
     ) -> str:
-        """Copy ``message`` to its next topic (the DLQ when ``dead``); returns the topic."""
+        """Copy ``message`` to its next topic (the DLQ when ``dead``); returns the topic.
+
+        In a span (``chronik.consume.dead_letter`` or ``chronik.consume.retry``, in the
+        message's trace) that ends once the broker confirmed the copy: the metrics
+        count dead letters there, per group and original topic.
+        """
         topic = message.topic() or ""
-        target, is_dlq = (
-            (dlq_topic(base_topic(topic)[0]), True) if dead else next_hop(topic, self.policy)
-        )
+        original = base_topic(topic)[0]
+        target, is_dlq = (dlq_topic(original), True) if dead else next_hop(topic, self.policy)
+        with trace_span(
+            "chronik.consume.dead_letter" if is_dlq else "chronik.consume.retry",
+            {"chronik.consumer": self.group, "chronik.topic": original, "chronik.to": target},
+            parents=trace_headers((message,)),
+        ):
+            await self._send(message, origin, error, attempts, target, is_dlq)
+        self.sent += 1
+        return target
+
+    async def _send(
+        self,
+        message: confluent_kafka.Message,
+        origin: Origin,
+        error: BaseException,
+        attempts: int,
+        target: str,
+        is_dlq: bool,
+    ) -> None:
         not_before = None
         if not is_dlq:
             level = base_topic(target)[1]
@@ -157,8 +182,6 @@ class Router:
             message.headers(), origin, error, origin.attempts + attempts, self.group, not_before
         )
         await produce_confirmed(self.producer, target, message.key(), message.value(), headers)
-        self.sent += 1
-        return target
 
 
 async def produce_confirmed(

@@ -1,5 +1,6 @@
 """``chronik consume --metrics-port``: a real HTTP client against a real consumer process
-on the session's Kafka: the group's lag per partition, its dead letters, and a /readyz
+on the session's Kafka: the group's lag per partition, its dead letters (sent by this
+process, and held by the DLQ topic), and a /readyz
 that fails while the group is behind and names its worst partition; then the DLQ's
 replay with its progress."""
 
@@ -106,7 +107,7 @@ async def test_consume_serves_group_lag_dead_letters_and_lag_based_readiness(
                 re.M,
             )
             dead = re.search(
-                rf'^chronik_consumer_dead_letters\{{topic="{re.escape(topic)}"\}} 1\.0$',
+                rf'^chronik_consumer_dlq_messages\{{topic="{re.escape(topic)}"\}} 1\.0$',
                 metrics,
                 re.M,
             )
@@ -118,6 +119,12 @@ async def test_consume_serves_group_lag_dead_letters_and_lag_based_readiness(
             rf'^chronik_consumed_messages_total\{{consumer="{group}"\}} (\S+)$', metrics, re.M
         )
         assert consumed and float(consumed.group(1)) >= len(events), metrics
+        # The undecodable message went to the DLQ from this process: counted once, by
+        # group and original topic.
+        sent = re.findall(r"^chronik_consumer_dead_letters_total\{(.*)\} (\S+)$", metrics, re.M)
+        assert sent == [(f'group="{group}",topic="{topic}"', "1.0")], metrics
+        # A store-feed notion: a Kafka consumer has no feed to hold back.
+        assert "chronik_feed_held_back_events" not in metrics, metrics
     finally:
         member.send_signal(signal.SIGTERM)
         _, err = member.communicate(timeout=60)

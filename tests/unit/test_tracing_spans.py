@@ -1,5 +1,7 @@
 """``eventstore.span`` starts and ends OpenTelemetry spans by hand (cheaper than
-``start_as_current_span``): the same context, error recording and W3C header."""
+``start_as_current_span``): the same context, error recording and W3C header; a
+batch span's parent and links come from the handled events' metadata, and a span
+that is not sampled reads no further than its parent."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
 from opentelemetry.trace import StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -58,3 +61,73 @@ def test_the_stamped_context_is_what_the_w3c_propagator_writes(
         TraceContextTextMapPropagator().inject(expected)
         assert current_trace_context() == expected
         assert expected["traceparent"].startswith("00-")
+
+
+def _metadata(trace_id: int, span_id: int, *, sampled: bool = True) -> dict[str, str]:
+    return {"traceparent": f"00-{trace_id:032x}-{span_id:016x}-{'01' if sampled else '00'}"}
+
+
+class _Counted:
+    """The handled events' metadata, counting how many a span read."""
+
+    def __init__(self, items: list[dict[str, str] | None]) -> None:
+        self.items, self.read = items, 0
+
+    def __iter__(self) -> Iterator[dict[str, str] | None]:
+        for item in self.items:
+            self.read += 1
+            yield item
+
+
+def test_a_recorded_batch_span_continues_the_first_trace_and_links_the_next_ones(
+    exporter: InMemorySpanExporter,
+) -> None:
+    # No context on the first event, then 40 events of 40 traces: a parent, 32 links.
+    parents = [None, *(_metadata(100 + n, 1 + n) for n in range(40))]
+    with trace_span("batch", parents=parents):
+        pass
+    (batch,) = exporter.get_finished_spans()
+    assert batch.parent is not None
+    assert (batch.parent.trace_id, batch.parent.span_id) == (100, 1)
+    assert batch.context.trace_id == 100
+    linked = [(link.context.trace_id, link.context.span_id) for link in batch.links]
+    assert linked == [(100 + n, 1 + n) for n in range(1, 33)]
+
+
+def test_an_unsampled_batch_span_reads_only_as_far_as_its_parent() -> None:
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    exported = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    use_tracer_provider(provider)
+    try:
+        parents = _Counted([None, {}, *(_metadata(7, 1 + n) for n in range(500))])
+        with trace_span("batch", parents=parents) as current:
+            assert not current.is_recording()
+            # The span is still in the trace its parent names (for whatever it calls).
+            assert current.get_span_context().trace_id == 7
+    finally:
+        use_tracer_provider(None)
+        provider.shutdown()
+    assert parents.read == 3
+    assert exported.get_finished_spans() == ()
+
+
+def test_a_parent_based_sampler_follows_the_first_event() -> None:
+    provider = TracerProvider(sampler=ParentBased(ALWAYS_ON))
+    exported = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    use_tracer_provider(provider)
+    try:
+        dropped = _Counted([_metadata(8, 1, sampled=False), _metadata(9, 2)])
+        with trace_span("dropped", parents=dropped):
+            pass
+        kept = _Counted([_metadata(10, 3), _metadata(11, 4, sampled=False)])
+        with trace_span("kept", parents=kept):
+            pass
+    finally:
+        use_tracer_provider(None)
+        provider.shutdown()
+    assert dropped.read == 1
+    (span,) = exported.get_finished_spans()
+    assert span.name == "kept"
+    assert [link.context.trace_id for link in span.links] == [11]
