@@ -51,6 +51,10 @@ _MAX_CONFLICTS = 5
 class KafkaProjection:
     """A consumer-group processor that keeps ``projection`` up to date in ``read_model``."""
 
+    #: Its offsets live in the read model, committed with the view: the group's
+    #: offset commit is only for lag reports (see ``GroupConsumer``).
+    keeps_offsets = True
+
     def __init__(
         self,
         projection: Projection[Any],
@@ -214,50 +218,59 @@ class KafkaProjection:
 
     async def _process_once(self, messages: Sequence[confluent_kafka.Message]) -> None:
         assert self.slot is not None
-        due: list[confluent_kafka.Message] = []
-        seen: dict[str, int] = {}
-        for m in messages:
-            field, offset = _field(m), m.offset() or 0
-            # Below the partition's offset: applied already (a redelivery), a no-op.
-            if offset >= max(self._next.get(field, -1), seen.get(field, -1) + 1):
-                due.append(m)
-                seen[field] = offset
+        due, ends = self._due(messages)
         if not due:
             return
         # Redis or Mongo writes, matching the offsets kind (checked in __init__).
         writes: Any = self.read_model.new_writes(self.name, self.slot)
         failures: list[Failure] = []
         guarded: list[tuple[int, str]] = []
-        events: dict[int, confluent_kafka.Message] = {}
+        handle = self._handle
         for index, message in enumerate(due):
-            events[index] = message
             try:
                 inbound = decode_message(message)
             except BadMessageError as bad:
                 # No retry makes it an event: to the dead-letter topic at once.
                 failures.append(Failure(message, origin_of_message(message), bad, 1, dead=True))
                 continue
-            outcome = await self._apply(index, message, inbound, writes, guarded)
-            if outcome is not None:
-                failures.append(outcome)
+            mark = writes.begin_event(index, inbound.event.position)
+            # The first attempt runs inline, without a coroutine or the closures of
+            # the retry loop: almost every message succeeds at once, and this is
+            # the per-message path of every Kafka-fed projection.
+            try:
+                pending = handle(inbound.event, writes)
+                if pending is not None:
+                    await pending
+            except Exception as error:
+                failure = await self._retry(message, inbound, writes, mark, error)
+                if failure is not None:
+                    failures.append(failure)
+                    continue
+            if inbound.is_copy:
+                # A copy (retry topic, replayed dead letter): at most once by event id.
+                guarded.append((index, str(inbound.event.event_id)))
         for failure in failures:
             await self._send(failure)
-        moves = self._moves(due)
+        next_of = self._next
+        moves = [
+            PartitionMove(topic, partition, next_of.get(offset_field(topic, partition)), last + 1)
+            for (topic, partition), last in ends.items()
+        ]
         offsets = self.offsets
         if isinstance(offsets, MongoOffsets):
             # Each document's guard marks name the partition and offset of its event.
             sources = {
-                i: (m.topic() or "", m.partition() or 0, m.offset() or 0) for i, m in events.items()
+                i: (m.topic() or "", m.partition() or 0, m.offset() or 0) for i, m in enumerate(due)
             }
             refused = await offsets.commit(moves, writes, guarded, sources)
         else:
             refused = await offsets.commit(moves, writes, guarded)
         for move in moves:
-            self._next[move.field] = move.next
+            next_of[move.field] = move.next
         self.applied += len(due)
         await self._after_commit()
         for index, reason in refused:
-            message = events[index]
+            message = due[index]
             await self._send(
                 Failure(
                     message,
@@ -267,6 +280,38 @@ class KafkaProjection:
                     dead=True,
                 )
             )
+
+    def _due(
+        self, messages: Sequence[confluent_kafka.Message]
+    ) -> tuple[list[confluent_kafka.Message], dict[Partition, int]]:
+        """The messages not applied yet, and the last offset of each partition among them.
+
+        A message below its partition's offset was applied already (a redelivery):
+        a no-op.  Batches come in runs of one partition, so the partition's floor is
+        looked up once per run, not per message.
+        """
+        next_of = self._next
+        due: list[confluent_kafka.Message] = []
+        ends: dict[Partition, int] = {}
+        current: Partition | None = None
+        floor = 0
+        accepted: int | None = None  # the last due offset in the current run
+        for m in messages:
+            key = (m.topic() or "", m.partition() or 0)
+            if key != current:
+                if current is not None and accepted is not None:
+                    ends[current] = accepted
+                current, accepted = key, None
+                last = ends.get(key)
+                floor = next_of.get(offset_field(*key), -1) if last is None else last + 1
+            offset = m.offset() or 0
+            if offset >= floor:
+                due.append(m)
+                floor = offset + 1
+                accepted = offset
+        if current is not None and accepted is not None:
+            ends[current] = accepted
+        return due, ends
 
     async def _after_commit(self) -> None:
         """Swap a shadow build in once it caught up; stop writing once superseded."""
@@ -306,49 +351,36 @@ class KafkaProjection:
             if ".retry." not in field
         )
 
-    async def _apply(
+    async def _retry(
         self,
-        index: int,
         message: confluent_kafka.Message,
         inbound: Inbound,
         writes: Any,
-        guarded: list[tuple[int, str]],
+        mark: int,
+        error: Exception,
     ) -> Failure | None:
-        mark = writes.begin_event(index, inbound.event.position)
-        # The first attempt runs here, without the coroutines and closures of the
-        # retry loop: almost every message succeeds at once, and this is per message.
-        try:
-            pending = self._handle(inbound, writes)
-            if pending is not None:
-                await pending
-        except Exception as error:
+        """The retries in place after a failed first attempt; the failure if all fail."""
 
-            async def work(attempt: int) -> None:
-                again = self._handle(inbound, writes)
-                if again is not None:
-                    await again
+        async def work(attempt: int) -> None:
+            again = self._handle(inbound.event, writes)
+            if again is not None:
+                await again
 
-            failure = await with_retries(
-                work,
-                message,
-                inbound.origin,
-                self.policy,
-                on_failure=lambda: writes.rollback(mark),
-                first_error=error,
-            )
-            if failure is not None:
-                return failure
-        if inbound.is_copy:
-            # A copy (retry topic, replayed dead letter): at most once by event id.
-            guarded.append((index, str(inbound.event.event_id)))
-        return None
+        return await with_retries(
+            work,
+            message,
+            inbound.origin,
+            self.policy,
+            on_failure=lambda: writes.rollback(mark),
+            first_error=error,
+        )
 
-    def _handle(self, inbound: Inbound, writes: Any) -> Awaitable[Any] | None:
+    def _handle(self, event: RecordedEvent, writes: Any) -> Awaitable[Any] | None:
         """Run the handler of the event's current type; what to await if it is async."""
         codec = self.projection.codec
         if self._known is not None:
-            self._check_known(inbound.event)
-        envelope = codec.upcast(inbound.event)
+            self._check_known(event)
+        envelope = codec.upcast(event)
         bound = self.projection.handler(envelope.type)
         # Types the projection does not handle are skipped, as from the store's
         # feed (a topic carries every event of its aggregate type).
@@ -389,16 +421,6 @@ class KafkaProjection:
             target,
             failure.error,
         )
-
-    def _moves(self, due: Sequence[confluent_kafka.Message]) -> list[PartitionMove]:
-        last: dict[Partition, int] = {}
-        for message in due:
-            key = (message.topic() or "", message.partition() or 0)
-            last[key] = max(last.get(key, -1), message.offset() or 0)
-        return [
-            PartitionMove(t, p, self._next.get(offset_field(t, p)), offset + 1)
-            for (t, p), offset in last.items()
-        ]
 
 
 def _field(message: confluent_kafka.Message) -> str:

@@ -22,22 +22,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import DataError, RedisError, ResponseError
 
-from projections import MongoReadModel, RedisReadModel, RedisScript, RedisWrites
+from projections import MongoReadModel, RedisReadModel, RedisWrites
 
 from ._consume_errors import ConsumerError, OffsetConflictError
 
-# ARGV[1] is the whole batch as one JSON array, decoded here with cjson:
+# ARGV[1] is the fence and the copies as one JSON array, decoded here with cjson:
 #   [[[field, expected, next], ...],      partition moves ('' expected: none yet)
 #    [[event index, event id], ...],      copies applied at most once by id
-#    [[event index, [arg, ...]], ...]]    the queued commands, every arg a string
-# except that an argument JSON cannot carry (bytes that are not UTF-8) is
-# [n]: ARGV[n].  Why one string: redis-py packing ~3,000 separate arguments per
-# batch was a fifth of a consumer's CPU; one JSON string costs one call of orjson.
+#    [event index, ...]]                  the event of each queued command
+# ARGV[2] the queued commands as the projection runner sends its own
+# (``RedisReadModel.encode_commands``: one JSON array, every argument a string,
+# ``[n]`` for the bytes in ARGV[n]), run by the same ``run_command``
+# (``RedisReadModel.batch_script``).  Why JSON strings: redis-py packing ~3,000
+# separate arguments per batch was a fifth of a consumer's CPU.
 _COMMIT = """
 local batch = cjson.decode(ARGV[1])
-local moves, guarded, commands = batch[1], batch[2], batch[3]
+local moves, guarded, owners = batch[1], batch[2], batch[3]
+local commands = cjson.decode(ARGV[2])
 local kind = redis.call('TYPE', KEYS[1])['ok']
 if kind ~= 'hash' and kind ~= 'none' then
   return {'corrupt', KEYS[1] .. ' (the offsets) is a ' .. kind .. ', not a hash'}
@@ -59,31 +62,13 @@ local skip = {}
 for g = 1, #guarded do
   if redis.call('SADD', KEYS[2], guarded[g][2]) == 0 then skip[guarded[g][1]] = true end
 end
-local function run_script(args)
-  local script = handler_scripts[args[2]]
-  if script == nil then return {err = 'unknown script ' .. args[2]} end
-  local nkeys = tonumber(args[3])
-  return script({unpack(args, 4, 3 + nkeys)}, {unpack(args, 4 + nkeys, #args)})
-end
-local raw = #ARGV > 1
 local failed = {}
 for c = 1, #commands do
-  local owner = commands[c][1]
+  local owner = owners[c]
   if not skip[owner] then
-    local args = commands[c][2]
-    if raw then
-      for a = 1, #args do
-        if type(args[a]) == 'table' then args[a] = ARGV[args[a][1]] end
-      end
-    end
     -- Under pcall: a handler script may raise (error()), and so may a command
     -- Redis cannot even parse; either is that command's refused write.
-    local ok, result
-    if args[1] == 'EVALSHA' then
-      ok, result = pcall(run_script, args)
-    else
-      ok, result = pcall(redis.pcall, unpack(args))
-    end
+    local ok, result = pcall(run_command, commands[c])
     if not ok then result = {err = tostring(result)} end
     if type(result) == 'table' and result.err then
       failed[#failed + 1] = tostring(owner)
@@ -128,7 +113,6 @@ class RedisOffsets:
         self.active_key = f"{base}:active"
         #: The projection's active slot as of the last commit ("" when none).
         self.active: str = ""
-        self._scripts: dict[tuple[str, ...], Any] = {}
 
     async def load(self, partitions: Sequence[tuple[str, int]] | None = None) -> dict[str, int]:
         """Stored next offsets by ``topic:partition`` (all of them when ``partitions`` is None)."""
@@ -159,13 +143,23 @@ class RedisOffsets:
         fence makes the whole batch one step.
         ``OffsetConflictError`` when a partition is not at its expected offset.
         """
-        extra: list[bytes] = []
+        read_model = self.read_model
         try:
-            batch = self._batch(moves, writes, guarded, extra)
-            args: list[Any] = [orjson.dumps(batch), *extra]
-        except TypeError as error:  # orjson.JSONEncodeError is one too
+            commands, binary = read_model.encode_commands(writes.commands, 3)
+            head = orjson.dumps(
+                [
+                    [
+                        [m.field, "" if m.expected is None else str(m.expected), str(m.next)]
+                        for m in moves
+                    ],
+                    guarded,
+                    writes.owners,
+                ]
+            )
+        except (DataError, TypeError) as error:  # orjson.JSONEncodeError is a TypeError
             raise ConsumerError(self.name, f"a queued write cannot go to Redis: {error}") from None
-        script = self._script(writes.scripts.values())
+        script = read_model.batch_script(_COMMIT, writes.scripts.values())
+        args = [head, commands, *binary]
         try:
             reply = await script(keys=[self.offsets_key, self.ids_key, self.active_key], args=args)
         except ResponseError as error:
@@ -189,53 +183,6 @@ class RedisOffsets:
         self.active = _text(reply[2])
         pairs = [_text(item) for item in reply[1]]
         return [(int(i), e) for i, e in zip(pairs[::2], pairs[1::2], strict=True)]
-
-    @staticmethod
-    def _batch(
-        moves: Sequence[PartitionMove],
-        writes: RedisWrites,
-        guarded: Sequence[tuple[int, str]],
-        extra: list[bytes],
-    ) -> list[Any]:
-        return [
-            [[m.field, "" if m.expected is None else str(m.expected), str(m.next)] for m in moves],
-            [[index, event_id] for index, event_id in guarded],
-            [
-                [owner, [a if type(a) is str else _argument(a, extra) for a in command]]
-                for owner, command in zip(writes.owners, writes.commands, strict=True)
-            ],
-        ]
-
-    def _script(self, scripts: Any) -> Any:
-        handlers = tuple(sorted(scripts, key=lambda s: s.sha))
-        key = tuple(s.sha for s in handlers)
-        compiled = self._scripts.get(key)
-        if compiled is None:
-            compiled = self.read_model.client.register_script(_handler_table(handlers) + _COMMIT)
-            self._scripts[key] = compiled
-        return compiled
-
-
-def _handler_table(scripts: Sequence[RedisScript]) -> str:
-    # A handler script's body sees its own KEYS and ARGV as function parameters.
-    entries = [f"  ['{s.sha}'] = function(KEYS, ARGV)\n{s.source}\n  end," for s in scripts]
-    return "local handler_scripts = {\n" + "\n".join(entries) + "\n}\n"
-
-
-def _argument(value: Any, extra: list[bytes]) -> Any:
-    """One command argument as JSON carries it to the script: a string, or [ARGV index]."""
-    if isinstance(value, bytes):
-        try:
-            return value.decode()
-        except UnicodeDecodeError:
-            # JSON strings are text; raw bytes travel as an argument of their own.
-            extra.append(value)
-            return [len(extra) + 1]
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise TypeError(f"a Redis argument must be str, bytes, int or float, not {value!r}")
-    # Numbers as redis-py writes them (repr for floats): as JSON numbers, Lua would
-    # turn them into doubles and back, changing 0.1 and integers past 2**53.
-    return repr(value) if isinstance(value, float) else str(value)
 
 
 def _text(value: Any) -> str:

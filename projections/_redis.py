@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -35,7 +35,14 @@ from ._errors import (
     WriteRejectedError,
 )
 from ._read_model import CommitBatch, FailedWrite, PendingFailures, ReadModel
-from ._redis_lua import SETTLE, commit_source, encode_args, replay_source
+from ._redis_lua import (
+    APPLY_COMMIT,
+    APPLY_REPLAY,
+    SETTLE,
+    batch_source,
+    encode_args,
+    encode_commands,
+)
 from ._redis_reads import DEFAULT_PREFIX, connect_client
 from ._redis_slots import RedisSlots, reply_text
 from ._redis_writes import RedisScript, RedisWrites
@@ -83,17 +90,34 @@ class RedisReadModel(RedisSlots, ReadModel[RedisWrites]):
     def new_writes(self, name: str, slot: str) -> RedisWrites:
         return RedisWrites(self.namespace(name, slot))
 
-    def _script(self, kind: str, scripts: Iterable[RedisScript]) -> AsyncScript:
+    def batch_script(self, body: str, scripts: Iterable[RedisScript]) -> AsyncScript:
+        """``body`` (Lua) as a script that applies a batch of ``RedisWrites``.
+
+        The batch's handler scripts are compiled in, and ``body`` calls
+        ``run_command(args)`` (under ``pcall``) for each queued command as
+        ``encode_commands`` sends it.  Registered once per body and set of handler
+        scripts.  The projection runner commits with it, and so do the Kafka-fed
+        read models (``messaging``), which fence per-partition offsets instead.
+        """
         handlers = tuple(sorted(scripts, key=lambda script: script.sha))
-        key = (kind, tuple(script.sha for script in handlers))
+        key = (body, tuple(script.sha for script in handlers))
         compiled = self._scripts.get(key)
         if compiled is None:
-            source = commit_source(handlers) if kind == "commit" else replay_source(handlers)
             # redis-py's Script runs by SHA and loads the source on NOSCRIPT, which
             # Redis answers before running anything: a retry cannot apply twice.
-            compiled = self.client.register_script(source)
+            compiled = self.client.register_script(batch_source(body, handlers))
             self._scripts[key] = compiled
         return compiled
+
+    @staticmethod
+    def encode_commands(
+        commands: Sequence[Sequence[Any]], first_binary: int
+    ) -> tuple[bytes, list[bytes]]:
+        """A batch's queued commands as one JSON string for ``batch_script``, and the
+        arguments JSON cannot carry (bytes that are not UTF-8), to send as
+        ``ARGV[first_binary]`` on; ``redis.exceptions.DataError`` for an argument
+        Redis cannot take (as redis-py would refuse it)."""
+        return encode_commands(commands, first_binary)
 
     async def commit(
         self, name: str, slot: str, batch: CommitBatch[RedisWrites], *, require_active: bool
@@ -118,7 +142,7 @@ class RedisReadModel(RedisSlots, ReadModel[RedisWrites]):
                 ),
                 ",".join(map(str, writes.owners)),
             )
-        script = self._script("commit", writes.scripts.values())
+        script = self.batch_script(APPLY_COMMIT, writes.scripts.values())
         with self._translate(name):
             try:
                 reply = await script(keys=keys, args=args)
@@ -220,7 +244,7 @@ class RedisReadModel(RedisSlots, ReadModel[RedisWrites]):
             self._active_key(name),
             self._dead_key(name, slot),
         ]
-        script = self._script("replay", writes.scripts.values())
+        script = self.batch_script(APPLY_REPLAY, writes.scripts.values())
         with self._translate(name):
             try:
                 reply = await script(keys=keys, args=args)

@@ -20,7 +20,11 @@ the earlier events' writes a second time.
 
 Handler scripts (``RedisScript``) cannot be called from a script by SHA, so
 their bodies are compiled into the commit script as local functions; a commit
-script is cached per set of handler scripts.
+script is cached per set of handler scripts.  That part, the ``run_command``
+every queued command goes through and the JSON form of the commands are one
+piece of code (``batch_source``, ``encode_commands``) shared with the Kafka-fed
+read models in ``messaging``, whose commit script fences per-partition offsets
+instead of one checkpoint (``RedisReadModel.batch_script``, ``encode_commands``).
 
 The argument layout: ``ARGV[1..3]`` the guard, ``ARGV[4]`` the batch's commands as
 one JSON array of arrays of strings, then the dead letters (count, field/value
@@ -91,18 +95,6 @@ end
 local commands = cjson.decode(ARGV[4])
 -- Nothing above wrote anything.  From here on nothing may fail: Redis keeps what
 -- a failing script wrote, so a failure now would leave a batch half applied.
-local function run_command(args)
-  for a = 1, #args do
-    if type(args[a]) == 'table' then args[a] = ARGV[args[a][1]] end
-  end
-  if args[1] == 'EVALSHA' then
-    local script = handler_scripts[args[2]]
-    local nkeys = tonumber(args[3])
-    if script == nil then return {err = 'unknown script ' .. args[2]} end
-    return script({unpack(args, 4, 3 + nkeys)}, {unpack(args, 4 + nkeys, #args)})
-  end
-  return redis.pcall(unpack(args))
-end
 local failed = {}
 for c = 1, #commands do
   -- Any error of a command or a handler script is that command's refused write.
@@ -149,6 +141,10 @@ end
 return {'ok', failed}
 """
 
+#: The body of a projection's batch commit and of a dead letter's replay.
+APPLY_COMMIT = _COMMIT_GUARD + _APPLY
+APPLY_REPLAY = _REPLAY_GUARD + _APPLY
+
 #: Parks the dead letters of a batch's pending failures and clears them, if the
 #: checkpoint still records those very failures (``ARGV[1]``, the batch position).
 SETTLE = """
@@ -163,21 +159,58 @@ return 1
 """
 
 
-def _handler_table(scripts: Iterable[RedisScript]) -> str:
+#: What every batch script runs each queued command through (``batch_source``):
+#: ``[n]`` arguments become ``ARGV[n]``, a handler script runs as the local
+#: function it was compiled into, anything else goes to ``redis.pcall``.  Callers
+#: wrap it in ``pcall``: any error is that command's refused write.
+_RUN_COMMAND = """
+local function run_command(args)
+  for a = 1, #args do
+    if type(args[a]) == 'table' then args[a] = ARGV[args[a][1]] end
+  end
+  if args[1] == 'EVALSHA' then
+    local script = handler_scripts[args[2]]
+    local nkeys = tonumber(args[3])
+    if script == nil then return {err = 'unknown script ' .. args[2]} end
+    return script({unpack(args, 4, 3 + nkeys)}, {unpack(args, 4 + nkeys, #args)})
+  end
+  return redis.pcall(unpack(args))
+end
+"""
+
+
+def batch_source(body: str, scripts: Iterable[RedisScript]) -> str:
+    """A batch script: ``scripts`` compiled in as ``handler_scripts``, ``run_command``, ``body``.
+
+    Shared with the Kafka-fed read models (``messaging``), whose commit fences
+    per-partition offsets instead of one checkpoint but runs the same commands.
+    """
     # The handler script's body sees its own KEYS and ARGV as function parameters.
     entries = [
         f"  ['{script.sha}'] = function(KEYS, ARGV)\n{script.source}\n  end,"
         for script in sorted(scripts, key=lambda s: s.sha)
     ]
-    return "local handler_scripts = {\n" + "\n".join(entries) + "\n}\n"
+    return "local handler_scripts = {\n" + "\n".join(entries) + "\n}\n" + _RUN_COMMAND + body
 
 
-def commit_source(scripts: Iterable[RedisScript]) -> str:
-    return _handler_table(scripts) + _COMMIT_GUARD + _APPLY
-
-
-def replay_source(scripts: Iterable[RedisScript]) -> str:
-    return _handler_table(scripts) + _REPLAY_GUARD + _APPLY
+def encode_commands(
+    commands: Sequence[Sequence[Any]], first_binary: int
+) -> tuple[bytes, list[bytes]]:
+    """Queued commands as one JSON array of arrays of strings, and the arguments JSON
+    cannot carry (bytes that are not UTF-8), which travel as ``ARGV[first_binary]``
+    on and stand in the JSON as ``[n]`` for ``ARGV[n]``.  ``DataError`` for an
+    argument Redis cannot take."""
+    binary: list[bytes] = []
+    try:
+        encoded = orjson.dumps(
+            [
+                [arg if type(arg) is str else _json_arg(arg, binary, first_binary) for arg in c]
+                for c in commands
+            ]
+        )
+    except orjson.JSONEncodeError as error:  # a str with a lone surrogate
+        raise DataError(f"a queued command has an argument Redis cannot take: {error}") from error
+    return encoded, binary
 
 
 def encode_args(
@@ -201,22 +234,14 @@ def encode_args(
         tail.extend(checkpoint)
     tail.append(extra)
     # Arguments JSON cannot carry go last; their ARGV index follows everything else.
-    binary: list[bytes] = []
-    first_binary = len(guard) + 1 + len(tail) + 1
-    try:
-        batch = orjson.dumps(
-            [
-                [arg if type(arg) is str else _json_arg(arg, binary, first_binary) for arg in c]
-                for c in commands
-            ]
-        )
-    except orjson.JSONEncodeError as error:  # a str with a lone surrogate
-        raise DataError(f"a queued command has an argument Redis cannot take: {error}") from error
+    batch, binary = encode_commands(commands, len(guard) + 1 + len(tail) + 1)
     return [*guard, batch, *tail, *binary]
 
 
 def _json_arg(value: Any, binary: list[bytes], first_binary: int) -> str | list[int]:
     """One command argument as the string Redis gets, as redis-py would send it."""
+    if type(value) is int:  # the common case after text: counters, amounts, scores
+        return str(value)
     if isinstance(value, str):
         return str.__str__(value)  # its text, as redis-py encodes it (not its __str__)
     if isinstance(value, bool):
@@ -225,6 +250,8 @@ def _json_arg(value: Any, binary: list[bytes], first_binary: int) -> str | list[
             "Invalid input of type: 'bool'. Convert to a bytes, string, int or float first."
         )
     if isinstance(value, (int, float)):
+        # Numbers as redis-py writes them (repr for floats): as JSON numbers, Lua
+        # would turn them into doubles and back, changing 0.1 and integers past 2**53.
         return repr(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         data = bytes(value)

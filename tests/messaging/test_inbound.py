@@ -136,3 +136,28 @@ def test_data_only_the_standard_json_reader_accepts_still_decodes() -> None:
     value = b'{"amount": NaN}'
     inbound = decode_inbound("bank", 0, 1, record.key, value, record.headers)
     assert inbound.event.data["amount"] != inbound.event.data["amount"]  # NaN
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    event_id=st.uuids(),
+    text=st.text("0123456789abcdefABCDEF-_+x {}g", min_size=36, max_size=36),
+)
+def test_event_ids_read_from_bytes_are_what_uuid_reads(event_id: uuid.UUID, text: str) -> None:
+    """The decoder builds canonical ids without ``UUID()``; the result must be the same
+    UUID (equal, same text, same hash), and any other 36-character form is left to
+    ``UUID()``, whose verdict (a UUID or an error) the message then gets."""
+    record = encode_event(_event()._replace(event_id=event_id), "bank", "test")
+    found = decode_inbound("bank", 0, 1, record.key, record.value, record.headers).event.event_id
+    assert (found, str(found), hash(found)) == (event_id, str(event_id), hash(event_id))
+    headers = [(n, text.encode() if n == "ce_id" else v) for n, v in record.headers]
+    try:
+        expected: uuid.UUID | None = uuid.UUID(text)
+    except ValueError:
+        expected = None
+    if expected is None:
+        with pytest.raises(BadMessageError, match="is not a UUID"):
+            decode_inbound("bank", 0, 1, record.key, record.value, headers)
+    else:
+        decoded = decode_inbound("bank", 0, 1, record.key, record.value, headers).event.event_id
+        assert (decoded, str(decoded)) == (expected, str(expected))

@@ -10,7 +10,7 @@ from kafka_support import fresh_topic, publish, until_applied
 from aggregates import Repository
 from aggregates.ledger import Ledger
 from eventstore import PostgresEventStore
-from messaging import ConsumerOptions, KafkaProjection, consume
+from messaging import ConsumerOptions, KafkaProjection, consume, consumer_lag
 from projections import RedisReadModel, StoreFeedSource, rebuild
 from projections.shipped import LEDGER_BALANCES
 
@@ -55,6 +55,10 @@ async def test_one_member_projects_a_topic_like_the_store_feed(
     await until_applied(kafka_model, LEDGER_BALANCES.name, len(events))
     stop.set()
     await member
+    # The group's commits (sent without waiting; the read model keeps the offsets
+    # that count) have all landed once the member has left: no lag is reported.
+    lag = await consumer_lag(kafka_bootstrap, f"g-{topic}", [topic])
+    assert lag and all(p.events == 0 and (p.committed or 0) == p.high_watermark for p in lag)
     await rebuild(LEDGER_BALANCES, store_model, StoreFeedSource(store))
     assert await kafka_model.snapshot(LEDGER_BALANCES.name) == await store_model.snapshot(
         LEDGER_BALANCES.name

@@ -14,17 +14,23 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 import confluent_kafka
 import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from mongomock_motor import AsyncMongoMockClient
+from support.kafka_members import (
+    Counted,
+    Step,
+    counted_messages,
+    play_redeliveries,
+    redelivery_steps,
+)
 
-from eventstore import Event, Position, RecordedEvent
-from messaging import KafkaProjection, OffsetConflictError, encode_event
+from eventstore import RecordedEvent
+from messaging import KafkaProjection, OffsetConflictError
 from messaging._redis_offsets import PartitionMove
 from projections import (
     MongoReadModel,
@@ -38,11 +44,6 @@ from projections import (
 TOPIC = "kafka.contract"
 MONGO_URL = os.environ.get("MONGO_URL")
 BACKENDS = ["redis", "mongomock"] + (["mongodb"] if MONGO_URL else [])
-
-
-class Counted(Event):
-    event_type: ClassVar[str] = "test.Counted"
-    n: int
 
 
 @dataclass
@@ -146,24 +147,7 @@ async def backend(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterat
 
 
 def messages(partition: int, first: int, count: int) -> list[confluent_kafka.Message]:
-    found = []
-    for offset in range(first, first + count):
-        event = RecordedEvent(
-            f"s-{partition}", offset + 1, Position(1, offset + 1), uuid.uuid4(), "test.Counted",
-            1, {"n": offset}, {}, datetime.now(UTC),
-        )  # fmt: skip
-        record = encode_event(event, TOPIC, "tests")
-        found.append(
-            confluent_kafka.Message(
-                topic=TOPIC,
-                partition=partition,
-                offset=offset,
-                key=record.key,
-                value=record.value,
-                headers=record.headers,
-            )
-        )
-    return found
+    return counted_messages(TOPIC, partition, first, count)
 
 
 async def member(backend: Backend, model: Any, version: int = 1) -> KafkaProjection:
@@ -174,16 +158,6 @@ async def member(backend: Backend, model: Any, version: int = 1) -> KafkaProject
 
 
 # -- redelivery -------------------------------------------------------------
-
-Step = tuple[str, int, int]
-STEPS = st.lists(
-    st.one_of(
-        st.tuples(st.just("deliver"), st.integers(0, 1), st.integers(1, 6)),
-        st.tuples(st.just("rewind"), st.integers(0, 1), st.integers(0, 30)),
-        st.tuples(st.just("assign"), st.integers(0, 1), st.just(0)),
-    ),
-    max_size=20,
-)
 
 
 async def play(backend: Backend, count: int, steps: list[Step]) -> tuple[list[int], int]:
@@ -200,36 +174,14 @@ async def _play(
     backend: Backend, model: Any, count: int, steps: list[Step]
 ) -> tuple[list[int], int]:
     members = [await member(backend, model) for _ in range(2)]
-    feed = messages(0, 0, count)
-    positions = [0, 0]
-
-    async def assign(m: int) -> None:
-        start = (await members[m].starting_offsets([(TOPIC, 0)]))[(TOPIC, 0)]
-        positions[m] = max(start, 0)  # OFFSET_BEGINNING is negative
-
-    async def deliver(m: int, size: int) -> None:
-        batch = feed[positions[m] : positions[m] + size]
-        if batch:
-            await members[m].process(batch)
-            positions[m] += len(batch)
-
-    for action, m, arg in steps:
-        if action == "deliver":
-            await deliver(m, arg)
-        elif action == "rewind":
-            positions[m] = min(positions[m], arg)
-        else:
-            await assign(m)
-    await assign(0)
-    while positions[0] < count:
-        await deliver(0, 5)
+    await play_redeliveries(members, messages(0, 0, count), steps, TOPIC, 0)
     return await backend.applied(model), await backend.total(model)
 
 
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(count=st.integers(0, 15), steps=STEPS)
+@given(count=st.integers(0, 15), steps=redelivery_steps(20))
 def test_redeliveries_in_any_interleaving_apply_each_message_once(
     backend: Backend, count: int, steps: list[Step]
 ) -> None:

@@ -12,25 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
-from typing import ClassVar
 
-import confluent_kafka
 from hypothesis import given, note
 from hypothesis import strategies as st
+from support.kafka_members import (
+    Counted,
+    Step,
+    counted_messages,
+    play_redeliveries,
+    redelivery_steps,
+)
 
-from eventstore import Event, RecordedEvent
-from messaging import KafkaProjection, OffsetConflictError, encode_event
+from eventstore import RecordedEvent
+from messaging import KafkaProjection, OffsetConflictError
 from messaging._redis_offsets import PartitionMove
 from projections import Projection, RedisReadModel, RedisWrites
 
 TOPIC, PARTITION = "notes", 0
-
-
-class Counted(Event):
-    event_type: ClassVar[str] = "test.Counted"
-    n: int
-
 
 COUNTS: Projection[RedisWrites] = Projection("counts", writes=RedisWrites)
 
@@ -41,68 +39,14 @@ def _counted(event: Counted, envelope: RecordedEvent, w: RedisWrites) -> None:
     w.hincrby("sum", "total", event.n)
 
 
-def messages(count: int) -> list[confluent_kafka.Message]:
-    found = []
-    for offset in range(count):
-        event = RecordedEvent(
-            "count-1", offset + 1, (1, offset + 1), uuid.uuid4(), "test.Counted", 1,
-            {"n": offset}, {}, datetime.now(UTC),
-        )  # fmt: skip
-        record = encode_event(event, TOPIC, "tests")
-        found.append(
-            confluent_kafka.Message(
-                topic=TOPIC,
-                partition=PARTITION,
-                offset=offset,
-                key=record.key,
-                value=record.value,
-                headers=record.headers,
-            )
-        )
-    return found
-
-
-Step = tuple[str, int, int]
-STEPS = st.lists(
-    st.one_of(
-        st.tuples(st.just("deliver"), st.integers(0, 1), st.integers(1, 6)),
-        st.tuples(st.just("rewind"), st.integers(0, 1), st.integers(0, 30)),
-        st.tuples(st.just("assign"), st.integers(0, 1), st.just(0)),
-    ),
-    max_size=25,
-)
-
-
 async def play(redis_url: str, count: int, steps: list[Step]) -> tuple[list[int], int]:
     prefix = f"kp{uuid.uuid4().hex[:8]}:"
     async with await RedisReadModel.connect(redis_url, prefix=prefix) as read_model:
         members = [KafkaProjection(COUNTS, read_model) for _ in range(2)]
         for member in members:
             await member.setup()
-        feed = messages(count)
-        positions = [0, 0]
-
-        async def assign(m: int) -> None:
-            start = (await members[m].starting_offsets([(TOPIC, PARTITION)]))[(TOPIC, PARTITION)]
-            positions[m] = max(start, 0)  # OFFSET_BEGINNING is negative
-
-        async def deliver(m: int, size: int) -> None:
-            batch = feed[positions[m] : positions[m] + size]
-            if batch:
-                await members[m].process(batch)
-                positions[m] += len(batch)
-
-        for action, m, arg in steps:
-            if action == "deliver":
-                await deliver(m, arg)
-            elif action == "rewind":
-                positions[m] = min(positions[m], arg)
-            else:
-                await assign(m)
-        # Whoever owns the partition in the end catches up.
-        await assign(0)
-        while positions[0] < count:
-            await deliver(0, 5)
+        feed = counted_messages(TOPIC, PARTITION, 0, count, "count-1")
+        await play_redeliveries(members, feed, steps, TOPIC, PARTITION)
         view = await read_model.view(COUNTS.name)
         listed = [int(v) for v in await view.client.lrange(view.key("applied"), 0, -1)]
         total = int(await view.client.hget(view.key("sum"), "total") or 0)
@@ -110,7 +54,7 @@ async def play(redis_url: str, count: int, steps: list[Step]) -> tuple[list[int]
         return listed, total
 
 
-@given(count=st.integers(0, 20), steps=STEPS)
+@given(count=st.integers(0, 20), steps=redelivery_steps(25))
 def test_redeliveries_in_any_interleaving_apply_each_message_once(
     redis_url: str, count: int, steps: list[Step]
 ) -> None:
@@ -131,7 +75,7 @@ def test_a_stale_member_cannot_commit_over_the_new_owner(redis_url: str) -> None
             for member in (stale, owner):
                 await member.setup()
                 await member.starting_offsets([(TOPIC, PARTITION)])
-            feed = messages(4)
+            feed = counted_messages(TOPIC, PARTITION, 0, 4, "count-1")
             await owner.process(feed[:3])
             writes = read_model.new_writes(COUNTS.name, stale.slot or "")
             writes.rpush("applied", 99)
