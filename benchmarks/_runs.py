@@ -4,7 +4,9 @@ One run's min-max is the spread of its rounds, which are interleaved minutes apa
 at most; a shared machine is noisier than that from one run to the next (a row
 near its target can pass in one run and miss in the next).  ``--runs N`` repeats
 the whole selection N times and reports, per row, the median of the N run
-medians, and in the min-max column the lowest and highest run median.  The JSON
+medians, and in the min-max column the lowest and highest run median.  Its ratios
+("x raw", "x es") and the target verdict are the median of the runs' own ratios:
+each ratio compares two implementations measured in the same run.  The JSON
 keeps every run's medians and ratios (``runs_detail``), so the spread of a ratio
 is there too.
 """
@@ -71,4 +73,10 @@ def _fold(rows: list[CaseResult], runs: int) -> CaseResult:
         repetitions=last.repetitions,
         warmup=last.warmup,
     )
-    return folded.record(medians)
+    folded.record(medians)
+    for name in IMPLEMENTATIONS:
+        if name != "chronik" and name in medians:
+            per_run = [row.ratio_to(name) for row in rows]
+            known = [r for r in per_run if r is not None]
+            folded.run_ratios[name] = statistics.median(known) if known else None
+    return folded

@@ -46,3 +46,20 @@ def test_a_row_failed_in_any_run_is_failed() -> None:
 def test_a_row_missing_from_a_run_is_failed() -> None:
     folded = fold_runs([[_row((1.0,) * 3, (1.0,) * 3)], []])
     assert folded[0].status == "failed" and "1 of 2 runs" in folded[0].reason
+
+
+def test_the_ratio_and_verdict_are_the_median_of_the_runs_own_ratios() -> None:
+    # chronik is 0.85, 0.92 and 0.85 of raw in its own runs: two runs of three miss
+    # a 0.9 target.  The median chronik (9.2, run 2) over the median raw (10.0, runs
+    # 1 and 2) would pair numbers from different runs: 0.92, "met".
+    runs = [
+        [_row((8.5,) * 3, (10.0,) * 3)],
+        [_row((9.2,) * 3, (10.0,) * 3)],
+        [_row((10.2,) * 3, (12.0,) * 3)],
+    ]
+    for run in runs:
+        run[0].target = 0.9
+    folded = fold_runs(runs)[0]
+    assert folded.ratio_raw is not None and abs(folded.ratio_raw - 0.85) < 1e-9
+    assert folded.meets_target is False
+    assert rows([folded])[0][4] == "0.85"
