@@ -30,7 +30,6 @@ apply a copy twice, never lose it.
 from __future__ import annotations
 
 import contextlib
-import inspect
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -123,7 +122,7 @@ class MongoOffsets:
         attempt = 0
         while True:
             try:
-                async with _transaction(self.read_model.client) as session:
+                async with self.read_model.transaction() as session:
                     excluded = {index for index, _ in refused}
                     await self._commit(moves, writes, guarded, marks, session, excluded)
                 return refused
@@ -258,21 +257,6 @@ async def _send(target: Any, op: Any, mark: tuple[str, int], session: Any) -> No
         update = {operator: dict(fields) for operator, fields in op.body.items()}
         update.setdefault("$set", {})[field] = offset
         await target.update_one(match, update, upsert=kind == "upsert", session=session)
-
-
-@contextlib.asynccontextmanager
-async def _transaction(client: Any) -> AsyncIterator[Any]:
-    # PyMongo's async API returns the session and an awaitable transaction
-    # context; Motor the reverse.  Accept both.
-    session = client.start_session()
-    if inspect.isawaitable(session):
-        session = await session
-    async with session:
-        context = session.start_transaction()
-        if inspect.isawaitable(context):
-            context = await context
-        async with context:
-            yield session
 
 
 @contextlib.asynccontextmanager

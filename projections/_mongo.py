@@ -225,7 +225,7 @@ class MongoReadModel(MongoReads, ReadModel[MongoWrites]):
             if await self.uses_transactions():
                 for attempt in range(_TRANSACTION_RETRIES):
                     try:
-                        async with self._transaction() as session:
+                        async with self.transaction() as session:
                             await self._commit(name, slot, batch, require_active, session)
                         return []
                     except PyMongoError as error:
@@ -315,9 +315,12 @@ class MongoReadModel(MongoReads, ReadModel[MongoWrites]):
             )
 
     @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Any]:
-        # PyMongo's async API returns the session and an awaitable transaction
-        # context; Motor the reverse.  Accept both.
+    async def transaction(self) -> AsyncIterator[Any]:
+        """A session in a transaction on this read model's client, for the block.
+
+        PyMongo's async API returns the session and an awaitable transaction
+        context; Motor the reverse.  Both are accepted.
+        """
         session = self.client.start_session()
         if inspect.isawaitable(session):
             session = await session
