@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import ClassVar
 
 import confluent_kafka
 import pytest
+from support.kafka_members import counted_messages
 
-from eventstore import Event, Position, RecordedEvent
-from messaging import KafkaProjection, encode_event
+from eventstore import Event, RecordedEvent
+from messaging import KafkaProjection
 from projections import Projection, ProjectionSupersededError, RedisReadModel, RedisWrites
 
 TOPIC = "versions"
@@ -42,24 +42,7 @@ def _projection(version: int) -> Projection[RedisWrites]:
 def _messages(
     partition: int, first: int, count: int, topic: str = TOPIC
 ) -> list[confluent_kafka.Message]:
-    found = []
-    for offset in range(first, first + count):
-        event = RecordedEvent(
-            f"s-{partition}", offset + 1, Position(1, offset + 1), uuid.uuid4(), "test.Counted",
-            1, {"n": 1}, {}, datetime.now(UTC),
-        )  # fmt: skip
-        record = encode_event(event, topic, "tests")
-        found.append(
-            confluent_kafka.Message(
-                topic=topic,
-                partition=partition,
-                offset=offset,
-                key=record.key,
-                value=record.value,
-                headers=record.headers,
-            )
-        )
-    return found
+    return counted_messages(topic, partition, first, count, n=1)
 
 
 @pytest.fixture

@@ -27,15 +27,20 @@ class Counted(Event):
 
 
 def counted_messages(
-    topic: str, partition: int, first: int, count: int, stream: str | None = None
+    topic: str,
+    partition: int,
+    first: int,
+    count: int,
+    stream: str | None = None,
+    n: int | None = None,
 ) -> list[confluent_kafka.Message]:
-    """``Counted(n=offset)`` at ``offset`` = first .. first + count - 1, as the relay
-    writes it; one stream per partition (``s-<partition>`` unless ``stream``)."""
+    """``Counted(n=offset)`` (or ``n``) at ``offset`` = first .. first + count - 1, as
+    the relay writes it; one stream per partition (``s-<partition>`` unless ``stream``)."""
     found = []
     for offset in range(first, first + count):
         event = RecordedEvent(
             stream or f"s-{partition}", offset + 1, Position(1, offset + 1), uuid.uuid4(),
-            Counted.event_type, 1, {"n": offset}, {}, datetime.now(UTC),
+            Counted.event_type, 1, {"n": offset if n is None else n}, {}, datetime.now(UTC),
         )  # fmt: skip
         record = encode_event(event, topic, "tests")
         found.append(
