@@ -19,12 +19,12 @@ from decimal import Decimal
 import pytest
 import redis.asyncio as aioredis
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from support.kafka import relay_options
 from support.projection_runs import run_until_caught_up
 from support.saga_runs import open_ledger
 from support.saga_runs import runner as saga_runner
+from support.tracing import in_memory_tracing
 
 from aggregates import Repository
 from aggregates.ledger import LEDGER_EVENTS, LEDGER_UPCASTERS, Deposited, Ledger
@@ -36,7 +36,6 @@ from eventstore import (
     PostgresEventStore,
     RecordedEvent,
     correlation,
-    use_tracer_provider,
 )
 from messaging import ConsumerOptions, HandlerConsumer, HandlerContext, Relay, consume
 from projections import ProjectionRunner, RedisReadModel, RunnerOptions, StoreFeedSource
@@ -49,15 +48,8 @@ DEADLINE = 90.0  # a hang guard, not a timing assertion
 
 @pytest.fixture
 def traced() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
-    exported = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exported))
-    use_tracer_provider(provider)
-    try:
-        yield provider, exported
-    finally:
-        use_tracer_provider(None)
-        provider.shutdown()
+    with in_memory_tracing() as tracing:
+        yield tracing
 
 
 @pytest.fixture

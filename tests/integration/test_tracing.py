@@ -10,15 +10,15 @@ import confluent_kafka
 import pytest
 import redis.asyncio as aioredis
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from support.kafka import Consumed, consume, relay_options
 from support.projection_runs import run_until_caught_up
 from support.saga_runs import runner as saga_runner
+from support.tracing import in_memory_tracing
 
 from aggregates import Repository
 from aggregates.ledger import LEDGER_EVENTS, LEDGER_UPCASTERS, Deposited, Ledger
-from eventstore import Event, EventCodec, NewEvent, PostgresEventStore, use_tracer_provider
+from eventstore import Event, EventCodec, NewEvent, PostgresEventStore
 from messaging import HandlerConsumer, HandlerContext, Relay
 from projections import ProjectionRunner, RedisReadModel, RunnerOptions, StoreFeedSource
 from projections.shipped import LEDGER_BALANCES
@@ -28,15 +28,8 @@ from sagas.shipped import TRANSFER, transfer_data
 
 @pytest.fixture
 def spans() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    use_tracer_provider(provider)
-    try:
-        yield provider, exporter
-    finally:
-        use_tracer_provider(None)
-        provider.shutdown()
+    with in_memory_tracing() as traced:
+        yield traced
 
 
 @pytest.fixture

@@ -9,25 +9,19 @@ from collections.abc import Iterator
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
 from opentelemetry.trace import StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from support.tracing import in_memory_tracing
 
-from eventstore import current_trace_context, trace_span, use_tracer_provider
+from eventstore import current_trace_context, trace_span
 
 
 @pytest.fixture
 def exporter() -> Iterator[InMemorySpanExporter]:
-    exported = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exported))
-    use_tracer_provider(provider)
-    yield exported
-    use_tracer_provider(None)
-    provider.shutdown()
+    with in_memory_tracing() as (_, exported):
+        yield exported
 
 
 def test_a_failing_block_marks_its_span_and_restores_the_context(
@@ -95,38 +89,24 @@ def test_a_recorded_batch_span_continues_the_first_trace_and_links_the_next_ones
 
 
 def test_an_unsampled_batch_span_reads_only_as_far_as_its_parent() -> None:
-    provider = TracerProvider(sampler=ALWAYS_OFF)
-    exported = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exported))
-    use_tracer_provider(provider)
-    try:
+    with in_memory_tracing(ALWAYS_OFF) as (_, exported):
         parents = _Counted([None, {}, *(_metadata(7, 1 + n) for n in range(500))])
         with trace_span("batch", parents=parents) as current:
             assert not current.is_recording()
             # The span is still in the trace its parent names (for whatever it calls).
             assert current.get_span_context().trace_id == 7
-    finally:
-        use_tracer_provider(None)
-        provider.shutdown()
     assert parents.read == 3
     assert exported.get_finished_spans() == ()
 
 
 def test_a_parent_based_sampler_follows_the_first_event() -> None:
-    provider = TracerProvider(sampler=ParentBased(ALWAYS_ON))
-    exported = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exported))
-    use_tracer_provider(provider)
-    try:
+    with in_memory_tracing(ParentBased(ALWAYS_ON)) as (_, exported):
         dropped = _Counted([_metadata(8, 1, sampled=False), _metadata(9, 2)])
         with trace_span("dropped", parents=dropped):
             pass
         kept = _Counted([_metadata(10, 3), _metadata(11, 4, sampled=False)])
         with trace_span("kept", parents=kept):
             pass
-    finally:
-        use_tracer_provider(None)
-        provider.shutdown()
     assert dropped.read == 1
     (span,) = exported.get_finished_spans()
     assert span.name == "kept"
