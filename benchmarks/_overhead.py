@@ -45,7 +45,7 @@ from ._append import _event
 from ._cases import Case, not_available
 from ._context import BenchContext
 from ._harness import CaseResult, Measurement, Stopwatch
-from ._instrument import instrument
+from ._instrument import Switch
 from ._projection import _delete_prefix, _missing, _redis_url, _seed
 
 GROUP = "observability"
@@ -59,11 +59,12 @@ _ROWS: dict[str, tuple[str, float | None, str]] = {
     "otel-on": ("tracing_on", 15.0, "every span sampled and exported"),
     "metrics": ("metrics", None, "the Prometheus counters of --metrics-port"),
 }
-#: The two works measured; each returns (wall seconds, client CPU seconds) per event.
-Work = Callable[[], Awaitable[tuple[float, float]]]
-#: Wraps each timed block: (work, mode) -> a context manager (``_span_costs`` times
-#: the span's own code this way).
-BlockHook = Callable[[str, str], AbstractContextManager[Any]]
+#: One round of a work: given the modes' switches in this round's order, (wall,
+#: client CPU) seconds per event for each mode.
+Work = Callable[[list[Switch]], Awaitable[dict[str, tuple[float, float]]]]
+#: Wraps each timed unit (one append, one replay): (work, mode) -> a context
+#: manager (``_span_costs`` times the span's own code this way).
+UnitHook = Callable[[str, str], AbstractContextManager[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,44 +75,50 @@ class Sizes:
 
 
 def sizes(context: BenchContext) -> Sizes:
-    """Blocks short enough that load changes little within a round, many rounds."""
+    """Many short rounds: the load changes little within one."""
     return Sizes(
         rounds=context.size(8 * context.repetitions, 2),
-        appends=context.size(200, 20),
+        appends=context.size(100, 10),
         events=context.size(20_000, 500),
     )
 
 
 async def measure_modes(
-    context: BenchContext, size: Sizes, *, around: BlockHook | None = None
+    context: BenchContext, size: Sizes, *, around: UnitHook | None = None
 ) -> dict[str, dict[str, list[tuple[float, float]]]]:
     """Per work (``append_1``, ``project_redis``), per mode: (wall, CPU) seconds per
     event of each round, warm-up rounds (``context.warmup``) left out."""
-    works = await _works(context, size)
+    hook: UnitHook = around or (lambda _work, _mode: contextlib.nullcontext())
+    works = await _works(context, size, hook)
+    switches = [Switch(mode) for mode in MODES]
     measured: dict[str, dict[str, list[tuple[float, float]]]] = {
         work: {mode: [] for mode in MODES} for work in works
     }
-    for turn in range(context.warmup + size.rounds):
-        shift = turn % len(MODES)
-        for mode in MODES[shift:] + MODES[:shift]:
-            off = instrument(mode)
-            try:
-                for name, work in works.items():
-                    with around(name, mode) if around else contextlib.nullcontext():
-                        timing = await work()
-                    if turn >= context.warmup:
+    try:
+        for turn in range(context.warmup + size.rounds):
+            shift = turn % len(switches)
+            order = switches[shift:] + switches[:shift]
+            for name, work in works.items():
+                timings = await work(order)
+                if turn >= context.warmup:
+                    for mode, timing in timings.items():
                         measured[name][mode].append(timing)
-            finally:
-                off()
+    finally:
+        for switch in switches:
+            switch.close()
     return measured
 
 
-async def _works(context: BenchContext, size: Sizes) -> dict[str, Work]:
+async def _works(context: BenchContext, size: Sizes, around: UnitHook) -> dict[str, Work]:
     from projections import Projection, RedisReadModel, RedisWrites, StoreFeedSource, replay_into
 
     from ._projection import Credited
 
-    store = await context.chronik_store("overhead")
+    # Two stores: the appends must not grow the feed the replays read.
+    store, appends = (
+        await context.chronik_store("overhead"),
+        await context.chronik_store("overhead_appends"),
+    )
     expected, _ = await _seed(store, size.events, traced=True)
     url = await _redis_url(context)
     prefix = f"bench:{context.run_id}:overhead:"
@@ -131,25 +138,42 @@ async def _works(context: BenchContext, size: Sizes) -> dict[str, Work]:
 
     source = StoreFeedSource(store)
 
-    async def append_1() -> tuple[float, float]:
-        # append_1's work (a fresh stream, one event per append, the exact expected
-        # version), each append timed: the block's median append, which a moment
-        # the machine gave to another process does not move (a block's total
-        # swung by tens of percent on a busy machine; a span's cost is a few µs).
-        stream, walls = f"acct-{uuid.uuid4().hex}", []
-        cpu = time.process_time()
+    async def append_1(order: list[Switch]) -> dict[str, tuple[float, float]]:
+        # append_1's work (one event per append to a fresh stream, the exact
+        # expected version), the modes taking turns append by append, each on a
+        # stream of its own: neighbouring appends share the machine's moment.  A
+        # mode's figure is its median append, which an append the machine delayed
+        # for another process does not move; its CPU, the mean.
+        streams = {switch.mode: f"acct-{uuid.uuid4().hex}" for switch in order}
+        walls: dict[str, list[float]] = {switch.mode: [] for switch in order}
+        cpus = dict.fromkeys(walls, 0.0)
         for version in range(size.appends):
-            started = time.perf_counter()
-            await store.append(stream, [_event(version)], version)
-            walls.append(time.perf_counter() - started)
-        return statistics.median(walls), (time.process_time() - cpu) / size.appends
+            shift = version % len(order)
+            for switch in order[shift:] + order[:shift]:
+                switch.on()
+                try:
+                    with around("append_1", switch.mode):
+                        cpu, started = time.process_time(), time.perf_counter()
+                        await appends.append(streams[switch.mode], [_event(version)], version)
+                        walls[switch.mode].append(time.perf_counter() - started)
+                        cpus[switch.mode] += time.process_time() - cpu
+                finally:
+                    switch.off()
+        return {mode: (statistics.median(walls[mode]), cpus[mode] / size.appends) for mode in walls}
 
-    async def project_redis() -> tuple[float, float]:
-        watch = Stopwatch()
-        with watch.running():
-            await replay_into(projection, source, read_model)
-        await _check_projection()
-        return watch.seconds / size.events, watch.cpu_seconds / size.events
+    async def project_redis(order: list[Switch]) -> dict[str, tuple[float, float]]:
+        found: dict[str, tuple[float, float]] = {}
+        for switch in order:
+            switch.on()
+            try:
+                watch = Stopwatch()
+                with around("project_redis", switch.mode), watch.running():
+                    await replay_into(projection, source, read_model)
+            finally:
+                switch.off()
+            await _check_projection()
+            found[switch.mode] = (watch.seconds / size.events, watch.cpu_seconds / size.events)
+        return found
 
     async def _check_projection() -> None:
         view = await read_model.view("balances")

@@ -113,7 +113,7 @@ async def interleaved(
     dsn: str, rounds: int, appends: int, events: int
 ) -> tuple[dict[str, dict[str, list[tuple[float, float]]]], dict[str, list[float]]]:
     """The ``tracing_overhead`` benchmark's rounds (``benchmarks._overhead``), with
-    the span's and the stamp's own time inside each append block beside them."""
+    the span's and the stamp's own time inside each append beside them."""
     clock = _SpanClock()
     spans: dict[str, list[float]] = {mode: [] for mode in MODES}
 
@@ -122,10 +122,10 @@ async def interleaved(
         if work != "append_1":
             yield
             return
-        clock.seconds = 0.0
+        before = clock.seconds
         with clock.installed():
             yield
-        spans[mode].append(clock.seconds / appends)
+        spans[mode].append(clock.seconds - before)
 
     async with bench_context(dsn, quick=False, repetitions=1, warmup=0) as context:
         size = Sizes(rounds=rounds, appends=appends, events=events)
@@ -141,7 +141,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks._span_costs")
     parser.add_argument("--loops", type=int, default=15, help="tight-loop rounds (best of)")
     parser.add_argument("--rounds", type=int, default=12, help="interleaved rounds per mode")
-    parser.add_argument("--appends", type=int, default=300, help="appends per round")
+    parser.add_argument("--appends", type=int, default=100, help="appends per round and mode")
     parser.add_argument(
         "--events", type=int, default=30_000, help="events replayed per round (by 100s)"
     )
