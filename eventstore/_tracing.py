@@ -94,7 +94,8 @@ def _global_tracer() -> Any:
         _looked_up = True
         provider = _trace.get_tracer_provider()
     if _global[0] is not provider:
-        # An SDK provider builds a new tracer per call: keep one per provider.
+        # get_tracer takes a lock and edits the warnings filters on every call (older
+        # SDKs even built a new tracer each time): keep one per provider.
         unset = isinstance(provider, _unset_providers)
         _global = (provider, None if unset else provider.get_tracer("chronik"))
     return _global[1]
@@ -253,7 +254,9 @@ class _Span:
                     if isinstance(error, Exception) and current.is_recording():
                         current.record_exception(error)
                         current.set_status(
-                            _trace.Status(_trace.StatusCode.ERROR, f"{kind.__name__}: {error}")  # type: ignore[union-attr]
+                            _trace.Status(
+                                _trace.StatusCode.ERROR, f"{type(error).__name__}: {error}"
+                            )
                         )
                 finally:
                     _context.detach(self.token)
