@@ -155,13 +155,19 @@ async def _chronik_writer(store: PostgresEventStore, stream: str, events: int) -
 
 
 async def _chronik_writers(
-    store: PostgresEventStore, per_writer: int, written: _Written, prefix: str = "w"
+    store: PostgresEventStore,
+    per_writer: int,
+    written: _Written,
+    prefix: str = "w",
+    cpu: list[float] | None = None,
 ) -> float:
     streams = [f"{prefix}{n}-{uuid.uuid4().hex}" for n in range(WRITERS)]
     written.streams.update(dict.fromkeys(streams, per_writer))
     watch = Stopwatch()
     with watch.running():
         await asyncio.gather(*(_chronik_writer(store, s, per_writer) for s in streams))
+    if cpu is not None:
+        cpu.append(watch.cpu_seconds / (WRITERS * per_writer) * 1e6)
     return per_second(WRITERS * per_writer, watch.seconds)
 
 
@@ -273,8 +279,9 @@ async def append_4_writers(context: BenchContext) -> list[CaseResult]:
     written = _Written()
     start = await store.head()
     before = _coalescing(store)
+    cpu: list[float] = []
     rounds: dict[str, Round] = {
-        "chronik": lambda: _chronik_writers(store, per_writer, written),
+        "chronik": lambda: _chronik_writers(store, per_writer, written, cpu=cpu),
         "raw": lambda: _raw_writers(raw, connections, per_writer),
     }
     if app is not None:
@@ -298,7 +305,13 @@ async def append_4_writers(context: BenchContext) -> list[CaseResult]:
         ),
         target=0.8,
         target_text=">= 0.8x raw, 0 skipped",
-        extra={**check, **live, **coalescing, "per_writer": per_writer},
+        extra={
+            **check,
+            **live,
+            **coalescing,
+            "per_writer": per_writer,
+            "chronik_cpu_us_per_event": cpu_per_event(cpu, context.warmup),
+        },
     ).record(measured)
     peer_note(result)
     return [result]

@@ -69,9 +69,9 @@ ASYNC_ONLY: Final = True
 #: small share of the statement, and a larger batch only delays its first caller.
 MAX_APPENDS = 32
 #: How many coalesced statements may be in flight at once.  One: 4 writers on 2
-#: cores then share a statement 4 at a time, ~125 µs of client+server CPU per
-#: event (raw single-row INSERTs: ~175, one statement per append: ~250).  Two
-#: halve the batch and measured ~220 µs: more statements, the same work each.
+#: cores then share a statement 4 at a time, 106-136 µs of client+server CPU per
+#: event (raw single-row INSERTs: 134-172, one statement per append: 214-262).
+#: Two halve the batch and measured 177-244 µs, slower in wall time too.
 MAX_STATEMENTS = 1
 
 # The kinds of expectation, as the statement tells them apart.
@@ -258,7 +258,12 @@ class AppendCoalescer:
             self._active -= 1
 
     async def _send_batches(self) -> None:
-        """Send what is queued, one statement at a time, until nothing is left."""
+        """Send what is queued, one statement at a time, until nothing is left.
+
+        The sender keeps its connection from one statement to the next: a pool
+        checkout and return per statement is client CPU the batch need not pay.
+        """
+        connection: AsyncConnection[Any] | None = None
         try:
             while True:
                 batch = self._take()
@@ -267,13 +272,21 @@ class AppendCoalescer:
                     # so an append queued from now on starts a sender of its own.
                     self._senders -= 1
                     return
-                await self._send(batch)
+                if connection is None:
+                    connection = await self._connection(batch)
+                if connection is not None and not await self._send(batch, connection):
+                    # The pool checks it (dropping a dead one) before lending it again.
+                    await self._pool.putconn(connection)
+                    connection = None
                 # The callers just answered are ready to run and usually append
                 # again at once: let them queue before the next batch is taken.
                 await asyncio.sleep(0)
         except BaseException:
             self._senders -= 1
             raise
+        finally:
+            if connection is not None:
+                await self._pool.putconn(connection)
 
     def _take(self) -> list[_Queued]:
         """The next batch: queued order, one append per stream, within the bounds."""
@@ -296,35 +309,54 @@ class AppendCoalescer:
         self._queue.extendleft(reversed(later))
         return batch
 
-    async def _send(self, batch: list[_Queued]) -> None:
+    async def _connection(self, batch: list[_Queued]) -> AsyncConnection[Any] | None:
+        """A pooled connection; None if there is none (``batch`` was handed back)."""
+        try:
+            return await self._pool.getconn()
+        except psycopg.Error:
+            # The single path raises the pool's error for each caller, typed.
+            self._answer(batch, [])
+            return None
+        except BaseException as error:
+            self._fail(batch, error)
+            raise
+
+    async def _send(self, batch: list[_Queued], connection: AsyncConnection[Any]) -> bool:
+        """Run ``batch`` as one statement and answer its callers; False if the
+        statement failed (its appends were handed back)."""
         self.stats.statements += 1
         self.stats.carried += len(batch)
         document = "[" + ",".join(queued.document for queued in batch) + "]"
         rows: list[Any] = []
         try:
-            connection = await self._pool.getconn()
-            try:
-                cursor = await connection.execute(self._statement, {"appends": document})
-                rows = await cursor.fetchall()
-            finally:
-                await self._pool.putconn(connection)
+            cursor = await connection.execute(self._statement, {"appends": document})
+            rows = await cursor.fetchall()
         except psycopg.Error:
             # Nothing of it was written (or, after a lost commit, all of it: the
             # single path finds the events by id).  Each caller retries alone,
             # where its own error, if any, is diagnosed.
-            rows = []
-        except asyncio.CancelledError:
-            for queued in batch:
-                queued.done.cancel()  # no caller waits forever
+            self._answer(batch, [])
+            return False
+        except BaseException as error:
+            self._fail(batch, error)
             raise
-        except Exception as error:
-            # A bug, not a database answer: every caller hears of it.
-            for queued in batch:
-                if not queued.done.done():
-                    queued.done.set_exception(error)
-            return
-        finally:
-            self._in_flight.difference_update(queued.stream_id for queued in batch)
+        self._answer(batch, rows)
+        return True
+
+    def _fail(self, batch: list[_Queued], error: BaseException) -> None:
+        """A bug or a cancellation, not a database answer: no caller waits forever."""
+        self._in_flight.difference_update(queued.stream_id for queued in batch)
+        for queued in batch:
+            if queued.done.done():
+                continue
+            if isinstance(error, asyncio.CancelledError):
+                queued.done.cancel()
+            else:
+                queued.done.set_exception(error)
+
+    def _answer(self, batch: list[_Queued], rows: list[Any]) -> None:
+        """Each caller's result from the statement's rows; None: take the single path."""
+        self._in_flight.difference_update(queued.stream_id for queued in batch)
         by_stream: dict[str, list[tuple[int, int, int]]] = {}
         for stream_id, version, transaction_id, position in rows:
             by_stream.setdefault(stream_id, []).append((version, transaction_id, position))
