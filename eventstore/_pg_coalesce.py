@@ -65,8 +65,8 @@ from ._validation import PreparedEvent
 #: ``if ASYNC_ONLY ...:`` statement from the sync twin.
 ASYNC_ONLY: Final = True
 
-#: The most appends one statement carries.  Past a few dozen the commit is a
-#: small share of the statement, and a larger batch only delays its first caller.
+#: The most appends one statement carries: a bound on what one commit (and its
+#: first caller) waits for; the rest go in the next statement.
 MAX_APPENDS = 32
 #: How many coalesced statements may be in flight at once.  One: 4 writers on 2
 #: cores then share a statement 4 at a time, 106-136 µs of client+server CPU per
