@@ -8,6 +8,7 @@ encoded is rejected before the first byte reaches the database.
 from __future__ import annotations
 
 import json
+import json.encoder
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -207,6 +208,34 @@ def _is_int(value: object) -> TypeGuard[int]:
 # One encoder for every event: ``json.dumps`` with options builds a new one per
 # call, which cost as much as encoding a small event.  Same class, same output.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+# And the C encoder that ``_ENCODER.encode`` builds on every call, built once (the
+# same arguments, so the same text): ~1 µs less per event in a loop, more between
+# an append's round trips.  No circular-reference markers: check_json_shape has
+# refused anything nested deeper than MAX_NESTING_DEPTH, cycles included, before
+# anything is encoded, and without them the encoder keeps no state between calls
+# (safe from several threads).
+_C_ENCODER = (
+    json.encoder.c_make_encoder(
+        None,
+        _ENCODER.default,
+        json.encoder.encode_basestring,
+        None,
+        _ENCODER.key_separator,
+        _ENCODER.item_separator,
+        False,
+        False,
+        False,
+    )
+    if json.encoder.c_make_encoder is not None
+    else None
+)
+
+
+def to_json(value: Mapping[str, Any]) -> str:
+    """``value`` (shape already checked) as the JSON text an event stores."""
+    if _C_ENCODER is None:
+        return _ENCODER.encode(value)
+    return "".join(_C_ENCODER(value, 0))
 
 
 def _encode(
@@ -223,7 +252,7 @@ def _encode(
     if problem is not None:
         raise InvalidAppendError(stream_id, f"event {index} ({event_type!r}): {problem}")
     try:
-        text = _ENCODER.encode(value)
+        text = to_json(value)
     except (TypeError, ValueError) as error:
         raise InvalidAppendError(
             stream_id, f"event {index} ({event_type!r}): {what} is not JSON-serializable: {error}"
