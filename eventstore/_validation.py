@@ -214,8 +214,9 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(","
 # refused anything nested deeper than MAX_NESTING_DEPTH, cycles included, before
 # anything is encoded, and without them the encoder keeps no state between calls
 # (safe from several threads).
-_C_ENCODER = (
-    json.encoder.c_make_encoder(
+_make_c_encoder: Any = getattr(json.encoder, "c_make_encoder", None)  # not in the stubs
+_C_ENCODER: Any = (
+    _make_c_encoder(
         None,
         _ENCODER.default,
         json.encoder.encode_basestring,
@@ -226,7 +227,7 @@ _C_ENCODER = (
         False,
         False,
     )
-    if json.encoder.c_make_encoder is not None
+    if _make_c_encoder is not None
     else None
 )
 
@@ -235,7 +236,8 @@ def to_json(value: Mapping[str, Any]) -> str:
     """``value`` (shape already checked) as the JSON text an event stores."""
     if _C_ENCODER is None:
         return _ENCODER.encode(value)
-    return "".join(_C_ENCODER(value, 0))
+    text: str = "".join(_C_ENCODER(value, 0))
+    return text
 
 
 def _encode(
