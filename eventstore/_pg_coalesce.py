@@ -245,6 +245,9 @@ class CoalesceStats:
     #: Coalesced statements sent, and the appends they carried.
     statements: int = 0
     carried: int = 0
+    #: Of those statements, how many were the UPDATE-only form (every append
+    #: of the batch to an existing stream).
+    existing_only: int = 0
     #: Carried appends that got no rows (or whose statement failed) and were
     #: handed back to the single path.
     handed_back: int = 0
@@ -371,11 +374,10 @@ class AppendCoalescer:
         self.stats.statements += 1
         self.stats.carried += len(batch)
         document = "[" + ",".join(queued.document for queued in batch) + "]"
-        statement = (
-            self._statements.existing
-            if all(queued.existing for queued in batch)
-            else self._statements.mixed
-        )
+        statement = self._statements.mixed
+        if all(queued.existing for queued in batch):
+            self.stats.existing_only += 1
+            statement = self._statements.existing
         rows: list[Any] = []
         try:
             # The store's kept raw cursor, as the single path uses it: no
