@@ -12,7 +12,7 @@
           ├── SchemaWireError          an event cannot carry the schema id the relay promised
           │    └── ConfluentRegistryError   the Confluent Schema Registry refused or is unreachable
           ├── OutboxError              bad input to ``publish``; nothing written
-          ├── MessagingConfigError     options a relay or producer cannot run with
+          ├── MessagingConfigError     options a relay, producer or consumer cannot run with
           └── MockClusterError         the embedded mock cluster did not start
 
 Errors keep their constructor arguments in ``args`` (picklable) and the driver
@@ -102,8 +102,9 @@ class OutboxError(MessagingError, ValueError):
 
 
 class MessagingConfigError(MessagingError, ValueError):
-    """Options a relay, producer or registry client cannot run with; raised before
-    anything is sent.  ``subject`` names the relay, producer or option."""
+    """Options a relay, producer, consumer or registry client cannot run with;
+    raised before anything is sent or read.  ``subject`` names the relay, producer,
+    consumer or option; the message names the field and the value given."""
 
     def __init__(self, subject: str, reason: str) -> None:
         super().__init__(subject, reason)
