@@ -32,7 +32,7 @@ from ._cdc_capture import CdcOptions, ChangeCapture
 from ._cdc_envelope import ChangeEvent
 from ._cdc_errors import CdcDecodeError, CdcError, CdcSetupError, WalLevelError
 from ._cdc_kafka import CdcProgress, change_producer, change_record, publish_changes
-from ._cdc_setup import DroppedConnector, drop_cdc_connector
+from ._cdc_setup import DroppedConnector, cdc_connector_name, drop_cdc_connector
 from ._cdc_slot import SlotBatch, SlotLag, slot_lag
 from ._cdc_source import ChangeEventSource, RowChange
 from ._checkpoints import OutboxRow, RelayCheckpoint, read_kafka_checkpoint
@@ -146,6 +146,7 @@ __all__ = [
     "TrackedProducer",
     "WalLevelError",
     "aggregate_type",
+    "cdc_connector_name",
     "change_producer",
     "change_record",
     "check_topic",

@@ -1,5 +1,5 @@
-"""Wrong flags of ``chronik relay`` and ``chronik cdc``: exit 2, one line on stderr,
-no traceback, no password, and nothing set up on any server."""
+"""Wrong flags and arguments of ``chronik relay``, ``cdc`` and ``trace``: exit 2, one
+line on stderr, no traceback, no password, and nothing set up on any server."""
 
 from __future__ import annotations
 
@@ -60,4 +60,35 @@ def test_a_password_in_the_kafka_brokers_is_masked(chronik: Chronik) -> None:
     )
     assert result.code == 4, result.describe()
     assert "svc:***@127.0.0.1:1" in result.stderr, result.describe()
+    assert "hunter2" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        # It used to reach the server and exit 1 as if the drop had failed there.
+        (["cdc", "drop", "a b", "--yes"], "invalid CDC connector name 'a b'"),
+        # Checked before asking: nobody should confirm dropping what cannot exist.
+        (["cdc", "drop", "a-b"], "invalid CDC connector name 'a-b'"),
+        (["cdc", "drop", "n" * 60, "--yes"], "is too long"),
+        (["cdc", "status", "--name", "a b"], "invalid CDC connector name 'a b'"),
+        (["trace", ""], "expected an event id or a correlation id, got ''"),
+        (["trace", " "], "expected an event id or a correlation id, got ' '"),
+    ],
+    ids=[
+        "drop space",
+        "drop dash unasked",
+        "drop long",
+        "status name",
+        "trace empty",
+        "trace blank",
+    ],
+)
+def test_bad_arguments_exit_2_before_any_server(
+    chronik: Chronik, args: list[str], says: str
+) -> None:
+    # Nothing listens at this database: a command that got as far as the server would
+    # exit 4, not 2.
+    result = chronik(*args, "--database-url", "postgresql://u:hunter2@127.0.0.1:1/none")
+    assert_usage_error(result, says)
     assert "hunter2" not in result.stderr + result.stdout
