@@ -62,6 +62,7 @@ from ._errors import (
     BrokerUnavailableError,
     CloudEventFormatError,
     ConfluentRegistryError,
+    MessageTooLargeError,
     MessagingConfigError,
     MessagingError,
     MockClusterError,
@@ -76,7 +77,7 @@ from ._handlers import EventHandler, HandlerConsumer, HandlerContext
 from ._idempotency import PostgresIdempotency, idempotent
 from ._lag import PartitionLag, consumer_lag, projection_lag
 from ._mock_cluster import MockCluster, MockClusterProcess
-from ._outbox import publish
+from ._outbox import DEFAULT_MAX_MESSAGE_BYTES, publish
 from ._producer import TrackedProducer, producer_config
 from ._projection_consumer import KafkaProjection
 from ._redis_offsets import partition_offsets
@@ -89,6 +90,7 @@ from ._topics import TopicMapping, aggregate_type, check_topic
 
 __all__ = [
     "DEFAULT_CHECKPOINT_TOPIC",
+    "DEFAULT_MAX_MESSAGE_BYTES",
     "BadMessageError",
     "BrokerUnavailableError",
     "CdcDecodeError",
@@ -116,6 +118,7 @@ __all__ = [
     "KafkaDeadLetter",
     "KafkaProjection",
     "KafkaRecord",
+    "MessageTooLargeError",
     "MessagingConfigError",
     "MessagingError",
     "MockCluster",

@@ -12,6 +12,7 @@
           ├── SchemaWireError          an event cannot carry the schema id the relay promised
           │    └── ConfluentRegistryError   the Confluent Schema Registry refused or is unreachable
           ├── OutboxError              bad input to ``publish``; nothing written
+          │    └── MessageTooLargeError     the message would exceed the Kafka size limit
           ├── MessagingConfigError     options a relay, producer or consumer cannot run with
           └── MockClusterError         the embedded mock cluster did not start
 
@@ -99,6 +100,27 @@ class OutboxError(MessagingError, ValueError):
 
     def __str__(self) -> str:
         return f"cannot publish outbox message {self.subject}: {self.reason}"
+
+
+class MessageTooLargeError(OutboxError):
+    """An outbox message the relay could not send: its estimated size on the wire
+    (``size``, bytes) is above ``limit`` (the producer's ``message.max.bytes``).
+
+    Refused by ``publish`` before anything is written, so the caller's transaction
+    stays usable; the relay would otherwise fail on it later, far from the caller.
+    """
+
+    def __init__(self, subject: str, topic: str, key: str, size: int, limit: int) -> None:
+        super().__init__(
+            subject,
+            f"about {size} bytes for topic {topic!r} (key {key!r}) is over the "
+            f"{limit}-byte message limit (max_message_bytes)",
+        )
+        self.args = (subject, topic, key, size, limit)
+        self.topic = topic
+        self.key = key
+        self.size = size
+        self.limit = limit
 
 
 class MessagingConfigError(MessagingError, ValueError):

@@ -28,8 +28,9 @@ def assert_usage_error(result: Result, says: str) -> None:
             ["--schema-registry-url", "http://svc:hunter2@registry:99999"],
             "'http://svc:***@registry:99999' is malformed",
         ),
+        (["--max-message-bytes", "999"], "max_message_bytes must be an int from 1000"),
     ],
-    ids=["empty name", "registry port"],
+    ids=["empty name", "registry port", "message limit"],
 )
 def test_relay_flags(chronik: Chronik, flags: list[str], says: str) -> None:
     result = chronik("relay", "--until-caught-up", "--kafka-bootstrap-servers", NO_BROKER, *flags)
