@@ -53,6 +53,7 @@ from ._consume_errors import (
     DeadLetterReplayError,
     OffsetConflictError,
 )
+from ._consumer_checks import check_consumer
 from ._dead_letter_topics import (
     KafkaDeadLetter,
     list_dead_letters,
@@ -152,6 +153,7 @@ __all__ = [
     "cdc_connector_name",
     "change_producer",
     "change_record",
+    "check_consumer",
     "check_topic",
     "consume",
     "consumer_lag",

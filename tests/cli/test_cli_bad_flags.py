@@ -93,3 +93,31 @@ def test_bad_arguments_exit_2_before_any_server(
     result = chronik(*args, "--database-url", "postgresql://u:hunter2@127.0.0.1:1/none")
     assert_usage_error(result, says)
     assert "hunter2" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        # The consume loop restarts on errors (as on an outage): a blank group used to
+        # print "failed; restarting" until someone noticed.
+        (["--group", " ", "--topic", "orders"], "consumer group ' ': a group id is a non-blank"),
+        (["--group", "g", "--topic", "bad topic"], "'bad topic' is not a Kafka topic name"),
+        (["--group", "g", "--topic", "orders.dlq"], "'orders.dlq' is a retry or dead-letter"),
+        (["--group", "g", "--topic", "a", "--topic", "a"], "topic 'a' is listed twice"),
+        # A plain def sent every message to the DLQ ("can't be used in 'await'").
+        (["--group", "g", "--topic", "a", "--handler", "os.path:join"], "must be an async def"),
+    ],
+    ids=["blank group", "topic name", "dlq topic", "twice", "sync handler"],
+)
+def test_consume_flags(chronik: Chronik, flags: list[str], says: str) -> None:
+    if "--handler" not in flags:
+        flags = [*flags, "--handler", "asyncio:sleep"]  # an async def
+    result = chronik("consume", "--kafka-bootstrap-servers", NO_BROKER, *flags)
+    assert_usage_error(result, says)
+
+
+def test_consumers_status_refuses_a_blank_group(chronik: Chronik) -> None:
+    result = chronik(
+        "consumers", "status", "--group", "", "--topic", "a", "--kafka-bootstrap-servers", NO_BROKER
+    )
+    assert_usage_error(result, "consumer group '': a group id is a non-blank string")
