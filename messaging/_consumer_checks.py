@@ -1,8 +1,8 @@
 """Checks of what a consumer is built from, run before anything is read.
 
 Each of these would otherwise fail late or not at all: ``consume`` restarts a
-member that fails (an outage must not end it), so a group id or topic librdkafka
-refuses became an endless "failed; restarting" loop; a topic list given as one
+member that fails (an outage must not end it), so a group id librdkafka refuses
+became an endless "failed; restarting" loop; a topic list given as one
 string was read as one topic per character; an empty list subscribed to nothing
 and waited forever; a handler that is a plain ``def`` failed on every message
 and sent each one to the dead-letter topic.  All raise ``MessagingConfigError``
@@ -60,17 +60,15 @@ def check_topics(topics: object, subject: str, *, side_topics: bool = False) -> 
     return checked
 
 
-def check_seconds(value: object, name: str, subject: str, *, zero: bool = False) -> float:
-    """``value`` if it is finite seconds > 0 (>= 0 with ``zero``)."""
+def check_seconds(value: object, name: str, subject: str) -> float:
+    """``value`` if it is finite seconds > 0 (a bool is not)."""
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
         or not math.isfinite(value)
-        or value < 0
-        or (value == 0 and not zero)
+        or value <= 0
     ):
-        bound = ">= 0" if zero else "> 0"
-        raise MessagingConfigError(subject, f"{name} must be finite seconds {bound}, not {value!r}")
+        raise MessagingConfigError(subject, f"{name} must be finite seconds > 0, not {value!r}")
     return float(value)
 
 
@@ -112,16 +110,15 @@ def check_instance(value: object, kind: type[Any], name: str, subject: str) -> N
 
 def check_processor(processor: object, subject: str) -> None:
     """What the group loop calls: ``name`` and the three processor methods."""
-    missing = [
-        name
-        for name in ("starting_offsets", "revoked", "process")
-        if not callable(getattr(processor, name, None))
-    ]
-    if missing or not isinstance(getattr(processor, "name", None), str):
+    methods = ("starting_offsets", "revoked", "process")
+    if not isinstance(getattr(processor, "name", None), str) or not all(
+        callable(getattr(processor, method, None)) for method in methods
+    ):
         raise MessagingConfigError(
             subject,
-            f"{processor!r} is not a consumer processor (a KafkaProjection, a "
-            f"HandlerConsumer, or an object with name, {', '.join(missing) or 'methods'})",
+            f"{processor!r} is not a consumer processor: a KafkaProjection, a "
+            "HandlerConsumer, or an object with a str name and the methods "
+            "starting_offsets, revoked and process",
         )
 
 
