@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 from cloudevents.v1.kafka import KafkaMessage, from_binary
-from psycopg import sql
+from psycopg import AsyncConnection, sql
 from support.kafka import consume, relay_options
 
 from eventstore import PostgresEventStore
@@ -197,6 +198,21 @@ async def test_a_schema_without_an_outbox_table_is_named(
             )
 
 
+async def publish_invoice(
+    connection: AsyncConnection[Any], store: PostgresEventStore, **overrides: Any
+) -> uuid.UUID:
+    """``publish`` of an ``invoice.Issued`` message of ``inv-1``, with ``overrides``."""
+    arguments: dict[str, Any] = {
+        "aggregatetype": "invoice",
+        "aggregateid": "inv-1",
+        "type": "invoice.Issued",
+        "payload": {},
+        "schema": store.schema,
+        **overrides,
+    }
+    return await publish(connection, **arguments)
+
+
 async def test_a_message_over_kafkas_size_limit_is_refused_and_the_transaction_goes_on(
     outbox_store: PostgresEventStore,
 ) -> None:
@@ -207,22 +223,14 @@ async def test_a_message_over_kafkas_size_limit_is_refused_and_the_transaction_g
             sql.SQL("INSERT INTO {} VALUES (%s, 5)").format(invoices), (invoice,)
         )
         with pytest.raises(MessageTooLargeError) as refused:
-            await publish(
+            await publish_invoice(
                 connection,
-                aggregatetype="invoice",
+                outbox_store,
                 aggregateid=invoice,
                 type="invoice.Scanned",
                 payload={"pdf": "x" * DEFAULT_MAX_MESSAGE_BYTES},
-                schema=outbox_store.schema,
             )
-        await publish(
-            connection,
-            aggregatetype="invoice",
-            aggregateid=invoice,
-            type="invoice.Issued",
-            payload={},
-            schema=outbox_store.schema,
-        )
+        await publish_invoice(connection, outbox_store, aggregateid=invoice)
     error = refused.value
     assert isinstance(error, OutboxError)
     assert (error.topic, error.key, error.limit) == ("outbox.event.invoice", invoice, 1_000_000)
@@ -243,15 +251,7 @@ async def test_a_limit_librdkafka_would_refuse_is_a_config_error(
 ) -> None:
     async with outbox_store.connection() as connection:
         with pytest.raises(MessagingConfigError, match=f"max_message_bytes must be .*{limit!r}"):
-            await publish(
-                connection,
-                aggregatetype="invoice",
-                aggregateid="inv-1",
-                type="invoice.Issued",
-                payload={},
-                schema=outbox_store.schema,
-                max_message_bytes=limit,  # type: ignore[arg-type]
-            )
+            await publish_invoice(connection, outbox_store, max_message_bytes=limit)
     assert await outbox_rows(outbox_store) == 0
 
 
@@ -262,14 +262,11 @@ async def test_the_size_is_the_payload_as_postgresql_stores_it(
     # relay would send the long form.
     async with outbox_store.connection() as connection, connection.transaction():
         with pytest.raises(MessageTooLargeError) as refused:
-            await publish(
+            await publish_invoice(
                 connection,
-                aggregatetype="invoice",
-                aggregateid="inv-1",
-                type="invoice.Issued",
+                outbox_store,
                 payload={"totals": [1e300] * 20},
                 topic="invoices",
-                schema=outbox_store.schema,
                 max_message_bytes=5000,
             )
         await connection.execute("SELECT 1")  # still usable
@@ -285,13 +282,10 @@ async def test_what_publish_accepts_the_relay_sends_with_the_same_limit(
     async with outbox_store.connection() as connection:
         for size in range(limit - 2200, limit):  # up to the first refused length
             try:
-                await publish(
+                await publish_invoice(
                     connection,
-                    aggregatetype="invoice",
-                    aggregateid="inv-1",
-                    type="invoice.Issued",
+                    outbox_store,
                     payload={"note": "é" * (size // 2)},
-                    schema=outbox_store.schema,
                     max_message_bytes=limit,
                 )
             except MessageTooLargeError:
@@ -302,14 +296,8 @@ async def test_what_publish_accepts_the_relay_sends_with_the_same_limit(
             last = size
         assert last is not None and last < limit - 2
         # The largest message publish took is sent by a relay with the same limit.
-        await publish(
-            connection,
-            aggregatetype="invoice",
-            aggregateid="inv-1",
-            type="invoice.Issued",
-            payload={"note": "é" * (last // 2)},
-            schema=outbox_store.schema,
-            max_message_bytes=limit,
+        await publish_invoice(
+            connection, outbox_store, payload={"note": "é" * (last // 2)}, max_message_bytes=limit
         )
     options = relay_options(prefix, max_message_bytes=limit)
     await Relay(outbox_store, kafka_bootstrap, options).publish_pending()
@@ -321,14 +309,7 @@ async def test_the_relays_producer_uses_its_limit(
     outbox_store: PostgresEventStore, kafka_bootstrap: str, prefix: str
 ) -> None:
     async with outbox_store.connection() as connection:
-        await publish(
-            connection,
-            aggregatetype="invoice",
-            aggregateid="inv-1",
-            type="invoice.Issued",
-            payload={"note": "x" * 30_000},
-            schema=outbox_store.schema,
-        )
+        await publish_invoice(connection, outbox_store, payload={"note": "x" * 30_000})
     options = relay_options(prefix, max_message_bytes=20_000)
     with pytest.raises(PublishError) as refused:
         await Relay(outbox_store, kafka_bootstrap, options).publish_pending()
