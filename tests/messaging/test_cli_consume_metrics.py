@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kafka_support import fresh_topic, publish
-from support.http_scrape import get, metrics_url, poll
+from support.http_scrape import StderrReader, get, poll
 from test_cli_consume import chronik, environment, start
 from test_kafka_projection import seed_ledgers
 
@@ -35,7 +35,8 @@ async def test_consume_serves_group_lag_dead_letters_and_lag_based_readiness(
                    "--handler", "cli_gated_handler:handle",
                    "--metrics-port", "0", "--ready-lag", "2")  # fmt: skip
     try:
-        url = metrics_url(member)
+        stderr = StderrReader(member)
+        url = stderr.metrics_url()
         assert get(url + "/healthz") == (200, "alive\n")
 
         # The handler holds the messages: the group stays behind, and /readyz says so.
@@ -96,7 +97,8 @@ async def test_consume_serves_group_lag_dead_letters_and_lag_based_readiness(
         assert "chronik_feed_held_back_events" not in metrics, metrics
     finally:
         member.send_signal(signal.SIGTERM)
-        _, err = member.communicate(timeout=60)
+        member.wait(timeout=60)
+    err = stderr.text()
     assert member.returncode == 0, err
     # Its catch-up progress (stderr is not a terminal): plain lines, the last at 100%.
     caught = [line for line in err.splitlines() if line.startswith(f"consuming as {group}")]

@@ -40,26 +40,40 @@ def poll(check: Callable[[], T | None], *, deadline: float = DEADLINE) -> T:
         time.sleep(0.05)
 
 
-def _lines(stream: Iterable[str]) -> queue.Queue[str]:
-    """The stream's lines, read in a thread so that waiting on them can time out."""
-    found: queue.Queue[str] = queue.Queue()
+class StderrReader:
+    """A process's stderr, read line by line in a thread: the pipe never fills up (a
+    full pipe would block the process), and waiting for a line can time out."""
 
-    def pump() -> None:
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        assert process.stderr is not None
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str] = queue.Queue()
+        self._process = process
+        self._thread = threading.Thread(target=self._pump, args=(process.stderr,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, stream: Iterable[str]) -> None:
         for line in stream:
-            found.put(line)
-        found.put("")  # the process closed it
+            self.lines.append(line)
+            self._queue.put(line)
+        self._queue.put("")  # the process closed it
 
-    threading.Thread(target=pump, daemon=True).start()
-    return found
+    def metrics_url(self, *, deadline: float = DEADLINE) -> str:
+        """The address the process printed (it was given port 0: any free one)."""
+        while True:
+            line = self._queue.get(timeout=deadline)
+            assert line, f"the process ended before serving metrics: exit {self._process.wait()}"
+            match = _ADDRESS.search(line)
+            if match:
+                return match.group(1)
+
+    def text(self, *, deadline: float = DEADLINE) -> str:
+        """All of stderr, once the process has closed it."""
+        self._thread.join(timeout=deadline)
+        assert not self._thread.is_alive(), "the process never closed its stderr"
+        return "".join(self.lines)
 
 
 def metrics_url(process: subprocess.Popen[str], *, deadline: float = DEADLINE) -> str:
-    """The address the process printed on stderr (it was given port 0: any free one)."""
-    assert process.stderr is not None
-    lines = _lines(process.stderr)
-    while True:
-        line = lines.get(timeout=deadline)
-        assert line, f"the process ended before serving metrics: exit {process.wait()}"
-        match = _ADDRESS.search(line)
-        if match:
-            return match.group(1)
+    """The address a process printed on stderr; the rest of stderr is drained unread."""
+    return StderrReader(process).metrics_url(deadline=deadline)
