@@ -14,19 +14,23 @@ indexes (see ``_raw``), version counted on the client.
 eventsourcing: ``account.deposit(i)`` then ``app.save(account)`` (1 or 10
 pending events per save), default settings (``_peer``).
 
-4 writers: four tasks, each with its own connection (chronik: four pooled
-connections; raw: four connections; eventsourcing: four threads on its pool),
-each appending 1 event per transaction to its own stream.  Afterwards chronik's
+4 writers: four tasks, each appending 1 event per transaction to its own stream
+(chronik: four tasks on the store's pool; raw: four connections; eventsourcing:
+four threads on its pool).  Afterwards chronik's
 feed is read back: every event appended in every round (warm-up included) must
 be there exactly once and in stream order (``skipped`` and ``duplicates``, both
-must be 0).  One more untimed round runs with a live ``subscribe()`` follower
-next to the writers, which must also receive every event (``skipped_live``).
+must be 0).  chronik's appends may be coalesced (``coalesce_appends``, on by
+default): ``mean_coalesced_batch`` says how many appends a statement carried,
+``appends_alone`` how many took the single path.  One more untimed round runs
+with a live ``subscribe()`` follower next to the writers, which must also
+receive every event (``skipped_live``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 import uuid
 from collections import Counter
@@ -34,6 +38,7 @@ from collections.abc import AsyncGenerator
 from typing import Any, cast
 
 from eventstore import NewEvent, Position, PostgresEventStore, RecordedEvent
+from eventstore._pg_coalesce import CoalesceStats
 
 from . import _peer as peer
 from ._cases import Case, peer_application, peer_note
@@ -150,13 +155,19 @@ async def _chronik_writer(store: PostgresEventStore, stream: str, events: int) -
 
 
 async def _chronik_writers(
-    store: PostgresEventStore, per_writer: int, written: _Written, prefix: str = "w"
+    store: PostgresEventStore,
+    per_writer: int,
+    written: _Written,
+    prefix: str = "w",
+    cpu: list[float] | None = None,
 ) -> float:
     streams = [f"{prefix}{n}-{uuid.uuid4().hex}" for n in range(WRITERS)]
     written.streams.update(dict.fromkeys(streams, per_writer))
     watch = Stopwatch()
     with watch.running():
         await asyncio.gather(*(_chronik_writer(store, s, per_writer) for s in streams))
+    if cpu is not None:
+        cpu.append(watch.cpu_seconds / (WRITERS * per_writer) * 1e6)
     return per_second(WRITERS * per_writer, watch.seconds)
 
 
@@ -235,6 +246,29 @@ async def _live_check(store: PostgresEventStore, per_writer: int) -> dict[str, i
     }
 
 
+def _coalescing(store: PostgresEventStore) -> CoalesceStats | None:
+    coalescer = getattr(store, "_coalescer", None)  # None: coalescing is off
+    return None if coalescer is None else dataclasses.replace(coalescer.stats)
+
+
+def _coalescing_since(
+    before: CoalesceStats | None, after: CoalesceStats | None
+) -> dict[str, float | int]:
+    """How chronik's appends ran in the rounds (warm-up included): alone, or
+    carried by coalesced statements."""
+    if before is None or after is None:
+        return {"coalesced": 0}
+    statements = after.statements - before.statements
+    carried = after.carried - before.carried
+    return {
+        "coalesced": 1,
+        "appends_alone": after.alone - before.alone,
+        "coalesced_statements": statements,
+        "mean_coalesced_batch": round(carried / statements, 2) if statements else 0.0,
+        "handed_back": after.handed_back - before.handed_back,
+    }
+
+
 async def append_4_writers(context: BenchContext) -> list[CaseResult]:
     per_writer = context.size(300, 10)
     store = await context.chronik_store("writers", pool_size=WRITERS + 2)
@@ -244,13 +278,16 @@ async def append_4_writers(context: BenchContext) -> list[CaseResult]:
     app = await peer_application(context, "writers_es")
     written = _Written()
     start = await store.head()
+    before = _coalescing(store)
+    cpu: list[float] = []
     rounds: dict[str, Round] = {
-        "chronik": lambda: _chronik_writers(store, per_writer, written),
+        "chronik": lambda: _chronik_writers(store, per_writer, written, cpu=cpu),
         "raw": lambda: _raw_writers(raw, connections, per_writer),
     }
     if app is not None:
         rounds["eventsourcing"] = lambda: asyncio.to_thread(_peer_writers, app, per_writer)
     measured = await measure(rounds, repetitions=context.repetitions, warmup=context.warmup)
+    coalescing = _coalescing_since(before, _coalescing(store))
     check = await _check_feed(store, start, written)
     live = await _live_check(store, per_writer)
     result = CaseResult(
@@ -268,7 +305,13 @@ async def append_4_writers(context: BenchContext) -> list[CaseResult]:
         ),
         target=0.8,
         target_text=">= 0.8x raw, 0 skipped",
-        extra={**check, **live, "per_writer": per_writer},
+        extra={
+            **check,
+            **live,
+            **coalescing,
+            "per_writer": per_writer,
+            "chronik_cpu_us_per_event": cpu_per_event(cpu, context.warmup),
+        },
     ).record(measured)
     peer_note(result)
     return [result]

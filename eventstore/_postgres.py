@@ -29,6 +29,7 @@ from ._model import (
     StreamInfo,
 )
 from ._pg_append import AppendStatements, append_batch
+from ._pg_coalesce import ASYNC_ONLY, AppendCoalescer
 from ._pg_jsonb import event_cursor
 from ._pg_listen import listen_for_appends
 from ._pg_raw import fetch_raw_page, raw_page_statement
@@ -98,6 +99,7 @@ class PostgresEventStore(EventStore):
         schema: str = DEFAULT_SCHEMA,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        coalesce_appends: bool = True,
     ) -> None:
         check_byte_limits(max_event_bytes, max_batch_bytes)
         self.max_event_bytes = max_event_bytes
@@ -107,6 +109,12 @@ class PostgresEventStore(EventStore):
         self._pool = pool
         self._appends = AppendStatements(schema)
         self._reads = ReadStatements(schema)
+        if ASYNC_ONLY:
+            self._coalescer: AppendCoalescer | None = (
+                AppendCoalescer(pool, schema, self._append_alone, max_bytes=max_batch_bytes)
+                if coalesce_appends
+                else None
+            )
 
     @classmethod
     async def connect(
@@ -120,12 +128,20 @@ class PostgresEventStore(EventStore):
         create_schema: bool = True,
         data_dir: str | os.PathLike[str] | None = None,
         connect_timeout: float = 10.0,
+        coalesce_appends: bool = True,
     ) -> PostgresEventStore:
         """Connect to ``dsn``, or start/reuse the embedded PostgreSQL when it is None.
 
         The schema (default ``chronik``) is created or migrated unless
         ``create_schema`` is false.  An unreachable database raises
         ``StoreUnavailableError`` naming host and database, never the password.
+
+        ``coalesce_appends`` (async store; the sync store has nothing to coalesce):
+        appends to different streams made concurrently by tasks of this process,
+        outside a caller's transaction, may share one statement and one commit
+        (see ``_pg_coalesce``).  Each keeps its own result or error; the price is
+        that a coalesced append commits with its batch mates, so a slow commit
+        delays them all.  An append with nothing else in flight is not delayed.
         """
         check_schema_name(schema)
         check_byte_limits(max_event_bytes, max_batch_bytes)
@@ -163,6 +179,7 @@ class PostgresEventStore(EventStore):
             schema=schema,
             max_event_bytes=max_event_bytes,
             max_batch_bytes=max_batch_bytes,
+            coalesce_appends=coalesce_appends,
         )
 
     async def migrate(self) -> int:
@@ -189,6 +206,13 @@ class PostgresEventStore(EventStore):
             return await append_batch(
                 connection, self._appends, stream_id, batch, expected, own_transaction=False
             )
+        if ASYNC_ONLY and self._coalescer is not None:
+            return await self._coalescer.append(stream_id, batch, expected)
+        return await self._append_alone(stream_id, batch, expected)
+
+    async def _append_alone(
+        self, stream_id: str, batch: Sequence[PreparedEvent], expected: ExpectedVersion | int
+    ) -> AppendResult:
         # Safe to repeat after a lost connection: the batch keeps its event ids,
         # so an attempt that did commit is answered with its original result.
         return await self._run(

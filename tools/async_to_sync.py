@@ -26,6 +26,14 @@ the thin I/O layer only.
 Members in ``OMIT`` are left out of the sync API: live subscriptions
 (``subscribe``) need a wake-up listener and stay async with the runners.
 
+Async-only code: an ``if ASYNC_ONLY:`` or ``if ASYNC_ONLY and ...:`` statement
+(no ``else``) is left out of the sync twin, at any depth.  ``ASYNC_ONLY`` is a
+constant ``True`` (``eventstore._pg_coalesce``), so the async code runs the
+branch and the sync code falls through to what follows it: the store's
+coalescing of concurrent appends, for one, which only concurrent tasks need.
+Keep such code in modules not listed in ``MODULES``; its names then go unused
+in the twin and their imports are dropped with them.
+
 Comments do not survive ``ast``; the header of every generated file names its
 source, where the reasons live.  ``tests/unit/test_sync_generated.py`` runs
 this script into a temporary directory and fails if a checked-in file differs.
@@ -112,6 +120,8 @@ ATTRIBUTE_RENAMES = {
 # Type wrappers that vanish: ``Awaitable[T]`` is ``T`` once nothing is awaited.
 UNWRAP = {"Awaitable": 0, "Coroutine": 2}
 OMIT = {"subscribe", "listen_for_appends", "_wake_up_listener"}
+# The name that marks an ``if`` statement as async-only (see the docstring).
+ASYNC_ONLY = "ASYNC_ONLY"
 
 
 def _is_async(node: ast.AST) -> bool:
@@ -142,6 +152,20 @@ def _defined(node: ast.stmt) -> list[str]:
     return []
 
 
+def _is_async_only(node: ast.stmt) -> bool:
+    """``if ASYNC_ONLY:`` or ``if ASYNC_ONLY and ...:``, which the sync twin drops."""
+    if not isinstance(node, ast.If):
+        return False
+    test = node.test
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        test = test.values[0]
+    if not (isinstance(test, ast.Name) and test.id == ASYNC_ONLY):
+        return False
+    if node.orelse:
+        raise SystemExit(f"line {node.lineno}: an 'if {ASYNC_ONLY}' statement cannot have 'else'")
+    return True
+
+
 def converted_names(modules: list[Module]) -> dict[Module, set[str]]:
     """Per module, the top-level names that must be converted (to a fixed point)."""
     trees = {m: ast.parse(m.source.read_text()) for m in modules}
@@ -162,6 +186,11 @@ def converted_names(modules: list[Module]) -> dict[Module, set[str]]:
 
 
 class _ToSync(ast.NodeTransformer):
+    def visit_If(self, node: ast.If) -> Any:
+        if _is_async_only(node):
+            return None  # dropped; the sync code runs what follows
+        return self.generic_visit(node)
+
     def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> Any:
         sync = ast.FunctionDef(**{f: getattr(node, f) for f in node._fields})
         ast.copy_location(sync, node)

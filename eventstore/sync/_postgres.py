@@ -78,6 +78,7 @@ class PostgresEventStore(EventStore):
         schema: str = DEFAULT_SCHEMA,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        coalesce_appends: bool = True,
     ) -> None:
         check_byte_limits(max_event_bytes, max_batch_bytes)
         self.max_event_bytes = max_event_bytes
@@ -100,12 +101,20 @@ class PostgresEventStore(EventStore):
         create_schema: bool = True,
         data_dir: str | os.PathLike[str] | None = None,
         connect_timeout: float = 10.0,
+        coalesce_appends: bool = True,
     ) -> PostgresEventStore:
         """Connect to ``dsn``, or start/reuse the embedded PostgreSQL when it is None.
 
         The schema (default ``chronik``) is created or migrated unless
         ``create_schema`` is false.  An unreachable database raises
         ``StoreUnavailableError`` naming host and database, never the password.
+
+        ``coalesce_appends`` (async store; the sync store has nothing to coalesce):
+        appends to different streams made concurrently by tasks of this process,
+        outside a caller's transaction, may share one statement and one commit
+        (see ``_pg_coalesce``).  Each keeps its own result or error; the price is
+        that a coalesced append commits with its batch mates, so a slow commit
+        delays them all.  An append with nothing else in flight is not delayed.
         """
         check_schema_name(schema)
         check_byte_limits(max_event_bytes, max_batch_bytes)
@@ -142,6 +151,7 @@ class PostgresEventStore(EventStore):
             schema=schema,
             max_event_bytes=max_event_bytes,
             max_batch_bytes=max_batch_bytes,
+            coalesce_appends=coalesce_appends,
         )
 
     def migrate(self) -> int:
@@ -166,6 +176,11 @@ class PostgresEventStore(EventStore):
             return append_batch(
                 connection, self._appends, stream_id, batch, expected, own_transaction=False
             )
+        return self._append_alone(stream_id, batch, expected)
+
+    def _append_alone(
+        self, stream_id: str, batch: Sequence[PreparedEvent], expected: ExpectedVersion | int
+    ) -> AppendResult:
         return self._run(
             lambda own: append_batch(
                 own, self._appends, stream_id, batch, expected, own_transaction=True
