@@ -31,7 +31,15 @@ from . import _peer as peer
 from ._aggregates import PER_SAVE, _amount, _peer_build, _peer_load
 from ._cases import Case, peer_application, peer_note
 from ._context import BenchContext
-from ._harness import CaseResult, Round, Stopwatch, measure, milliseconds, per_second
+from ._harness import (
+    CaseResult,
+    Round,
+    Stopwatch,
+    cpu_per_event,
+    measure,
+    milliseconds,
+    per_second,
+)
 from ._raw import EMPTY_METADATA, SELECT_COLUMNS, RawEvents
 
 GROUP = "sync"
@@ -51,16 +59,19 @@ def _sync_connection(context: BenchContext) -> psycopg.Connection[Any]:
     return connection
 
 
-def _chronik_appends(store: Any, transactions: int) -> float:
+def _chronik_appends(store: Any, transactions: int, cpu: list[float]) -> float:
     stream = f"acct-{uuid.uuid4().hex}"
     watch = Stopwatch()
     with watch.running():
         for version in range(transactions):
             store.append(stream, [NewEvent("Deposited", {"amount": version})], version)
+    cpu.append(watch.cpu_seconds / transactions * 1e6)
     return per_second(transactions, watch.seconds)
 
 
-def _raw_appends(raw: RawEvents, connection: psycopg.Connection[Any], transactions: int) -> float:
+def _raw_appends(
+    raw: RawEvents, connection: psycopg.Connection[Any], transactions: int, cpu: list[float]
+) -> float:
     stream = f"acct-{uuid.uuid4().hex}"
     insert = raw.insert(1)
     watch = Stopwatch()
@@ -78,6 +89,7 @@ def _raw_appends(raw: RawEvents, connection: psycopg.Connection[Any], transactio
                     Jsonb(EMPTY_METADATA),
                 ),
             )
+    cpu.append(watch.cpu_seconds / transactions * 1e6)
     return per_second(transactions, watch.seconds)
 
 
@@ -96,11 +108,16 @@ async def append_1_sync(context: BenchContext) -> list[CaseResult]:
     connection = _sync_connection(context)
     app = await peer_application(context, "append_sync_es")
 
+    # Client CPU per append (this process's; the server's is not in it): steadier
+    # than the rate on a busy machine, and where the sync API's own cost shows.
+    chronik_cpu: list[float] = []
+    raw_cpu: list[float] = []
+
     async def chronik() -> float:
-        return _chronik_appends(store, transactions)
+        return _chronik_appends(store, transactions, chronik_cpu)
 
     async def raw_round() -> float:
-        return _raw_appends(raw, connection, transactions)
+        return _raw_appends(raw, connection, transactions, raw_cpu)
 
     rounds: dict[str, Round] = {"chronik": chronik, "raw": raw_round}
     if app is not None:
@@ -125,7 +142,11 @@ async def append_1_sync(context: BenchContext) -> list[CaseResult]:
         ),
         target=0.9,
         target_text=">= 0.9x raw sync",
-        extra={"events_per_round": transactions},
+        extra={
+            "events_per_round": transactions,
+            "chronik_cpu_us_per_event": cpu_per_event(chronik_cpu, context.warmup),
+            "raw_cpu_us_per_event": cpu_per_event(raw_cpu, context.warmup),
+        },
     ).record(measured)
     peer_note(result)
     return [result]

@@ -96,6 +96,7 @@ MODULES = [
 RENAMES = {
     "AsyncConnection": "Connection",
     "AsyncCursor": "Cursor",
+    "AsyncRawCursor": "RawCursor",
     "AsyncConnectionPool": "ConnectionPool",
     "AsyncIterator": "Iterator",
     "AsyncIterable": "Iterable",

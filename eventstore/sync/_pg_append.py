@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
-from psycopg import Connection, errors, pq
+from psycopg import Connection, RawCursor, errors, pq
 
 from eventstore._errors import (
     ConcurrencyError,
@@ -20,7 +20,12 @@ from eventstore._errors import (
     StreamOrderConflict,
 )
 from eventstore._model import AppendResult, ExpectedVersion, Position, version_matches
-from eventstore._pg_append import MAX_ORDER_RETRIES, AppendStatements, append_params
+from eventstore._pg_append import (
+    _CURSOR_ATTRIBUTE,
+    MAX_ORDER_RETRIES,
+    AppendStatements,
+    append_params,
+)
 from eventstore._validation import PreparedEvent, check_replayed_content
 
 
@@ -43,14 +48,15 @@ def append_batch(
         and (connection.info.transaction_status == pq.TransactionStatus.IDLE)
     ):
         connection.execute("SELECT 1")
+    cursor = _own_cursor(connection) if own_transaction else RawCursor(connection)
     for _attempt in range(MAX_ORDER_RETRIES):
         try:
             if own_transaction:
-                cursor = connection.execute(statement, params)
+                cursor.execute(statement, params)
                 rows = cursor.fetchall()
             else:
                 with connection.transaction():
-                    cursor = connection.execute(statement, params)
+                    cursor.execute(statement, params)
                     rows = cursor.fetchall()
         except errors.UniqueViolation as error:
             return _already_appended(connection, statements, stream_id, batch, error)
@@ -78,6 +84,14 @@ def append_batch(
         if not own_transaction:
             raise StreamOrderConflict(stream_id, expected, actual)
     raise StreamOrderConflict(stream_id, expected, actual)
+
+
+def _own_cursor(connection: Connection[Any]) -> RawCursor[Any]:
+    cursor: RawCursor[Any] | None = getattr(connection, _CURSOR_ATTRIBUTE, None)
+    if cursor is None or cursor.closed:
+        cursor = RawCursor(connection)
+        setattr(connection, _CURSOR_ATTRIBUTE, cursor)
+    return cursor
 
 
 _APPENDED: weakref.WeakKeyDictionary[Connection[Any], tuple[int, list[str]]] = (

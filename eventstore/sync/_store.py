@@ -28,7 +28,7 @@ from eventstore._model import (
     StreamInfo,
 )
 from eventstore._store import DEFAULT_CORRELATED_LIMIT, _is_version, _provenance
-from eventstore._tracing import span
+from eventstore._tracing import instrumented, span
 from eventstore._validation import (
     DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_EVENT_BYTES,
@@ -83,23 +83,41 @@ class EventStore(Closing):
         """
         stream_id = check_stream_id(stream_id)
         expected = check_expected_version(stream_id, expected_version)
+        if not instrumented():
+            return self._prepare_and_append(stream_id, events, expected, connection, None)
         attributes: dict[str, Any] = {"chronik.stream_id": stream_id}
         with span("chronik.append", attributes) as current:
-            models: set[type[Any]] = set()
-            batch = prepare_batch(
-                stream_id,
-                events,
-                self.max_event_bytes,
-                models,
-                max_batch_bytes=self.max_batch_bytes,
-                stamp=_provenance(),
+            return self._prepare_and_append(
+                stream_id, events, expected, connection, (attributes, current)
             )
+
+    def _prepare_and_append(
+        self,
+        stream_id: str,
+        events: Iterable[NewEvent | SupportsNewEvent],
+        expected: ExpectedVersion | int,
+        connection: Any,
+        traced: tuple[dict[str, Any], Any] | None,
+    ) -> AppendResult:
+        """Validate, register typed events' schemas, append; ``traced``: the span's
+        attributes and the span (or None) to record the event count on."""
+        models: set[type[Any]] = set()
+        batch = prepare_batch(
+            stream_id,
+            events,
+            self.max_event_bytes,
+            models,
+            max_batch_bytes=self.max_batch_bytes,
+            stamp=_provenance(),
+        )
+        if traced is not None:
+            attributes, current = traced
             attributes["chronik.events"] = len(batch)
             if current is not None and current.is_recording():
                 current.set_attribute("chronik.events", len(batch))
-            if models:
-                self.schemas.ensure(m for m in models if issubclass(m, Event))
-            return self._append(stream_id, batch, expected, connection)
+        if models:
+            self.schemas.ensure(m for m in models if issubclass(m, Event))
+        return self._append(stream_id, batch, expected, connection)
 
     @abc.abstractmethod
     def _append(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection, AsyncRawCursor, sql
 
 from eventstore import (
     ANY,
@@ -30,7 +30,7 @@ from eventstore import (
     RecordedEvent,
     StreamOrderConflict,
 )
-from eventstore._pg_append import AppendStatements, append_batch
+from eventstore._pg_append import _CURSOR_ATTRIBUTE, AppendStatements, append_batch
 from eventstore._validation import DEFAULT_MAX_EVENT_BYTES, prepare_batch
 
 HANG_GUARD = 60.0
@@ -350,30 +350,28 @@ async def test_an_older_transaction_cannot_append_behind_a_newer_one(
     assert [e.version for e in feed] == [1, 2, 3]
 
 
-class _OlderFirstAttempt:
-    """A store connection whose first append attempt runs in an *older* transaction.
+class _OlderFirstAttempt(AsyncRawCursor[Any]):
+    """The append cursor of a store connection whose first append attempt runs in an
+    *older* transaction.
 
     It opens a transaction and takes its id, lets ``interloper`` append to the stream
     and commit (with a newer id), and only then sends the append statement: exactly
     the race the order guard exists for, made deterministic.
     """
 
-    def __init__(self, connection: AsyncConnection[Any], statement: Any, interloper: Any) -> None:
-        self.connection = connection
-        self.statement = statement
+    def __init__(self, connection: AsyncConnection[Any], interloper: Any) -> None:
+        super().__init__(connection)
         self.interloper = interloper
         self.attempts = 0
 
-    async def execute(self, query: Any, params: Any = None) -> Any:
-        if query is not self.statement:
-            return await self.connection.execute(query, params)
+    async def execute(self, query: Any, params: Any = None, **options: Any) -> Any:
         self.attempts += 1
         if self.attempts > 1:
-            return await self.connection.execute(query, params)
+            return await super().execute(query, params, **options)
         async with self.connection.transaction():
             await self.connection.execute("SELECT pg_current_xact_id()")
             await self.interloper()
-            return await self.connection.execute(query, params)
+            return await super().execute(query, params, **options)
 
 
 async def test_the_stores_own_append_retries_past_the_order_guard(
@@ -390,15 +388,13 @@ async def test_the_stores_own_append_retries_past_the_order_guard(
         interloper_result.append(await store.append(stream_id, events(1)))
 
     async with store.connection() as connection:
-        wrapped = _OlderFirstAttempt(connection, statements.statement_for(ANY), interloper)
+        # Installed as the connection's append cursor (the one append_batch keeps).
+        wrapped = _OlderFirstAttempt(connection, interloper)
+        setattr(connection, _CURSOR_ATTRIBUTE, wrapped)
         result = await append_batch(
-            wrapped,
-            statements,
-            stream_id,
-            prepared,
-            ANY,
-            own_transaction=True,  # type: ignore[arg-type]
+            connection, statements, stream_id, prepared, ANY, own_transaction=True
         )
+        delattr(connection, _CURSOR_ATTRIBUTE)
     assert wrapped.attempts == 2  # the first lost to the guard, the retry won
     assert result.version == 4
     assert interloper_result[0].version == 2
