@@ -26,29 +26,61 @@ MODES = ("none", "absent", "otel-off", "otel-on", "metrics", "all")
 
 
 def instrument(mode: str) -> Callable[[], None]:
-    """Switch ``mode`` on; returns what switches it off."""
-    undo: list[Callable[[], None]] = []
-    if mode in ("otel-off", "otel-on", "all"):
-        undo.append(_tracing(sampled=mode != "otel-off"))
-    if mode in ("metrics", "all"):
-        from chronik._metrics import MetricsServer
-        from eventstore import add_span_observer
-
-        undo.append(add_span_observer(MetricsServer(0)._observe))
+    """Switch ``mode`` on; returns what switches it off (and releases it)."""
+    switch = Switch(mode)
+    switch.on()
 
     def off() -> None:
-        for step in reversed(undo):
-            step()
+        switch.off()
+        switch.close()
 
     return off
 
 
-def _tracing(*, sampled: bool) -> Callable[[], None]:
+class Switch:
+    """A mode built once and switched on and off cheaply, as often as wanted: the
+    ``tracing_overhead`` case alternates the modes between single appends."""
+
+    def __init__(self, mode: str) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown instrument mode {mode!r}; known: {', '.join(MODES)}")
+        self.mode = mode
+        self.provider: Any = None
+        self.observe: Any = None
+        self._remove: Callable[[], None] | None = None
+        if mode in ("otel-off", "otel-on", "all"):
+            self.provider = _provider(sampled=mode != "otel-off")
+        if mode in ("metrics", "all"):
+            from chronik._metrics import MetricsServer
+
+            self.observe = MetricsServer(0)._observe
+
+    def on(self) -> None:
+        from eventstore import add_span_observer, use_tracer_provider
+
+        if self.provider is not None:
+            use_tracer_provider(self.provider)
+        if self.observe is not None:
+            self._remove = add_span_observer(self.observe)
+
+    def off(self) -> None:
+        from eventstore import use_tracer_provider
+
+        if self.provider is not None:
+            use_tracer_provider(None)
+        if self._remove is not None:
+            self._remove()
+            self._remove = None
+
+    def close(self) -> None:
+        if self.provider is not None:
+            self.provider.shutdown()
+
+
+def _provider(*, sampled: bool) -> Any:
     from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
     from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
-
-    from eventstore import use_tracer_provider
 
     class Counting(SpanExporter):
         """An exporter that keeps nothing: the cost measured is chronik's, not I/O's."""
@@ -63,10 +95,4 @@ def _tracing(*, sampled: bool) -> Callable[[], None]:
 
     provider = TracerProvider(sampler=ALWAYS_ON if sampled else ALWAYS_OFF)
     provider.add_span_processor(SimpleSpanProcessor(Counting()))
-    use_tracer_provider(provider)
-
-    def off() -> None:
-        use_tracer_provider(None)
-        provider.shutdown()
-
-    return off
+    return provider

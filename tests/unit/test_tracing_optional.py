@@ -3,6 +3,7 @@ API installed but no provider configured nothing is stamped."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -51,10 +52,42 @@ asyncio.run(main())
 """
 
 
-def _python(code: str) -> str:
+_PROVIDER_SET_LATER = """
+import asyncio
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from eventstore import InMemoryEventStore, NewEvent
+
+async def main():
+    store = InMemoryEventStore()
+    await store.append("s-1", [NewEvent("x", {})])  # no provider yet: chronik looks it up
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)  # after chronik's first span
+    await store.append("s-1", [NewEvent("x", {})])
+    first, second = [e async for e in store.read_stream("s-1")]
+    [span] = exporter.get_finished_spans()
+    print(sorted(first.metadata), span.name, span.attributes["chronik.events"],
+          second.metadata["traceparent"].split("-")[2] == f"{span.context.span_id:016x}")
+
+asyncio.run(main())
+"""
+
+_PROVIDER_FROM_THE_ENVIRONMENT = """
+from eventstore import trace_span
+with trace_span("chronik.append", {"chronik.stream_id": "s-1"}) as span:
+    print(span is not None and span.is_recording())
+"""
+
+
+def _python(code: str, **environment: str) -> str:
+    base = {k: v for k, v in os.environ.items() if k != "OTEL_PYTHON_TRACER_PROVIDER"}
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
-        check=False,
+        check=False, env={**base, **environment},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
@@ -63,6 +96,20 @@ def _python(code: str) -> str:
 def test_the_global_provider_is_used_when_the_app_sets_one() -> None:
     # In a process of its own: a global provider cannot be unset.
     assert _python(_GLOBAL_PROVIDER) == "chronik.append True"
+
+
+def test_a_global_provider_set_after_chronik_first_looked_is_used() -> None:
+    # chronik keeps OpenTelemetry's lookup out of the hot path once it found no
+    # provider; a provider the app sets afterwards must still be picked up.
+    assert _python(_PROVIDER_SET_LATER) == "[] chronik.append 1 True"
+
+
+def test_a_provider_named_in_the_environment_is_used() -> None:
+    found = _python(
+        _PROVIDER_FROM_THE_ENVIRONMENT, OTEL_PYTHON_TRACER_PROVIDER="sdk_tracer_provider"
+    )
+    assert found == "True"
+    assert _python(_PROVIDER_FROM_THE_ENVIRONMENT) == "False"
 
 
 def test_without_opentelemetry_tracing_is_a_no_op() -> None:

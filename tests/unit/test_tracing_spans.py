@@ -6,16 +6,30 @@ that is not sampled reads no further than its parent."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+)
 from opentelemetry.trace import StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from support.tracing import in_memory_tracing
 
-from eventstore import current_trace_context, trace_span
+from eventstore import (
+    InMemoryEventStore,
+    NewEvent,
+    add_span_observer,
+    current_trace_context,
+    trace_span,
+)
 
 
 @pytest.fixture
@@ -111,3 +125,55 @@ def test_a_parent_based_sampler_follows_the_first_event() -> None:
     (span,) = exported.get_finished_spans()
     assert span.name == "kept"
     assert [link.context.trace_id for link in span.links] == [11]
+
+
+class _StreamSampler(Sampler):
+    """Keeps the spans of streams named ``keep-...``: it decides on the attributes
+    a span starts with, as an attribute-based sampler of an app would."""
+
+    def should_sample(
+        self,
+        parent_context: Any,
+        trace_id: int,
+        name: str,
+        kind: Any = None,
+        attributes: Any = None,
+        links: Any = None,
+        trace_state: Any = None,
+    ) -> SamplingResult:
+        stream = (attributes or {}).get("chronik.stream_id", "")
+        decision = Decision.RECORD_AND_SAMPLE if stream.startswith("keep-") else Decision.DROP
+        return SamplingResult(decision, attributes)
+
+    def get_description(self) -> str:
+        return "keep-streams"
+
+
+async def test_a_sampler_sees_the_stream_at_start_and_counts_are_set_on_recorded_spans() -> None:
+    store = InMemoryEventStore()
+    with in_memory_tracing(_StreamSampler()) as (_, exported):
+        await store.append("keep-1", [NewEvent("x", {}), NewEvent("x", {})])
+        await store.append("drop-1", [NewEvent("x", {})])
+    (span,) = exported.get_finished_spans()
+    # The event count is known only after the span started: set on the recorded span.
+    assert span.attributes == {"chronik.stream_id": "keep-1", "chronik.events": 2}
+    # The dropped append still stamps its (unsampled) context for whoever handles it.
+    [dropped] = [e async for e in store.read_stream("drop-1")]
+    assert int(dropped.metadata["traceparent"].split("-")[3], 16) & 1 == 0  # not sampled
+
+
+def test_an_observer_sees_each_span_traced_or_not() -> None:
+    seen: list[tuple[str, dict[str, Any], bool]] = []
+    remove = add_span_observer(
+        lambda name, attrs, _s, error: seen.append((name, dict(attrs), error is None))
+    )
+    try:
+        with trace_span("untraced", {"k": 1}) as current:
+            assert current is None  # no provider: observed, not traced
+        with pytest.raises(ValueError), trace_span("failed"):
+            raise ValueError("boom")
+    finally:
+        remove()
+    with trace_span("unobserved"):
+        pass
+    assert seen == [("untraced", {"k": 1}, True), ("failed", {}, False)]
