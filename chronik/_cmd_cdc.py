@@ -17,6 +17,7 @@ from messaging import (
     CdcSetupError,
     ChangeCapture,
     MockCluster,
+    cdc_connector_name,
     change_producer,
     drop_cdc_connector,
     publish_changes,
@@ -164,7 +165,19 @@ async def run_cdc(ctx: Context, args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _checked_name(name: str) -> str:
+    """``name`` if it can name a connector, else a usage error (exit 2): checked before
+    anything is asked or connected, as ``chronik cdc --name`` does."""
+    try:
+        cdc_connector_name(name)
+    except CdcSetupError as error:
+        raise UsageError(str(error), "see 'chronik cdc status' for the connectors") from None
+    return name
+
+
 async def cdc_status(ctx: Context, args: argparse.Namespace) -> int:
+    if args.name is not None:
+        _checked_name(args.name)
     store = await ctx.services.store(require_schema=False)
     async with await psycopg.AsyncConnection.connect(store.dsn, autocommit=True) as connection:
         slots = await _connector_slots(connection, ctx.config.schema, args.name)
@@ -201,7 +214,7 @@ async def cdc_status(ctx: Context, args: argparse.Namespace) -> int:
 
 
 async def cdc_drop(ctx: Context, args: argparse.Namespace) -> int:
-    name = args.connector
+    name = _checked_name(args.connector)
     if not args.yes:
         if not sys.stdin.isatty():
             raise UsageError(

@@ -159,20 +159,29 @@ async def run_consume(ctx: Context, args: argparse.Namespace) -> int:
         logging.getLogger("chronik").setLevel(logging.INFO)
     topics = default_topics(ctx, args.topic)
     processor: Any
-    if args.projection:
-        projection = ctx.app().projection(args.projection)
-        read_model = await ctx.read_models.live(projection)
-        if not isinstance(read_model, KAFKA_READ_MODELS):
-            raise UsageError(
-                f"projection {args.projection!r}: Kafka-fed projections use Redis or MongoDB"
-            )
-        processor = messaging.KafkaProjection(projection, read_model, known=ctx.app().codec())
-        what = f"projection {args.projection} ({ctx.read_models.describe(projection)})"
-    else:
-        processor = messaging.HandlerConsumer(
-            args.group, load_handler(args.handler_ref), ctx.app().codec()
+    # Everything the member is built from is checked before a server is asked or a
+    # line is printed: the consume loop itself restarts on errors, as on an outage.
+    try:
+        topics = messaging.check_consumer(args.group, topics)
+        options = messaging.ConsumerOptions(
+            batch_size=args.batch_size, start=args.start, offset_gap=args.offset_gap
         )
-        what = f"handler {args.handler_ref}"
+        if args.projection:
+            projection = ctx.app().projection(args.projection)
+            read_model = await ctx.read_models.live(projection)
+            if not isinstance(read_model, KAFKA_READ_MODELS):
+                raise UsageError(
+                    f"projection {args.projection!r}: Kafka-fed projections use Redis or MongoDB"
+                )
+            processor = messaging.KafkaProjection(projection, read_model, known=ctx.app().codec())
+            what = f"projection {args.projection} ({ctx.read_models.describe(projection)})"
+        else:
+            processor = messaging.HandlerConsumer(
+                args.group, load_handler(args.handler_ref), ctx.app().codec()
+            )
+            what = f"handler {args.handler_ref}"
+    except messaging.MessagingConfigError as error:
+        raise UsageError(str(error), "see 'chronik consume --help'") from None
     stop = asyncio.Event()
     bootstrap = await ctx.services.kafka()
     ctx.note(
@@ -192,9 +201,7 @@ async def run_consume(ctx: Context, args: argparse.Namespace) -> int:
                     group=args.group,
                     topics=topics,
                     stop=stop,
-                    options=messaging.ConsumerOptions(
-                        batch_size=args.batch_size, start=args.start, offset_gap=args.offset_gap
-                    ),
+                    options=options,
                 )
     ctx.note(f"left group {args.group}: {stats.messages} messages in {stats.batches} batches")
     return ExitCode.OK
@@ -239,10 +246,16 @@ async def kafka_fed_lag(ctx: Context, bootstrap: str) -> list[Any]:
 
 
 async def run_status(ctx: Context, args: argparse.Namespace) -> int:
-    bootstrap = await ctx.services.kafka()
     rows: list[Any] = []
+    topics = default_topics(ctx, args.topic) if args.group else []
+    for group in args.group:
+        try:
+            # Retry and DLQ topics may be listed here: a lag query reads any topic.
+            _messaging().check_consumer(group, topics, side_topics=True)
+        except _messaging().MessagingConfigError as error:
+            raise UsageError(str(error), "see 'chronik consumers status --help'") from None
+    bootstrap = await ctx.services.kafka()
     if args.group:
-        topics = default_topics(ctx, args.topic)
         for group in args.group:
             rows += await _messaging().consumer_lag(bootstrap, group, topics)
     rows += await kafka_fed_lag(ctx, bootstrap)

@@ -11,6 +11,7 @@ from typing import Any
 from psycopg import sql
 
 from messaging import (
+    DEFAULT_MAX_MESSAGE_BYTES,
     BrokerUnavailableError,
     CloudEventMode,
     ConfluentRegistryError,
@@ -74,6 +75,14 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
         default=30,
         metavar="SECONDS",
         help="a message without a delivery report after this long counts as failed (default: 30)",
+    )
+    relay.add_argument(
+        "--max-message-bytes",
+        type=positive_int,
+        default=DEFAULT_MAX_MESSAGE_BYTES,
+        metavar="BYTES",
+        help="the producer's message.max.bytes; give publish() the same max_message_bytes "
+        f"(default: {DEFAULT_MAX_MESSAGE_BYTES}, Kafka's)",
     )
     schemas = relay.add_argument_group("schemas on the wire")
     schemas.add_argument(
@@ -181,6 +190,7 @@ def _options(ctx: Context, args: argparse.Namespace, name: str) -> RelayOptions:
         exactly_once=args.exactly_once,
         batch_size=args.batch_size,
         delivery_timeout=float(args.delivery_timeout),
+        max_message_bytes=args.max_message_bytes,
         dataschema=not args.no_dataschema,
         schema_base_url=ctx.config.schema_base_url,
         schema_registry=_registry_options(ctx, args),

@@ -27,7 +27,7 @@ from typing import Any
 from eventstore import CAUSATION_ID, CORRELATION_ID, Position, RecordedEvent
 
 from ._context import Context
-from ._errors import NotFoundError
+from ._errors import NotFoundError, UsageError
 from ._output import print_json, print_table
 from ._parsing import positive_int
 from ._trace_kafka import kafka_hops, relay_checkpoints, topic_prefixes
@@ -71,6 +71,13 @@ class _Node:
 
 
 async def run_trace(ctx: Context, args: argparse.Namespace) -> int:
+    if not args.id.strip() or not args.id.isprintable():
+        # Checked before the store is opened: an empty id is a typo (an unset shell
+        # variable), not a correlation that happens to have no events.
+        raise UsageError(
+            f"expected an event id or a correlation id, got {args.id!r}",
+            "event ids are printed by 'chronik history STREAM --raw --json'",
+        )
     store = await ctx.services.store()
     start = await _find_event(store, args.id)
     if start is not None:

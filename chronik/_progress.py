@@ -14,9 +14,9 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from types import TracebackType
-from typing import Self, TextIO
+from typing import Any, Self, TextIO
 
 from ._output import printable
 
@@ -194,21 +194,34 @@ async def following(
                 remaining = await update()
             bar.close()
 
-        task = asyncio.create_task(follow())
-        finished = False
-        try:
+        async with alongside(label, follow, update if total else None):
             yield bar
-            finished = True
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                try:
-                    await task
-                except Exception as error:
-                    # Only the display stopped; the work reports its own errors.
-                    log.warning("progress display for %s stopped: %s", label, error)
-        if finished and total:
+
+
+@contextlib.asynccontextmanager
+async def alongside(
+    label: str,
+    follow: Callable[[], Coroutine[Any, Any, None]],
+    last: Callable[[], Awaitable[object]] | None = None,
+) -> AsyncIterator[None]:
+    """Run ``follow()`` (a display's refresh loop) beside the body; when the body is
+    done, stop it and, if the body finished, run ``last()`` once: the last count, so
+    that the closing line says how much was done in the end.  A display that fails
+    only logs a warning: the work it followed reports its own errors."""
+    task: asyncio.Task[None] = asyncio.create_task(follow())
+    finished = False
+    try:
+        yield
+        finished = True
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
             try:
-                await update()  # the last count, for the closing line
+                await task
             except Exception as error:
                 log.warning("progress display for %s stopped: %s", label, error)
+    if finished and last is not None:
+        try:
+            await last()
+        except Exception as error:
+            log.warning("progress display for %s stopped: %s", label, error)

@@ -19,7 +19,7 @@ from projections import Phase, Projection, ProjectionRunner, ReadModel, SlotInfo
 
 from ._errors import CommandError
 from ._interrupts import stop_on_signals
-from ._progress import Progress
+from ._progress import Progress, alongside
 
 Target = tuple[Projection[Any], ReadModel[Any]]
 SlotPicker = Callable[[dict[str, SlotInfo]], SlotInfo | None]
@@ -81,25 +81,8 @@ async def slot_progress(
             await asyncio.sleep(_POLL_SECONDS)
             await catch_up()
 
-    task = asyncio.create_task(follow())
-    finished = False
-    try:
+    async with alongside(name, follow, catch_up):
         yield
-        finished = True
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            try:
-                await task
-            except Exception as error:
-                # Only the bar stopped; the work it followed reports its own errors.
-                log.warning("progress display for %s stopped: %s", name, error)
-    if finished:
-        # The last count, so the closing line says how many were done in the end.
-        try:
-            await catch_up()
-        except Exception as error:
-            log.warning("progress display for %s stopped: %s", name, error)
 
 
 async def run_projections(

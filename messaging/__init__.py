@@ -32,7 +32,7 @@ from ._cdc_capture import CdcOptions, ChangeCapture
 from ._cdc_envelope import ChangeEvent
 from ._cdc_errors import CdcDecodeError, CdcError, CdcSetupError, WalLevelError
 from ._cdc_kafka import CdcProgress, change_producer, change_record, publish_changes
-from ._cdc_setup import DroppedConnector, drop_cdc_connector
+from ._cdc_setup import DroppedConnector, cdc_connector_name, drop_cdc_connector
 from ._cdc_slot import SlotBatch, SlotLag, slot_lag
 from ._cdc_source import ChangeEventSource, RowChange
 from ._checkpoints import OutboxRow, RelayCheckpoint, read_kafka_checkpoint
@@ -53,6 +53,7 @@ from ._consume_errors import (
     DeadLetterReplayError,
     OffsetConflictError,
 )
+from ._consumer_checks import check_consumer
 from ._dead_letter_topics import (
     KafkaDeadLetter,
     list_dead_letters,
@@ -62,6 +63,7 @@ from ._errors import (
     BrokerUnavailableError,
     CloudEventFormatError,
     ConfluentRegistryError,
+    MessageTooLargeError,
     MessagingConfigError,
     MessagingError,
     MockClusterError,
@@ -76,7 +78,7 @@ from ._handlers import EventHandler, HandlerConsumer, HandlerContext
 from ._idempotency import PostgresIdempotency, idempotent
 from ._lag import PartitionLag, consumer_lag, projection_lag
 from ._mock_cluster import MockCluster, MockClusterProcess
-from ._outbox import publish
+from ._outbox import DEFAULT_MAX_MESSAGE_BYTES, publish
 from ._producer import TrackedProducer, producer_config
 from ._projection_consumer import KafkaProjection
 from ._redis_offsets import partition_offsets
@@ -89,6 +91,7 @@ from ._topics import TopicMapping, aggregate_type, check_topic
 
 __all__ = [
     "DEFAULT_CHECKPOINT_TOPIC",
+    "DEFAULT_MAX_MESSAGE_BYTES",
     "BadMessageError",
     "BrokerUnavailableError",
     "CdcDecodeError",
@@ -116,6 +119,7 @@ __all__ = [
     "KafkaDeadLetter",
     "KafkaProjection",
     "KafkaRecord",
+    "MessageTooLargeError",
     "MessagingConfigError",
     "MessagingError",
     "MockCluster",
@@ -146,8 +150,10 @@ __all__ = [
     "TrackedProducer",
     "WalLevelError",
     "aggregate_type",
+    "cdc_connector_name",
     "change_producer",
     "change_record",
+    "check_consumer",
     "check_topic",
     "consume",
     "consumer_lag",

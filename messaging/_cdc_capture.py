@@ -75,7 +75,7 @@ class CdcOptions:
         for table in self.tables:
             if not isinstance(table, str) or not setup.split_table(table)[1]:
                 raise CdcSetupError(f"invalid table name {table!r}: expected 'schema.table'")
-        setup.connector_name(self.name)
+        setup.cdc_connector_name(self.name)
         if not isinstance(self.topic_prefix, str) or not _TOPIC_PART.match(self.topic_prefix):
             raise CdcSetupError(
                 f"invalid topic prefix {self.topic_prefix!r}: Kafka topics "
@@ -90,7 +90,7 @@ class CdcOptions:
 
     @property
     def names(self) -> setup.ConnectorNames:
-        return setup.ConnectorNames(setup.connector_name(self.name), self.state_schema)
+        return setup.ConnectorNames(setup.cdc_connector_name(self.name), self.state_schema)
 
 
 class ChangeCapture(AsyncClosing):

@@ -376,7 +376,7 @@ async def drop_cdc_connector(
     """``drop_connector`` on a connection of its own (what ``chronik cdc drop`` runs).
 
     ``name`` is the connector's name as given to ``CdcOptions`` (any case)."""
-    names = ConnectorNames(connector_name(name), state_schema)
+    names = ConnectorNames(cdc_connector_name(name), state_schema)
     async with await connect(dsn) as connection:
         return await drop_connector(connection, names)
 
@@ -385,7 +385,7 @@ async def drop_cdc_connector(
 MAX_SLOT_NAME = 63
 
 
-def connector_name(name: object) -> str:
+def cdc_connector_name(name: object) -> str:
     """The server-side form of a connector's name (lower case, as slots must be), or
     ``CdcSetupError``: checked before anything is created, so a name PostgreSQL
     refuses for the slot cannot fail after the publication was made."""

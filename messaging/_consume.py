@@ -11,7 +11,9 @@ import confluent_kafka
 
 from projections import ProjectionSupersededError
 
+from ._consumer_checks import check_consumer, check_instance, check_processor, check_seconds
 from ._consumer_topics import admin_client, ensure_side_topics
+from ._errors import MessagingConfigError
 from ._group import ConsumerOptions, ConsumerStats, GroupConsumer, Processor
 from ._projection_consumer import KafkaProjection
 from ._routing import DeliveryPolicy, Router, base_topic, dlq_topic
@@ -46,13 +48,30 @@ async def consume(
 ) -> ConsumerStats:
     """Run ``processor`` as a member of ``group`` until ``stop``; leaves the group cleanly.
 
-    Creates the retry and dead-letter topics beside ``topics``.  A failure (broker
+    Creates the retry and dead-letter topics beside ``topics``.  Bad arguments (a
+    blank group, no topics, a retry or DLQ topic, a delay that is not finite
+    seconds) raise ``MessagingConfigError`` before anything is read.  A failure (broker
     gone, read model down) restarts the member from its committed state with
     backoff; only ``stop`` ends it, or ``ProjectionSupersededError`` (raised) when a
     Kafka-fed projection finds a newer version of itself live.
     """
+    # Checked before any topic is created or the restart loop begins: there, a
+    # setting librdkafka refuses would only show as "failed; restarting" forever.
+    topics = check_consumer(group, topics)
+    subject = f"consumer group {group!r}"
+    check_processor(processor, subject)
     policy = policy or getattr(processor, "policy", None) or DeliveryPolicy()
+    check_instance(policy, DeliveryPolicy, "policy", subject)
     options = options or ConsumerOptions()
+    check_instance(options, ConsumerOptions, "options", subject)
+    check_seconds(restart_delay, "restart_delay", subject)
+    check_seconds(max_restart_delay, "max_restart_delay", subject)
+    if max_restart_delay < restart_delay:
+        raise MessagingConfigError(
+            subject,
+            f"max_restart_delay must be >= restart_delay ({restart_delay}), "
+            f"not {max_restart_delay!r}",
+        )
     retries = policy.topics_for(topics)
     side = retries + [dlq_topic(t) for t in topics]
     producer = side_producer(bootstrap, options.config)

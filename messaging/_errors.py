@@ -12,7 +12,8 @@
           ├── SchemaWireError          an event cannot carry the schema id the relay promised
           │    └── ConfluentRegistryError   the Confluent Schema Registry refused or is unreachable
           ├── OutboxError              bad input to ``publish``; nothing written
-          ├── MessagingConfigError     options a relay or producer cannot run with
+          │    └── MessageTooLargeError     the message would exceed the Kafka size limit
+          ├── MessagingConfigError     options a relay, producer or consumer cannot run with
           └── MockClusterError         the embedded mock cluster did not start
 
 Errors keep their constructor arguments in ``args`` (picklable) and the driver
@@ -101,9 +102,31 @@ class OutboxError(MessagingError, ValueError):
         return f"cannot publish outbox message {self.subject}: {self.reason}"
 
 
+class MessageTooLargeError(OutboxError):
+    """An outbox message the relay could not send: its estimated size on the wire
+    (``size``, bytes) is above ``limit`` (the producer's ``message.max.bytes``).
+
+    Refused by ``publish`` before anything is written, so the caller's transaction
+    stays usable; the relay would otherwise fail on it later, far from the caller.
+    """
+
+    def __init__(self, subject: str, topic: str, key: str, size: int, limit: int) -> None:
+        super().__init__(
+            subject,
+            f"about {size} bytes for topic {topic!r} (key {key!r}) is over the "
+            f"{limit}-byte message limit (max_message_bytes)",
+        )
+        self.args = (subject, topic, key, size, limit)
+        self.topic = topic
+        self.key = key
+        self.size = size
+        self.limit = limit
+
+
 class MessagingConfigError(MessagingError, ValueError):
-    """Options a relay, producer or registry client cannot run with; raised before
-    anything is sent.  ``subject`` names the relay, producer or option."""
+    """Options a relay, producer, consumer or registry client cannot run with;
+    raised before anything is sent or read.  ``subject`` names the relay, producer,
+    consumer or option; the message names the field and the value given."""
 
     def __init__(self, subject: str, reason: str) -> None:
         super().__init__(subject, reason)

@@ -31,13 +31,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import confluent_kafka
 from confluent_kafka import TopicPartition
 
+from ._consumer_checks import (
+    check_count,
+    check_group,
+    check_processor,
+    check_seconds,
+    check_topics,
+)
+from ._errors import MessagingConfigError
 from ._inbound import NOT_BEFORE, header_map
 
 log = logging.getLogger("chronik.messaging")
@@ -114,10 +122,35 @@ class ConsumerOptions:
     on_offset_gap: Callable[[OffsetGap], None] | None = None
 
     def __post_init__(self) -> None:
+        subject = "consumer options"
+        check_count(self.batch_size, "batch_size", subject)
+        check_seconds(self.poll_timeout, "poll_timeout", subject)
+        check_count(self.session_timeout_ms, "session_timeout_ms", subject)
+        check_count(self.heartbeat_interval_ms, "heartbeat_interval_ms", subject)
+        if self.heartbeat_interval_ms >= self.session_timeout_ms:
+            # A member that heartbeats less often than its session lasts is evicted
+            # between two heartbeats: the group would rebalance forever.
+            raise MessagingConfigError(
+                subject,
+                f"heartbeat_interval_ms must be below session_timeout_ms "
+                f"({self.session_timeout_ms}), not {self.heartbeat_interval_ms!r}",
+            )
+        if not isinstance(self.config, Mapping) or not all(isinstance(k, str) for k in self.config):
+            raise MessagingConfigError(
+                subject, f"config must map librdkafka setting names to values, not {self.config!r}"
+            )
         if self.start not in ("earliest", "latest"):
-            raise ValueError(f"start must be 'earliest' or 'latest', not {self.start!r}")
+            raise MessagingConfigError(
+                subject, f"start must be 'earliest' or 'latest', not {self.start!r}"
+            )
         if self.offset_gap not in ("stop", "resume"):
-            raise ValueError(f"offset_gap must be 'stop' or 'resume', not {self.offset_gap!r}")
+            raise MessagingConfigError(
+                subject, f"offset_gap must be 'stop' or 'resume', not {self.offset_gap!r}"
+            )
+        if self.on_offset_gap is not None and not callable(self.on_offset_gap):
+            raise MessagingConfigError(
+                subject, f"on_offset_gap must be callable or None, not {self.on_offset_gap!r}"
+            )
 
 
 @dataclass(slots=True)
@@ -159,8 +192,14 @@ class GroupConsumer:
         processor: Processor,
         options: ConsumerOptions | None = None,
     ) -> None:
-        self.group = group
-        self.topics = list(topics)
+        self.group = check_group(group)
+        # Retry topics are read here (``consume`` adds them); replays read DLQs.
+        self.topics = check_topics(topics, f"consumer group {group!r}", side_topics=True)
+        check_processor(processor, f"consumer group {group!r}")
+        if options is not None and not isinstance(options, ConsumerOptions):
+            raise MessagingConfigError(
+                f"consumer group {group!r}", f"options must be ConsumerOptions, not {options!r}"
+            )
         self.processor = processor
         self.options = options or ConsumerOptions()
         self.stats = ConsumerStats()

@@ -22,6 +22,7 @@ from eventstore import Event, EventCodec, RecordedEvent, caused_by, trace_span
 
 from ._apply import Failure, decode_message, origin_of_message, typed, with_retries
 from ._consume_errors import ConsumerError
+from ._consumer_checks import check_codec, check_group, check_handler, check_instance
 from ._inbound import Origin
 from ._routing import DeliveryPolicy, Router
 
@@ -73,6 +74,11 @@ class HandlerConsumer:
         policy: DeliveryPolicy | None = None,
         router: Router | None = None,
     ) -> None:
+        subject = f"handler consumer {check_group(name, 'handler consumer')!r}"
+        check_handler(handler, subject)
+        check_codec(codec, "codec", subject)
+        if policy is not None:
+            check_instance(policy, DeliveryPolicy, "policy", subject)
         self.name = name
         self.handler = handler
         self.codec = codec

@@ -22,6 +22,7 @@ from confluent_kafka import TopicPartition
 
 from projections import MongoReadModel, RedisReadModel
 
+from ._consumer_checks import check_consumer
 from ._redis_offsets import partition_offsets
 
 
@@ -137,6 +138,7 @@ async def consumer_lag(
     wait: float = 10.0,
 ) -> list[PartitionLag]:
     """Lag of consumer group ``group`` on ``topics`` (with its retry topics, if listed)."""
+    topics = check_consumer(group, topics, side_topics=True)
     return await asyncio.to_thread(_lag, bootstrap, group, topics, None, config, wait)
 
 

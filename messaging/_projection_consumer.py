@@ -35,6 +35,8 @@ from projections import (
 
 from ._apply import Failure, decode_message, origin_of_message, with_retries
 from ._consume_errors import BadMessageError, ConsumerError, OffsetConflictError
+from ._consumer_checks import check_codec, check_instance
+from ._errors import MessagingConfigError
 from ._inbound import Inbound, trace_headers
 from ._mongo_offsets import MongoOffsets, mongo_setup_lock
 from ._redis_offsets import PartitionMove, RedisOffsets, offset_field
@@ -66,6 +68,24 @@ class KafkaProjection:
     ) -> None:
         """``known``: the app's codec; a type it has no class for goes to the DLQ (without
         it, types the projection does not handle are skipped, known or not)."""
+        if not isinstance(projection, Projection):
+            raise MessagingConfigError(
+                "Kafka projection", f"projection must be a Projection, not {projection!r}"
+            )
+        subject = f"Kafka projection {projection.name!r}"
+        if policy is not None:
+            check_instance(policy, DeliveryPolicy, "policy", subject)
+        if known is not None:
+            check_codec(known, "known", subject)
+            # A handler of a type the app does not know would never run: each such
+            # message is parked as unknown (see ``_check_known``) instead.
+            unknown = sorted(projection.handled_types - set(known.event_classes))
+            if unknown:
+                raise MessagingConfigError(
+                    subject,
+                    f"it handles event type(s) {', '.join(map(repr, unknown))} that the "
+                    "app's codec (known=) has no class for",
+                )
         if not isinstance(read_model, RedisReadModel | MongoReadModel):
             raise ConsumerError(
                 projection.name,

@@ -53,6 +53,7 @@ from ._errors import (
     RelayFencedError,
     TopicMappingError,
 )
+from ._outbox import DEFAULT_MAX_MESSAGE_BYTES, check_max_message_bytes
 from ._producer import TrackedProducer, producer_config
 from ._schema import migrate
 from ._schema_wire import schema_wire
@@ -99,6 +100,10 @@ class RelayOptions:
     #: Try to create the (compacted) checkpoint topic (the mock cluster cannot).
     create_checkpoint_topic: bool = True
     producer_config: Mapping[str, Any] = field(default_factory=dict)
+    #: The producer's ``message.max.bytes``: ``publish`` must be given the same
+    #: number, so that it refuses what this relay could not send.  Raising it needs
+    #: the broker's (and the topics') ``max.message.bytes`` raised as well.
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     #: Called after each committed checkpoint (tests, metrics).
     on_checkpoint: Callable[[RelayCheckpoint], None] | None = None
     #: Set CloudEvents ``dataschema`` for events whose schema is registered.
@@ -153,6 +158,13 @@ def check_relay_options(options: RelayOptions) -> None:
     if not _positive_seconds(options.backoff_max) or options.backoff_max < options.backoff_initial:
         raise MessagingConfigError(
             subject, f"backoff_max must be >= backoff_initial, not {options.backoff_max!r}"
+        )
+    check_max_message_bytes(options.max_message_bytes, subject)
+    if "message.max.bytes" in options.producer_config:
+        # One number for the relay and for publish(): a second one here could let
+        # the outbox accept what this producer refuses.
+        raise MessagingConfigError(
+            subject, "set max_message_bytes rather than producer_config['message.max.bytes']"
         )
     registry = options.schema_registry
     if registry is not None and not isinstance(registry, SchemaRegistryOptions):
@@ -300,7 +312,7 @@ class Relay:
             transactional_id=transactional_id,
             delivery_timeout=options.delivery_timeout,
             max_in_flight=options.max_in_flight,
-            extra=options.producer_config,
+            extra={"message.max.bytes": options.max_message_bytes, **options.producer_config},
         )
         producer: TrackedProducer[Token] = TrackedProducer(
             config, describe, max_in_flight=options.max_in_flight, name=self.relay_id

@@ -13,6 +13,7 @@ is dropped between the two.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,7 @@ import confluent_kafka
 
 from eventstore import trace_span
 
+from ._errors import MessagingConfigError
 from ._inbound import (
     ATTEMPTS,
     ERROR_MESSAGE,
@@ -54,10 +56,27 @@ class DeliveryPolicy:
     retry_delay: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.attempts < 1 or self.retry_topics < 0:
-            raise ValueError("attempts must be >= 1 and retry_topics >= 0")
-        if min(self.initial_delay, self.max_delay, self.retry_delay) < 0:
-            raise ValueError("delays must be >= 0")
+        # Checked here rather than at first failure: a NaN delay makes every
+        # comparison false (min() then returns whichever came first) and an infinite
+        # one parks a message forever, both only visible when a handler fails.
+        for name, least in (("attempts", 1), ("retry_topics", 0)):
+            value = getattr(self, name)
+            # bool is an int subclass; attempts=True is a mistake, not 1.
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise MessagingConfigError(
+                    "delivery policy", f"{name} must be an int >= {least}, not {value!r}"
+                )
+        for name in ("initial_delay", "max_delay", "retry_delay"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value < 0
+            ):
+                raise MessagingConfigError(
+                    "delivery policy", f"{name} must be finite seconds >= 0, not {value!r}"
+                )
 
     def backoff(self, failures: int) -> float:
         """Seconds to wait after the ``failures``-th failed attempt in place."""

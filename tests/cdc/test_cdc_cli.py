@@ -3,50 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cdc_support import CdcTable
-
-from messaging import CdcOptions, ChangeCapture
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def chronik(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "CHRONIK_SCHEMA"}
-    }
-    environment.update(PYTHONPATH=str(REPO), CHRONIK_DATA_DIR=str(cwd / ".chronik"), **env)
-    return subprocess.run(
-        [sys.executable, "-m", "chronik", *args],
-        env=environment,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+from cdc_support import CdcTable, chronik, snapshotted
 
 
 async def test_status_shows_the_wal_a_slot_keeps_and_warns(
     cdc_table: CdcTable, tmp_path: Path
 ) -> None:
     table = cdc_table
-    options = CdcOptions(tables=(table.table,), name=table.name)
-    async with ChangeCapture(table.dsn, options) as capture:
-        async for _ in capture.snapshot():
-            pass
-        await capture.snapshot_delivered()
+    async with snapshotted(table):
+        pass
     # Changes nobody reads: the slot must keep their WAL.
     for n in range(20):
         await table.execute(f"INSERT INTO {{t}} (id, driver) VALUES ({n}, repeat('x', 500))")

@@ -8,39 +8,13 @@ the state row; a second drop says there is nothing left.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
 import pytest
-from cdc_support import CdcTable
+from cdc_support import CdcTable, chronik, snapshotted
 
-from messaging import CdcOptions, CdcSetupError, ChangeCapture
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def chronik(*args: str, cwd: Path, dsn: str) -> subprocess.CompletedProcess[str]:
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "CHRONIK_SCHEMA"}
-    }
-    environment.update(
-        PYTHONPATH=str(REPO), CHRONIK_DATA_DIR=str(cwd / ".chronik"), DATABASE_URL=dsn
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "chronik", *args],
-        env=environment,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,  # not a terminal: nobody to ask
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+from messaging import CdcSetupError, ChangeCapture
 
 
 async def _left(table: CdcTable) -> tuple[bool, bool, bool]:
@@ -62,33 +36,29 @@ async def test_drop_removes_a_connectors_slot_and_publication(
     cdc_table: CdcTable, tmp_path: Path
 ) -> None:
     table = cdc_table
-    options = CdcOptions(tables=(table.table,), name=table.name)
-    async with ChangeCapture(table.dsn, options) as capture:
-        async for _ in capture.snapshot():
-            pass
-        await capture.snapshot_delivered()
+    async with snapshotted(table) as capture:
         # While this capture runs: no second run of the connector, and no drop.
         with pytest.raises(CdcSetupError, match="running in another process"):
-            async with ChangeCapture(table.dsn, options):
+            async with ChangeCapture(table.dsn, capture.options):
                 pass
-        busy = chronik("cdc", "drop", table.name, "--yes", cwd=tmp_path, dsn=table.dsn)
+        busy = chronik("cdc", "drop", table.name, "--yes", cwd=tmp_path, DATABASE_URL=table.dsn)
         assert busy.returncode == 1, busy.stderr
         assert f"CDC connector {table.name!r} is running in another process" in busy.stderr
     await table.execute("INSERT INTO {t} (id, driver) VALUES (1, repeat('x', 500))")
     assert await _left(table) == (True, True, True)
 
-    unasked = chronik("cdc", "drop", table.name, cwd=tmp_path, dsn=table.dsn)
+    unasked = chronik("cdc", "drop", table.name, cwd=tmp_path, DATABASE_URL=table.dsn)
     assert unasked.returncode == 2, unasked.stderr
     assert "pass --yes" in unasked.stderr
     assert await _left(table) == (True, True, True)
 
-    dropped = chronik("cdc", "drop", table.name, "--yes", cwd=tmp_path, dsn=table.dsn)
+    dropped = chronik("cdc", "drop", table.name, "--yes", cwd=tmp_path, DATABASE_URL=table.dsn)
     assert dropped.returncode == 0, dropped.stderr
     assert f"slot chronik_cdc_{table.name}" in dropped.stdout
     assert await _left(table) == (False, False, False)
-    status = chronik("cdc", "status", "--name", table.name, cwd=tmp_path, dsn=table.dsn)
+    status = chronik("cdc", "status", "--name", table.name, cwd=tmp_path, DATABASE_URL=table.dsn)
     assert status.returncode == 3, status.stderr
 
-    again = chronik("cdc", "drop", table.name, "--yes", cwd=tmp_path, dsn=table.dsn)
+    again = chronik("cdc", "drop", table.name, "--yes", cwd=tmp_path, DATABASE_URL=table.dsn)
     assert again.returncode == 0, again.stderr
     assert "nothing to drop" in again.stderr

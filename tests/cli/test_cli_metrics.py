@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import json
-import queue
 import re
 import signal
 import subprocess
-import threading
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from cli_runner import Chronik
+from support.http_scrape import get, metrics_url, poll
 
 from aggregates import Repository
 from aggregates.ledger import Ledger
@@ -31,29 +27,6 @@ def seeded(chronik: Chronik) -> None:
     assert chronik("demo", "--json").code == 0
 
 
-def _lines(stream: Any) -> queue.Queue[str]:
-    found: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        for line in stream:
-            found.put(line)
-        found.put("")  # the process closed it
-
-    threading.Thread(target=pump, daemon=True).start()
-    return found
-
-
-def _metrics_url(process: subprocess.Popen[str]) -> str:
-    """The address the process printed (it was given port 0: any free one)."""
-    lines = _lines(process.stderr)
-    while True:
-        line = lines.get(timeout=DEADLINE)
-        assert line, f"the process ended early: exit {process.wait()}"
-        match = re.search(r"metrics on (http://127\.0\.0\.1:\d+)/metrics", line)
-        if match:
-            return match.group(1)
-
-
 def _stop(process: subprocess.Popen[str]) -> None:
     process.send_signal(signal.SIGTERM)
     try:
@@ -64,25 +37,6 @@ def _stop(process: subprocess.Popen[str]) -> None:
     assert process.returncode == 0
 
 
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
-def _until(check: Any) -> Any:
-    """Poll ``check()`` until it returns something truthy (a hang guard, not a timing)."""
-    give_up = time.monotonic() + DEADLINE
-    while True:
-        result = check()
-        if result:
-            return result
-        assert time.monotonic() < give_up, "condition never held"
-        time.sleep(0.05)
-
-
 async def test_run_serves_metrics_health_and_readiness(
     chronik: Chronik,
     seeded: None,
@@ -91,19 +45,19 @@ async def test_run_serves_metrics_health_and_readiness(
 ) -> None:
     process = chronik.start("run", "--metrics-port", "0")
     try:
-        url = _metrics_url(process)
+        url = metrics_url(process)
 
-        assert _get(url + "/healthz") == (200, "alive\n")
+        assert get(url + "/healthz") == (200, "alive\n")
         # Ready once every projection it leads has caught up with the seeded feed.
 
         def leading() -> dict[str, Any] | None:
-            code, body = _get(url + "/readyz")
+            code, body = get(url + "/readyz")
             found: dict[str, Any] = json.loads(body) if code == 200 else {}
             # Standby while taking the lock at the start (ready, and stated); alone, it leads.
             roles = {p["role"] for p in found.get("projections", {}).values()}
             return found if roles == {"leader"} else None
 
-        ready = _until(leading)
+        ready = poll(leading)
         assert ready["ready"] is True
         # Ready within the bound (default 1000 events), not necessarily at the head.
         assert all(p["lag_events"] <= 1000 for p in ready["projections"].values())
@@ -114,7 +68,7 @@ async def test_run_serves_metrics_health_and_readiness(
         await repo.create(Ledger, "metrics-1", lambda a: (a.open("M", "EUR"), a.deposit(3)))
 
         def batched() -> str | None:
-            metrics = _get(url + "/metrics")[1]
+            metrics = get(url + "/metrics")[1]
             found = re.search(
                 r'^chronik_projection_batch_seconds_count\{projection="ledger_balances"\} (\S+)',
                 metrics,
@@ -127,12 +81,12 @@ async def test_run_serves_metrics_health_and_readiness(
             )
             return metrics if found and float(found.group(1)) > 0 and lag else None
 
-        metrics = _until(batched)
+        metrics = poll(batched)
         assert re.search(
             r'^chronik_projection_leader\{projection="ledger_balances"\} 1\.0$', metrics, re.M
         )
         assert "chronik_feed_held_back_events 0.0" in metrics
-        assert _get(url + "/nothing")[0] == 404
+        assert get(url + "/nothing")[0] == 404
     finally:
         _stop(process)
 
@@ -149,24 +103,24 @@ async def test_relay_serves_its_lag_and_readiness(
     process = kafka.start("relay", "--name", "metered", "--topic-prefix", prefix,
                           "--metrics-port", "0")  # fmt: skip
     try:
-        url = _metrics_url(process)
+        url = metrics_url(process)
 
         def leading() -> dict[str, Any] | None:
-            code, body = _get(url + "/readyz")
+            code, body = get(url + "/readyz")
             found: dict[str, Any] = json.loads(body)["relays"]["metered"] if code == 200 else {}
             # A standby is ready too (stated as such); this one is alone, so it leads.
             return found if found.get("role") == "leader" else None
 
-        assert _until(leading)["ready"] is True
+        assert poll(leading)["ready"] is True
         store = await make_pg_store(cli_schema)
         await store.append(f"ledger-{uuid.uuid4().hex[:6]}", [NewEvent("ledger.Metered", {})])
 
         def published() -> str | None:
-            metrics = _get(url + "/metrics")[1]
+            metrics = get(url + "/metrics")[1]
             lag = re.search(r'^chronik_relay_lag_events\{relay="metered"\} 0\.0$', metrics, re.M)
             sent = re.search(r"^chronik_relay_published_events_total (\S+)$", metrics, re.M)
             return metrics if lag and sent and float(sent.group(1)) > 0 else None
 
-        _until(published)
+        poll(published)
     finally:
         _stop(process)

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 from cli_runner import Chronik
 from support.kafka import consume, until_true
-from support.projection_runs import last_committed
+from support.projection_runs import feed_settled, last_committed
 
 from eventstore import NewEvent, PostgresEventStore, SchemaRecord, schema_fingerprint
 
@@ -46,10 +46,14 @@ async def test_relay_publishes_and_status_and_tail_show_it(
     kafka_chronik: Chronik, cli_store: PostgresEventStore, topic_prefix: str
 ) -> None:
     streams = await seed(cli_store)
+    # The relay stops at the head it can see: wait until no transaction elsewhere holds
+    # it below the seeded events, so that it must publish all of them.
+    last = await feed_settled(cli_store)
     result = kafka_chronik("relay", "--until-caught-up", "--topic-prefix", topic_prefix)
     assert result.code == 0, result.describe()
     [status] = kafka_chronik("relay", "status", "--json").json()
     assert status["name"] == "default" and status["lag_events"] == 0
+    assert status["checkpoint"] == str(last)
     assert status["published_events"] == 6 and status["last_error"] is None
     table = kafka_chronik("relay", "status")
     assert "default" in table.stdout and "at-least-once" in table.stdout

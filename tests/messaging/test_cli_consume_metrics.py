@@ -9,46 +9,16 @@ from __future__ import annotations
 import json
 import re
 import signal
-import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
 
 from kafka_support import fresh_topic, publish
+from support.http_scrape import StderrReader, get, poll
 from test_cli_consume import chronik, environment, start
 from test_kafka_projection import seed_ledgers
 
 from eventstore import PostgresEventStore
-
-DEADLINE = 90.0  # a hang guard, not a timing assertion
-
-
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
-def _until(check: Any) -> Any:
-    give_up = time.monotonic() + DEADLINE
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < give_up, "condition never held"
-        time.sleep(0.05)
-
-
-def _address(stderr: Any) -> str:
-    for line in stderr:
-        match = re.search(r"metrics on (http://127\.0\.0\.1:\d+)/metrics", line)
-        if match:
-            return match.group(1)
-    raise AssertionError("the consumer ended before serving metrics")
 
 
 async def test_consume_serves_group_lag_dead_letters_and_lag_based_readiness(
@@ -65,12 +35,12 @@ async def test_consume_serves_group_lag_dead_letters_and_lag_based_readiness(
                    "--handler", "cli_gated_handler:handle",
                    "--metrics-port", "0", "--ready-lag", "2")  # fmt: skip
     try:
-        assert member.stderr is not None
-        url = _address(member.stderr)
-        assert _get(url + "/healthz") == (200, "alive\n")
+        stderr = StderrReader(member)
+        url = stderr.metrics_url()
+        assert get(url + "/healthz") == (200, "alive\n")
 
         # The handler holds the messages: the group stays behind, and /readyz says so.
-        code, body = _get(url + "/readyz")
+        code, body = get(url + "/readyz")
         assert code == 503, body
         behind = json.loads(body)
         assert behind["ready"] is False
@@ -78,7 +48,7 @@ async def test_consume_serves_group_lag_dead_letters_and_lag_based_readiness(
         assert consumer["group"] == group and consumer["lag_events"] > 2
         worst = consumer["worst_partition"]
         assert worst["topic"] == topic and worst["lag_events"] >= 1
-        metrics = _get(url + "/metrics")[1]
+        metrics = get(url + "/metrics")[1]
         partition = worst["partition"]
         shown = re.search(
             rf'^chronik_consumer_lag_events\{{group="{group}",partition="{partition}",'
@@ -91,15 +61,15 @@ async def test_consume_serves_group_lag_dead_letters_and_lag_based_readiness(
         gate.touch()
 
         def caught_up() -> dict[str, Any] | None:
-            code, body = _get(url + "/readyz")
+            code, body = get(url + "/readyz")
             return json.loads(body) if code == 200 else None
 
-        ready = _until(caught_up)["consumer"]
+        ready = poll(caught_up)["consumer"]
         assert ready["group"] == group and ready["ready"] is True
         assert ready["lag_events"] <= 2
 
         def settled() -> str | None:
-            metrics = _get(url + "/metrics")[1]
+            metrics = get(url + "/metrics")[1]
             lags = re.findall(
                 rf'^chronik_consumer_lag_events\{{group="{group}",partition="\d+",'
                 rf'topic="{re.escape(topic)}"\}} (\S+)$',
@@ -114,7 +84,7 @@ async def test_consume_serves_group_lag_dead_letters_and_lag_based_readiness(
             done = lags and all(float(lag) == 0 for lag in lags)
             return metrics if done and dead else None
 
-        metrics = _until(settled)
+        metrics = poll(settled)
         consumed = re.search(
             rf'^chronik_consumed_messages_total\{{consumer="{group}"\}} (\S+)$', metrics, re.M
         )
@@ -127,7 +97,8 @@ async def test_consume_serves_group_lag_dead_letters_and_lag_based_readiness(
         assert "chronik_feed_held_back_events" not in metrics, metrics
     finally:
         member.send_signal(signal.SIGTERM)
-        _, err = member.communicate(timeout=60)
+        member.wait(timeout=60)
+    err = stderr.text()
     assert member.returncode == 0, err
     # Its catch-up progress (stderr is not a terminal): plain lines, the last at 100%.
     caught = [line for line in err.splitlines() if line.startswith(f"consuming as {group}")]

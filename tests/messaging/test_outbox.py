@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 from cloudevents.v1.kafka import KafkaMessage, from_binary
-from psycopg import sql
+from psycopg import AsyncConnection, sql
 from support.kafka import consume, relay_options
 
 from eventstore import PostgresEventStore
-from messaging import OutboxError, Relay, decode, migrate, publish, relay_status
+from messaging import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    MessageTooLargeError,
+    MessagingConfigError,
+    OutboxError,
+    PublishError,
+    Relay,
+    decode,
+    migrate,
+    publish,
+    relay_status,
+)
 
 
 async def outbox_rows(store: PostgresEventStore) -> int:
@@ -184,3 +196,122 @@ async def test_a_schema_without_an_outbox_table_is_named(
                 payload={},
                 schema="no_outbox_here",
             )
+
+
+async def publish_invoice(
+    connection: AsyncConnection[Any], store: PostgresEventStore, **overrides: Any
+) -> uuid.UUID:
+    """``publish`` of an ``invoice.Issued`` message of ``inv-1``, with ``overrides``."""
+    arguments: dict[str, Any] = {
+        "aggregatetype": "invoice",
+        "aggregateid": "inv-1",
+        "type": "invoice.Issued",
+        "payload": {},
+        "schema": store.schema,
+        **overrides,
+    }
+    return await publish(connection, **arguments)
+
+
+async def test_a_message_over_kafkas_size_limit_is_refused_and_the_transaction_goes_on(
+    outbox_store: PostgresEventStore,
+) -> None:
+    invoices = sql.Identifier(outbox_store.schema, "invoices")
+    invoice = f"inv-{uuid.uuid4().hex[:6]}"
+    async with outbox_store.connection() as connection, connection.transaction():
+        await connection.execute(
+            sql.SQL("INSERT INTO {} VALUES (%s, 5)").format(invoices), (invoice,)
+        )
+        with pytest.raises(MessageTooLargeError) as refused:
+            await publish_invoice(
+                connection,
+                outbox_store,
+                aggregateid=invoice,
+                type="invoice.Scanned",
+                payload={"pdf": "x" * DEFAULT_MAX_MESSAGE_BYTES},
+            )
+        await publish_invoice(connection, outbox_store, aggregateid=invoice)
+    error = refused.value
+    assert isinstance(error, OutboxError)
+    assert (error.topic, error.key, error.limit) == ("outbox.event.invoice", invoice, 1_000_000)
+    assert error.size > DEFAULT_MAX_MESSAGE_BYTES
+    assert f"topic 'outbox.event.invoice' (key {invoice!r})" in str(error)
+    assert f"{error.size} bytes" in str(error) and "1000000-byte" in str(error)
+    async with outbox_store.connection() as connection:
+        cursor = await connection.execute(
+            sql.SQL("SELECT total FROM {} WHERE id = %s").format(invoices), (invoice,)
+        )
+        assert await cursor.fetchall() == [(5,)]
+    assert await outbox_rows(outbox_store) == 1
+
+
+@pytest.mark.parametrize("limit", [0, 999, True, 1e6])
+async def test_a_limit_librdkafka_would_refuse_is_a_config_error(
+    outbox_store: PostgresEventStore, limit: object
+) -> None:
+    async with outbox_store.connection() as connection:
+        with pytest.raises(MessagingConfigError, match=f"max_message_bytes must be .*{limit!r}"):
+            await publish_invoice(connection, outbox_store, max_message_bytes=limit)
+    assert await outbox_rows(outbox_store) == 0
+
+
+async def test_the_size_is_the_payload_as_postgresql_stores_it(
+    outbox_store: PostgresEventStore,
+) -> None:
+    # 1e300 is 6 characters in Python's JSON and 301 digits once jsonb has it: the
+    # relay would send the long form.
+    async with outbox_store.connection() as connection, connection.transaction():
+        with pytest.raises(MessageTooLargeError) as refused:
+            await publish_invoice(
+                connection,
+                outbox_store,
+                payload={"totals": [1e300] * 20},
+                topic="invoices",
+                max_message_bytes=5000,
+            )
+        await connection.execute("SELECT 1")  # still usable
+    assert refused.value.size > 20 * 301 and refused.value.topic == "invoices"
+    assert await outbox_rows(outbox_store) == 0
+
+
+async def test_what_publish_accepts_the_relay_sends_with_the_same_limit(
+    outbox_store: PostgresEventStore, kafka_bootstrap: str, prefix: str
+) -> None:
+    limit = 20_000
+    last: int | None = None
+    async with outbox_store.connection() as connection:
+        for size in range(limit - 2200, limit):  # up to the first refused length
+            try:
+                await publish_invoice(
+                    connection,
+                    outbox_store,
+                    payload={"note": "é" * (size // 2)},
+                    max_message_bytes=limit,
+                )
+            except MessageTooLargeError:
+                break
+            await connection.execute(
+                sql.SQL("DELETE FROM {}").format(sql.Identifier(outbox_store.schema, "outbox"))
+            )
+            last = size
+        assert last is not None and last < limit - 2
+        # The largest message publish took is sent by a relay with the same limit.
+        await publish_invoice(
+            connection, outbox_store, payload={"note": "é" * (last // 2)}, max_message_bytes=limit
+        )
+    options = relay_options(prefix, max_message_bytes=limit)
+    await Relay(outbox_store, kafka_bootstrap, options).publish_pending()
+    [message] = consume(kafka_bootstrap, [prefix + "outbox.invoice"])
+    assert len(decode(message.headers, message.value).data["note"]) == last // 2
+
+
+async def test_the_relays_producer_uses_its_limit(
+    outbox_store: PostgresEventStore, kafka_bootstrap: str, prefix: str
+) -> None:
+    async with outbox_store.connection() as connection:
+        await publish_invoice(connection, outbox_store, payload={"note": "x" * 30_000})
+    options = relay_options(prefix, max_message_bytes=20_000)
+    with pytest.raises(PublishError) as refused:
+        await Relay(outbox_store, kafka_bootstrap, options).publish_pending()
+    assert await outbox_rows(outbox_store) == 1
+    assert "(MSG_SIZE_TOO_LARGE)" in str(refused.value)

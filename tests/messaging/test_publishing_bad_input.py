@@ -44,6 +44,10 @@ RELAY_OPTIONS: list[tuple[dict[str, object], str]] = [
     ({"mode": "binary"}, "mode must be a CloudEventMode, not 'binary'"),
     ({"topics": {"ledger": "ledgers"}}, "topics must be a TopicMapping"),
     ({"schema_registry": "http://registry:8081"}, "schema_registry must be SchemaRegistryOptions"),
+    ({"max_message_bytes": 999}, "max_message_bytes must be an int from 1000 to 1000000000"),
+    ({"max_message_bytes": True}, "max_message_bytes must be an int from 1000"),
+    # A second limit for the producer alone could let publish() accept what it refuses.
+    ({"producer_config": {"message.max.bytes": 5000}}, "set max_message_bytes rather than"),
 ]
 
 

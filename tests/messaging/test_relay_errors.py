@@ -39,7 +39,7 @@ async def test_a_message_over_the_size_limit(
     relay = Relay(
         relay_store,
         kafka_bootstrap,
-        relay_options(prefix, producer_config={"message.max.bytes": 4000}),
+        relay_options(prefix, max_message_bytes=4000),
     )
     with pytest.raises(PublishError) as caught:
         await relay.publish_pending()

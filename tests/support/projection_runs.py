@@ -51,6 +51,23 @@ async def feed_shows(store: EventStore, through: Position | None) -> bool:
     return through is None or (head is not None and head >= through)
 
 
+async def feed_settled(store: EventStore, *, deadline: float = DEADLINE) -> Position | None:
+    """Wait until the feed shows every event committed so far; the last one's position.
+
+    A command run "until caught up" stops at the head it can see when it starts
+    (product behaviour): a transaction elsewhere on the shared server that took its
+    xid before these events committed holds that head back.  Once the feed shows
+    them it shows them for good (a transaction that takes its xid later has a
+    larger one), so a test that waits here before such a command may expect it to
+    reach ``last_committed``.
+    """
+    through = await last_committed(store)
+    async with asyncio.timeout(deadline):
+        while not await feed_shows(store, through):  # noqa: ASYNC110 (a database state)
+            await asyncio.sleep(_POLL)
+    return through
+
+
 async def is_caught_up(
     runner: ProjectionRunner,
     store: EventStore,
