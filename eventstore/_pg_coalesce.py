@@ -82,9 +82,10 @@ MAX_APPENDS = 32
 #: cores then share a statement 4 at a time.  Two would let the server run one
 #: batch while the client prepares the next, but 4 writers then split into
 #: batches of 2, and each statement's commit costs the same: interleaved in one
-#: process on a quiet machine (medians of 15 rounds of 4 x 1,000 appends), one
-#: statement ran 10.1k events/s at 83 µs of client+server CPU per event, two
-#: 8.5k at 133, no coalescing 8.3k at 167, raw single-row INSERTs 10.4k at 131.
+#: process on a quiet machine (medians of 15 rounds of 4 x 1,000 appends, two
+#: runs), one statement ran 10.1-10.3k events/s at 81-83 µs of client+server CPU
+#: per event, two 8.5-8.8k at 133, no coalescing 8.3k at 167-169, raw
+#: single-row INSERTs 10.4-11.7k at 126-131.
 MAX_STATEMENTS = 1
 
 # The kinds of expectation, as the statement tells them apart.
