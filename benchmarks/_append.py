@@ -264,6 +264,8 @@ def _coalescing_since(
         "coalesced": 1,
         "appends_alone": after.alone - before.alone,
         "coalesced_statements": statements,
+        # Of those, the UPDATE-only form (every append to an existing stream).
+        "existing_only_statements": after.existing_only - before.existing_only,
         "mean_coalesced_batch": round(carried / statements, 2) if statements else 0.0,
         "handed_back": after.handed_back - before.handed_back,
     }

@@ -177,6 +177,49 @@ async def test_every_append_gets_its_own_outcome(store: PostgresEventStore) -> N
     assert done.statements > 0 and done.handed_back > 0
 
 
+async def test_a_batch_of_existing_streams_takes_the_update_only_statement(
+    store: PostgresEventStore,
+) -> None:
+    """Exact versions and STREAM_EXISTS only: the UPDATE-only form, with the right
+    result or ConcurrencyError for each append in it."""
+    streams = [f"existing-{n}-{uuid.uuid4().hex[:8]}" for n in range(4)]
+    for stream in streams:
+        await store.append(stream, events(2), NO_STREAM)
+    missing = f"missing-{uuid.uuid4().hex[:8]}"
+    before = stats(store)
+    outcomes = await asyncio.gather(
+        store.append(streams[0], events(1), 2),  # alone: the others queue
+        store.append(streams[1], events(2), 2),
+        store.append(streams[2], events(1), STREAM_EXISTS),
+        store.append(streams[3], events(1), 1),  # stale: the stream is at 2
+        store.append(missing, events(1), STREAM_EXISTS),
+        return_exceptions=True,
+    )
+    after = stats(store)
+    assert after.statements - before.statements == after.existing_only - before.existing_only > 0
+    assert [o.version if isinstance(o, AppendResult) else None for o in outcomes[:3]] == [3, 4, 3]
+    stale, absent = outcomes[3:]
+    assert isinstance(stale, ConcurrencyError)
+    assert (stale.stream_id, stale.expected, stale.actual) == (streams[3], 1, 2)
+    assert isinstance(absent, ConcurrencyError) and (absent.stream_id, absent.actual) == (
+        missing,
+        0,
+    )
+    recorded = [e for e in await feed(store) if e.version > 2]
+    check_feed_tail(recorded, [o for o in outcomes if isinstance(o, AppendResult)])
+    assert await store.stream_version(streams[3]) == 2
+    assert await store.stream_version(missing) == 0
+
+
+def check_feed_tail(recorded: list[RecordedEvent], results: Sequence[AppendResult]) -> None:
+    """The events past version 2 are exactly the results' events, at their positions."""
+    assert sorted((e.position, e.stream_id, e.version) for e in recorded) == sorted(
+        (position, r.stream_id, r.version - len(r.positions) + 1 + offset)
+        for r in results
+        for offset, position in enumerate(r.positions)
+    )
+
+
 async def test_one_stream_is_never_twice_in_a_statement(store: PostgresEventStore) -> None:
     streams = [f"twice-{n}-{uuid.uuid4().hex[:8]}" for n in range(3)]
     results = await asyncio.gather(*(store.append(s, events(1), ANY) for s in streams * 4))
@@ -234,6 +277,13 @@ steps = st.builds(
 )
 
 
+# Only expectations of an existing stream: batches of these take the UPDATE-only
+# statement (once the streams exist).
+existing_steps = st.builds(
+    Step, st.sampled_from(["exists", "-1", "0", "0", "0", "+1"]), st.integers(1, 2), st.booleans()
+)
+
+
 @settings(max_examples=25)
 @given(plans=st.lists(st.lists(steps, min_size=1, max_size=5), min_size=2, max_size=5))
 async def test_random_interleavings_match_the_model(
@@ -242,10 +292,35 @@ async def test_random_interleavings_match_the_model(
     """One task per stream, all at once: the appends coalesce in ever other ways,
     yet every outcome is what one append at a time would give."""
     before = stats(pg_store).statements
+    await play_model(pg_store, plans, created=False)
+    assert stats(pg_store).statements > before
+
+
+@settings(max_examples=15)
+@given(plans=st.lists(st.lists(existing_steps, min_size=1, max_size=5), min_size=2, max_size=5))
+async def test_random_interleavings_of_existing_streams_match_the_model(
+    pg_store: PostgresEventStore, plans: list[list[Step]]
+) -> None:
+    """As above, every stream created first: the batches take the UPDATE-only
+    statement, matching and mismatching expectations mixed in it."""
+    before = stats(pg_store)
+    await play_model(pg_store, plans, created=True)
+    after = stats(pg_store)
+    assert after.statements > before.statements
+    assert after.existing_only - before.existing_only == after.statements - before.statements
+
+
+async def play_model(store: PostgresEventStore, plans: list[list[Step]], *, created: bool) -> None:
+    """Run each plan on a stream of its own, all at once, checking each outcome
+    against a model of one append at a time, then the feed."""
     run = uuid.uuid4().hex[:8]
+    initial: list[AppendResult] = []
+    if created:
+        for index in range(len(plans)):
+            initial.append(await store.append(f"model-{run}-{index}", events(1), NO_STREAM))
 
     async def play(index: int, plan: list[Step]) -> list[AppendResult]:
-        stream, version = f"model-{run}-{index}", 0
+        stream, version = f"model-{run}-{index}", 1 if created else 0
         succeeded: list[AppendResult] = []
         previous: tuple[list[NewEvent], AppendResult | None] | None = None
         for step in plan:
@@ -258,12 +333,13 @@ async def test_random_interleavings_match_the_model(
                     step.expected
                 ]
             else:
-                expected = max(0, version + int(step.expected))
+                # Created streams: never 0 (NO_STREAM), which is not an existing-stream claim.
+                expected = max(1 if created else 0, version + int(step.expected))
                 matches = expected == version
             batch = previous[0] if step.replay and previous else events(step.count)
             earlier = previous[1] if step.replay and previous else None
             try:
-                result = await pg_store.append(stream, batch, expected)
+                result = await store.append(stream, batch, expected)
             except ConcurrencyError as error:
                 assert earlier is None and not matches, (step, version)
                 assert (error.stream_id, error.actual) == (stream, version)
@@ -280,10 +356,9 @@ async def test_random_interleavings_match_the_model(
         return succeeded
 
     outcomes = await asyncio.gather(*(play(i, plan) for i, plan in enumerate(plans)))
-    assert stats(pg_store).statements > before
     streams = {f"model-{run}-{i}" for i in range(len(plans))}
-    recorded = [e async for e in pg_store.read_all() if e.stream_id in streams]
-    check_feed(recorded, [r for results in outcomes for r in results])
+    recorded = [e async for e in store.read_all() if e.stream_id in streams]
+    check_feed(recorded, [*initial, *(r for results in outcomes for r in results)])
 
 
 # -- a connection killed mid-statement --------------------------------------------
