@@ -102,6 +102,15 @@ _HINT = """
     CASE WHEN EXISTS (SELECT FROM {listeners}) THEN pg_notify({channel}, '')::text END AS hint
 """
 
+
+def wake_up_hint(schema: str) -> sql.Composed:
+    """The claim's ``hint`` column for ``schema`` (every append statement returns it)."""
+    return sql.SQL(_HINT).format(
+        listeners=sql.Identifier(schema, "listeners"),
+        channel=sql.Literal(notify_channel(schema)),
+    )
+
+
 # Why the queue lock: transaction ids are handed out at a transaction's first
 # write.  Without it, writers to one hot stream take their ids first and then
 # queue on the row lock, so after each commit the waiters hold ids older than
@@ -111,9 +120,10 @@ _HINT = """
 # an id, so the one that proceeds always has a newer id than the last appender.
 # The two-key form keeps chronik's keys apart from applications' one-key locks;
 # a hash collision between two streams only makes them queue behind each other.
+QUEUE_LOCK_KEY = 1667787371
 _QUEUE = """
     WITH queue AS MATERIALIZED (
-        SELECT pg_advisory_xact_lock(1667787371, hashtext(%(stream_id)s))
+        SELECT pg_advisory_xact_lock({lock_key}, hashtext(%(stream_id)s))
     ),
     stream AS ({claim})
 """
@@ -170,10 +180,7 @@ class AppendStatements:
     def __init__(self, schema: str) -> None:
         streams = sql.Identifier(schema, "streams")
         events = sql.Identifier(schema, "events")
-        hint = sql.SQL(_HINT).format(
-            listeners=sql.Identifier(schema, "listeners"),
-            channel=sql.Literal(notify_channel(schema)),
-        )
+        hint = wake_up_hint(schema)
 
         def insert(insert_sql: str, claim: str, *, exact: bool = False) -> bytes:
             # Rendered once: psycopg re-renders a Composed on every execute.
@@ -181,9 +188,10 @@ class AppendStatements:
                 sql.SQL(insert_sql)
                 .format(
                     queue=sql.SQL(_QUEUE).format(
+                        lock_key=sql.Literal(QUEUE_LOCK_KEY),
                         claim=sql.SQL(claim).format(
                             streams=streams, exact=sql.SQL(_EXACT if exact else ""), hint=hint
-                        )
+                        ),
                     ),
                     events=events,
                 )

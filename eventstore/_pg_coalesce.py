@@ -67,8 +67,7 @@ from psycopg import AsyncConnection, sql
 from psycopg_pool import AsyncConnectionPool
 
 from ._model import AppendResult, ExpectedVersion, Position
-from ._pg_append import _own_cursor, batch_json
-from ._pg_schema import notify_channel
+from ._pg_append import QUEUE_LOCK_KEY, _own_cursor, batch_json, wake_up_hint
 from ._validation import PreparedEvent
 
 #: Marks async-only branches: ``tools/async_to_sync.py`` drops every
@@ -109,7 +108,7 @@ WITH queue AS MATERIALIZED (
            (a.item->>'x')::bigint AS expected, jsonb_array_length(a.item->'e') AS count,
            a.item->'e' AS events
       FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS a(item, n)
-     WHERE pg_try_advisory_xact_lock(1667787371, hashtext(a.item->>'s'))
+     WHERE pg_try_advisory_xact_lock({lock_key}, hashtext(a.item->>'s'))
 ),
 xact AS MATERIALIZED (
     SELECT pg_current_xact_id() AS xid
@@ -176,10 +175,6 @@ SELECT c.stream_id, c.base + e.n, (e.item->>'id')::uuid, e.item->>'type',
  ORDER BY c.slot, e.n
 RETURNING stream_id, version, transaction_id::text::bigint, global_position
 """
-# The live subscribers' wake-up hint, as in _pg_append's claims.
-_HINT = """
-    CASE WHEN EXISTS (SELECT FROM {listeners}) THEN pg_notify({channel}, '')::text END AS hint
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,10 +189,7 @@ class CoalescedStatements:
 
 def coalesced_statements(schema: str) -> CoalescedStatements:
     """The coalesced appends for ``schema``."""
-    hint = sql.SQL(_HINT).format(
-        listeners=sql.Identifier(schema, "listeners"),
-        channel=sql.Literal(notify_channel(schema)),
-    )
+    hint = wake_up_hint(schema)  # the live subscribers' wake-up, as in _pg_append
 
     def render(claim: str) -> bytes:
         return (
@@ -206,6 +198,7 @@ def coalesced_statements(schema: str) -> CoalescedStatements:
                 streams=sql.Identifier(schema, "streams"),
                 events=sql.Identifier(schema, "events"),
                 hint=hint,
+                lock_key=sql.Literal(QUEUE_LOCK_KEY),
                 no_stream=sql.Literal(_NO_STREAM),
                 any=sql.Literal(_ANY),
                 exists=sql.Literal(_EXISTS),
