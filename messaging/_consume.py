@@ -11,10 +11,11 @@ import confluent_kafka
 
 from projections import ProjectionSupersededError
 
-from ._consumer_checks import check_consumer, check_instance, check_processor, check_seconds
+from ._consumer_checks import check_consumer, check_instance, check_processor
 from ._consumer_topics import admin_client, ensure_side_topics
 from ._errors import MessagingConfigError
 from ._group import ConsumerOptions, ConsumerStats, GroupConsumer, Processor
+from ._numbers import check_seconds
 from ._projection_consumer import KafkaProjection
 from ._routing import DeliveryPolicy, Router, base_topic, dlq_topic
 

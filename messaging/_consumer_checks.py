@@ -12,7 +12,6 @@ and sent each one to the dead-letter topic.  All raise ``MessagingConfigError``
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -58,25 +57,6 @@ def check_topics(topics: object, subject: str, *, side_topics: bool = False) -> 
             )
         checked.append(topic)
     return checked
-
-
-def check_seconds(value: object, name: str, subject: str) -> float:
-    """``value`` if it is finite seconds > 0 (a bool is not)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise MessagingConfigError(subject, f"{name} must be finite seconds > 0, not {value!r}")
-    return float(value)
-
-
-def check_count(value: object, name: str, subject: str) -> int:
-    """``value`` if it is an int >= 1 (a bool is not)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise MessagingConfigError(subject, f"{name} must be an int >= 1, not {value!r}")
-    return value
 
 
 def check_handler(handler: object, subject: str) -> None:

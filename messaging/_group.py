@@ -38,15 +38,10 @@ from typing import Any, Literal, Protocol
 import confluent_kafka
 from confluent_kafka import TopicPartition
 
-from ._consumer_checks import (
-    check_count,
-    check_group,
-    check_processor,
-    check_seconds,
-    check_topics,
-)
+from ._consumer_checks import check_group, check_processor, check_topics
 from ._errors import MessagingConfigError
 from ._inbound import NOT_BEFORE, header_map
+from ._numbers import check_count, check_seconds
 
 log = logging.getLogger("chronik.messaging")
 

@@ -13,7 +13,6 @@ is dropped between the two.
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -23,7 +22,6 @@ import confluent_kafka
 
 from eventstore import trace_span
 
-from ._errors import MessagingConfigError
 from ._inbound import (
     ATTEMPTS,
     ERROR_MESSAGE,
@@ -37,6 +35,7 @@ from ._inbound import (
     Origin,
     trace_headers,
 )
+from ._numbers import check_count, check_seconds
 
 _RETRY = re.compile(r"^(?P<base>.+)\.retry\.(?P<n>[1-9][0-9]*)$")
 #: Error messages are cut to this many characters in headers.
@@ -60,23 +59,9 @@ class DeliveryPolicy:
         # comparison false (min() then returns whichever came first) and an infinite
         # one parks a message forever, both only visible when a handler fails.
         for name, least in (("attempts", 1), ("retry_topics", 0)):
-            value = getattr(self, name)
-            # bool is an int subclass; attempts=True is a mistake, not 1.
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise MessagingConfigError(
-                    "delivery policy", f"{name} must be an int >= {least}, not {value!r}"
-                )
+            check_count(getattr(self, name), name, "delivery policy", least)
         for name in ("initial_delay", "max_delay", "retry_delay"):
-            value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-                or value < 0
-            ):
-                raise MessagingConfigError(
-                    "delivery policy", f"{name} must be finite seconds >= 0, not {value!r}"
-                )
+            check_seconds(getattr(self, name), name, "delivery policy", zero_ok=True)
 
     def backoff(self, failures: int) -> float:
         """Seconds to wait after the ``failures``-th failed attempt in place."""
