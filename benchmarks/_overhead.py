@@ -49,7 +49,7 @@ from ._cases import Case, not_available
 from ._context import BenchContext
 from ._harness import CaseResult, Measurement, Stopwatch
 from ._instrument import Switch
-from ._projection import _delete_prefix, _missing, _redis_url, _seed
+from ._projection import _missing, _seed, balances_in_redis
 
 GROUP = "observability"
 BASELINE = "none"
@@ -113,9 +113,7 @@ async def measure_modes(
 
 
 async def _works(context: BenchContext, size: Sizes, around: UnitHook) -> dict[str, Work]:
-    from projections import Projection, RedisReadModel, RedisWrites, StoreFeedSource, replay_into
-
-    from ._projection import Credited
+    from projections import StoreFeedSource, replay_into
 
     # Two stores: the appends must not grow the feed the replays read.
     store, appends = (
@@ -123,22 +121,9 @@ async def _works(context: BenchContext, size: Sizes, around: UnitHook) -> dict[s
         await context.chronik_store("overhead_appends"),
     )
     expected, _ = await _seed(store, size.events, traced=True)
-    url = await _redis_url(context)
-    prefix = f"bench:{context.run_id}:overhead:"
-    read_model = await RedisReadModel.connect(url, prefix=prefix)
-    context.push_async(read_model.close)
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(url, decode_responses=True)
-    context.push_async(client.aclose)
-    context.push_async(lambda: _delete_prefix(client, prefix))
-
-    projection: Projection[RedisWrites] = Projection("balances", writes=RedisWrites)
-
-    @projection.on(Credited)
-    def credited(event: Credited, envelope: Any, writes: RedisWrites) -> None:
-        writes.hincrby("balance", envelope.stream_id, event.amount)
-
+    read_model, client, projection = await balances_in_redis(
+        context, f"bench:{context.run_id}:overhead:"
+    )
     source = StoreFeedSource(store)
 
     async def append_1(order: list[Switch]) -> dict[str, tuple[float, float]]:

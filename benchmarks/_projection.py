@@ -126,19 +126,15 @@ async def _redis_only(client: Any, key: str, writes: list[tuple[str, int]]) -> f
     return per_second(len(writes), time.perf_counter() - start)
 
 
-async def project_redis(context: BenchContext) -> list[CaseResult]:
-    reason = _missing()
-    if reason is not None:
-        return [not_available("project_redis", GROUP, "events/s", "throughput", reason)]
+async def balances_in_redis(context: BenchContext, prefix: str) -> tuple[Any, Any, Any]:
+    """The read model both projection cases fill (keys under ``prefix``, deleted at
+    close), a plain client on the same Redis, and their projection: each
+    ``Credited`` adds its amount to its stream's balance."""
     import redis.asyncio as aioredis
 
-    from projections import Projection, RedisReadModel, RedisWrites, StoreFeedSource, replay_into
+    from projections import Projection, RedisReadModel, RedisWrites
 
-    events = context.size(100_000, 500)
-    store = await context.chronik_store("project")
-    expected, writes = await _seed(store, events, traced=context.traced_writes)
     url = await _redis_url(context)
-    prefix = f"bench:{context.run_id}:"
     read_model = await RedisReadModel.connect(url, prefix=prefix)
     context.push_async(read_model.close)
     client = aioredis.Redis.from_url(url, decode_responses=True)
@@ -151,6 +147,20 @@ async def project_redis(context: BenchContext) -> list[CaseResult]:
     def credited(event: Credited, envelope: Any, writes: RedisWrites) -> None:
         writes.hincrby("balance", envelope.stream_id, event.amount)
 
+    return read_model, client, projection
+
+
+async def project_redis(context: BenchContext) -> list[CaseResult]:
+    reason = _missing()
+    if reason is not None:
+        return [not_available("project_redis", GROUP, "events/s", "throughput", reason)]
+    from projections import StoreFeedSource, replay_into
+
+    events = context.size(100_000, 500)
+    store = await context.chronik_store("project")
+    expected, writes = await _seed(store, events, traced=context.traced_writes)
+    prefix = f"bench:{context.run_id}:"
+    read_model, client, projection = await balances_in_redis(context, prefix)
     source = StoreFeedSource(store)
 
     cpu: list[float] = []
