@@ -114,7 +114,9 @@ class MessageTooLargeError(OutboxError):
         super().__init__(
             subject,
             f"about {size} bytes for topic {topic!r} (key {key!r}) is over the "
-            f"{limit}-byte message limit (max_message_bytes)",
+            f"{limit}-byte message limit (max_message_bytes): publish a smaller payload "
+            "(a reference to the data, say), or raise max_message_bytes for publish() and "
+            "the relay (RelayOptions.max_message_bytes) alike, within the broker's limit",
         )
         self.args = (subject, topic, key, size, limit)
         self.topic = topic

@@ -122,12 +122,11 @@ async def publish(
         _check_utf8(subject, name, text)
     fixed = _fixed_bytes(aggregateid, type, headers or {})
     route = topic or OUTBOX_PREFIX + aggregatetype
-    if fixed + len(encoded.encode()) > limit:
+    estimate = fixed + len(encoded.encode())
+    if estimate > limit:
         # jsonb's text is never shorter than json.dumps' (the same separators and
         # escapes, numbers in full): no need to send the server what cannot fit.
-        raise MessageTooLargeError(
-            subject, route, aggregateid, fixed + len(encoded.encode()), limit
-        )
+        raise MessageTooLargeError(subject, route, aggregateid, estimate, limit)
     statement = sql.SQL(_INSERT).format(outbox=sql.Identifier(schema, "outbox"))
     try:
         cursor = await connection.execute(
@@ -145,7 +144,7 @@ async def publish(
         ) from error
     row = await cursor.fetchone()
     if row is None or row[1] != 1:
-        size = fixed + (int(row[0]) if row is not None else len(encoded.encode()))
+        size = fixed + int(row[0]) if row is not None else estimate
         raise MessageTooLargeError(subject, route, aggregateid, size, limit)
     return message_id
 
