@@ -336,6 +336,17 @@ def _path(name: str, trail: _Trail) -> str:
     return text if len(text) <= 200 else text[:200] + "..."
 
 
+def _check_is_batch(stream_id: str, events: object) -> None:
+    """Refuse a single event, a string or a non-iterable given as the batch."""
+    if isinstance(events, (NewEvent, str, bytes, Mapping)) or hasattr(events, "to_new_event"):
+        raise InvalidAppendError(stream_id, "events must be a list of events, not a single one")
+    if not isinstance(events, Iterable):
+        # Without this, None or a number escaped as a bare TypeError.
+        raise InvalidAppendError(
+            stream_id, f"events must be a list of events, got {type(events).__name__}"
+        )
+
+
 def prepare_batch(
     stream_id: str,
     events: Iterable[NewEvent | SupportsNewEvent],
@@ -352,15 +363,8 @@ def prepare_batch(
     """
     # A list (the usual case) skips the checks against abstract classes, which
     # are slow compared with the rest of a one-event append.
-    if type(events) is list:
-        pass
-    elif isinstance(events, (NewEvent, str, bytes, Mapping)) or hasattr(events, "to_new_event"):
-        raise InvalidAppendError(stream_id, "events must be a list of events, not a single one")
-    elif not isinstance(events, Iterable):
-        # Without this, None or a number escaped as a bare TypeError.
-        raise InvalidAppendError(
-            stream_id, f"events must be a list of events, got {type(events).__name__}"
-        )
+    if type(events) is not list:
+        _check_is_batch(stream_id, events)
     prepared: list[PreparedEvent] = []
     seen_ids: set[UUID] = set()
     total = 0
