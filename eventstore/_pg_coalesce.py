@@ -15,8 +15,11 @@ Why it cannot change an append's outcome
 The coalesced statement only does what is sure to succeed and skips the rest:
 
 * each stream's queue lock (see ``_pg_append``) is *tried*
-  (``pg_try_advisory_xact_lock``), so the statement never waits behind a
-  caller's transaction or deadlocks; a stream whose lock is busy is skipped;
+  (``pg_try_advisory_xact_lock``), so the statement never waits behind another
+  append or deadlocks: every chronik writer of a stream row, a caller's open
+  transaction included, holds that lock first; a stream whose lock is busy is
+  skipped.  (A row lock taken by hand, without the queue lock, would make the
+  statement wait, and the appends queued behind it with it.)
 * the transaction id is taken after every lock is held, and each claim keeps the
   order guard (``last_xid``), so the feed stays in stream order: the batch's
   appends share one transaction id and are ordered within it by position;

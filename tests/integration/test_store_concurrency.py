@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from psycopg import AsyncConnection, AsyncRawCursor, sql
+from psycopg import AsyncConnection, AsyncRawCursor
 
 from eventstore import (
     ANY,
@@ -252,17 +252,16 @@ async def test_one_of_many_writers_expecting_the_same_version_wins(
 ) -> None:
     stream_id = f"race-{round_}"
     await store.append(stream_id, events(3))
-    streams = sql.Identifier(store.schema, "streams")
-    # Hold the stream row so every writer is in flight at once when it is released.
+    # A caller's open transaction that appended to the stream holds it (its queue
+    # lock and row), so every writer is in flight at once when it rolls back.  (A
+    # bare row lock is not enough: a coalesced append queued behind it would hold
+    # the others back in the client instead of on the server.)
     async with store.connection() as locker:
         await locker.execute("BEGIN")
-        await locker.execute(
-            sql.SQL("SELECT 1 FROM {} WHERE stream_id = %s FOR UPDATE").format(streams),
-            (stream_id,),
-        )
+        await store.append(stream_id, events(1), 3, connection=locker)
         race = asyncio.ensure_future(_racing_appends(store, stream_id, 3, writers=8))
         await wait_until_blocked(store, 8)
-        await locker.execute("COMMIT")
+        await locker.execute("ROLLBACK")
         wins, losses = await asyncio.wait_for(race, HANG_GUARD)
     assert len(wins) == 1 and len(losses) == 7
     [(batch, result)] = wins
@@ -280,17 +279,11 @@ async def test_one_of_many_writers_creating_a_stream_wins(
     store: PostgresEventStore, round_: int
 ) -> None:
     stream_id = f"create-{round_}"
-    streams = sql.Identifier(store.schema, "streams")
-    # An uncommitted row for the stream id makes every writer wait on it; rolling it
-    # back lets them all race for the insert at once.
+    # A caller's open transaction creating the stream makes every writer wait on it;
+    # rolling it back lets them all race for the insert at once.
     async with store.connection() as locker:
         await locker.execute("BEGIN")
-        await locker.execute(
-            sql.SQL(
-                "INSERT INTO {} (stream_id, version, last_xid) VALUES (%s, 1, pg_current_xact_id())"
-            ).format(streams),
-            (stream_id,),
-        )
+        await store.append(stream_id, events(1), NO_STREAM, connection=locker)
         race = asyncio.ensure_future(_racing_appends(store, stream_id, NO_STREAM, writers=8))
         await wait_until_blocked(store, 8)
         await locker.execute("ROLLBACK")
