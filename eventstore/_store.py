@@ -31,12 +31,13 @@ from ._model import (
     StreamInfo,
 )
 from ._schemas import InMemorySchemaRegistry, SchemaRegistry
-from ._tracing import current_trace_context, instrumented, span
+from ._tracing import TRACEPARENT, current_trace_context, instrumented, span, trace_context_of
 from ._validation import (
     DEFAULT_MAX_BATCH_BYTES,
     DEFAULT_MAX_EVENT_BYTES,
     FEED,
     PreparedEvent,
+    Stamp,
     SupportsNewEvent,
     check_after,
     check_expected_version,
@@ -122,7 +123,7 @@ class EventStore(AsyncClosing):
             self.max_event_bytes,
             models,
             max_batch_bytes=self.max_batch_bytes,
-            stamp=_provenance(),
+            stamp=_provenance(None if traced is None else traced[1]),
         )
         if traced is not None:
             attributes, current = traced
@@ -354,11 +355,24 @@ def _is_version(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _provenance() -> dict[str, Any] | None:
+def _provenance(current_span: Any = None) -> Stamp | None:
     """What every event appended here gets in its metadata, unless it set the key:
-    the current correlation (see ``_correlation``) and trace context."""
+    the current correlation (see ``_correlation``) and trace context (of
+    ``current_span``, the append's own span, when there is one).
+
+    A ``traceparent`` alone (chronik's own format: hex digits and dashes) comes with
+    its JSON text, written here: encoding and checking it like event metadata was
+    a quarter of what tracing added to an append whose span is not sampled.
+    """
     ids = current_correlation()
-    trace_context = current_trace_context()
-    if ids is None and not trace_context:
+    if current_span is None:
+        trace_context = current_trace_context()
+    else:
+        trace_context = trace_context_of(current_span)
+    if ids is not None:
+        return stamped(trace_context, ids), None
+    if not trace_context:
         return None
-    return stamped(trace_context, ids) if ids is not None else trace_context
+    if len(trace_context) == 1:
+        return trace_context, '{"traceparent":"%s"}' % trace_context[TRACEPARENT]  # noqa: UP031
+    return trace_context, None

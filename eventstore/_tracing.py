@@ -118,7 +118,12 @@ def current_trace_context() -> dict[str, str]:
         return {}
     # The context's own lookup, not get_current_span(): with no span current (no
     # provider, or outside any span) this is all an append's stamp costs.
-    current: Any = _context.get_current().get(_SPAN_KEY)
+    return trace_context_of(_context.get_current().get(_SPAN_KEY))
+
+
+def trace_context_of(current: Any) -> dict[str, str]:
+    """What propagates span ``current`` (see :func:`current_trace_context`): for a
+    caller holding the span, which then needs no lookup in the context."""
     if current is None:
         return {}
     found = current.get_span_context()
@@ -239,8 +244,11 @@ class _Span:
         if _observers:
             self.started = time.perf_counter()
         if self.tracer is not None:
-            self.current = _start(self.tracer, self.name, self.attributes, self.parents)
-            self.token = _context.attach(_context.set_value(_SPAN_KEY, self.current))
+            # Looked up once: the SDK would look the current context up twice more
+            # (for the parent and for the sampler) when given none.
+            outer = _context.get_current()
+            self.current = _start(self.tracer, self.name, self.attributes, self.parents, outer)
+            self.token = _context.attach(_context.set_value(_SPAN_KEY, self.current, outer))
         return self.current
 
     def __exit__(
@@ -273,9 +281,11 @@ def _start(
     name: str,
     attributes: Mapping[str, Any] | None,
     parents: Iterable[Mapping[str, Any] | None],
+    outer: Any,
 ) -> Any:
-    """Start the span: the first trace context found is its parent; the next ones
-    become links, but only once the sampler kept the span.
+    """Start the span: the first trace context found is its parent (else the
+    current span of ``outer``, the current context); the next ones become links,
+    but only once the sampler kept the span.
 
     The parent is needed for the sampling decision (a parent-based sampler follows
     the caller's choice), the links are not (the SDK's samplers ignore them), so
@@ -291,7 +301,9 @@ def _start(
             break
     # Not copied: the SDK copies what it keeps into the span, and a sampler that
     # drops the span reads the mapping only while deciding.
-    current = tracer.start_span(name, context=parent, attributes=attributes or None)
+    current = tracer.start_span(
+        name, context=outer if parent is None else parent, attributes=attributes or None
+    )
     if parent is not None and current.is_recording():
         _link(current, remaining)
     return current

@@ -108,7 +108,7 @@ class EventStore(Closing):
             self.max_event_bytes,
             models,
             max_batch_bytes=self.max_batch_bytes,
-            stamp=_provenance(),
+            stamp=_provenance(None if traced is None else traced[1]),
         )
         if traced is not None:
             attributes, current = traced

@@ -5,6 +5,7 @@ that is not sampled reads no further than its parent."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +26,7 @@ from support.tracing import in_memory_tracing
 
 from eventstore import (
     InMemoryEventStore,
+    InvalidAppendError,
     NewEvent,
     add_span_observer,
     current_trace_context,
@@ -177,3 +179,58 @@ def test_an_observer_sees_each_span_traced_or_not() -> None:
     with trace_span("unobserved"):
         pass
     assert seen == [("untraced", {"k": 1}, True), ("failed", {}, False)]
+
+
+async def test_every_event_of_an_append_carries_its_span_unless_it_set_the_key() -> None:
+    store = InMemoryEventStore()
+    with in_memory_tracing() as (_, exported):
+        await store.append(
+            "stamped-1",
+            [
+                NewEvent("x", {}),
+                NewEvent("x", {}, metadata={"who": "me"}),
+                NewEvent(
+                    "x", {}, metadata={"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"}
+                ),
+                NewEvent("x", {}),
+            ],
+        )
+    (span,) = exported.get_finished_spans()
+    ids = span.context
+    parent = f"00-{ids.trace_id:032x}-{ids.span_id:016x}-{ids.trace_flags:02x}"
+    assert [e.metadata async for e in store.read_stream("stamped-1")] == [
+        {"traceparent": parent},
+        {"traceparent": parent, "who": "me"},
+        {"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"},
+        {"traceparent": parent},
+    ]
+
+
+async def test_a_trace_state_travels_with_the_stamp() -> None:
+    store = InMemoryEventStore()
+    remote = trace.SpanContext(
+        0xABC,
+        0xDEF,
+        is_remote=True,
+        trace_flags=trace.TraceFlags(1),
+        trace_state=trace.TraceState([("vendor", 'q"b\\s')]),
+    )
+    with in_memory_tracing(), trace.use_span(trace.NonRecordingSpan(remote)):
+        await store.append("stamped-2", [NewEvent("x", {})])
+    [event] = [e async for e in store.read_stream("stamped-2")]
+    assert event.metadata["tracestate"] == 'vendor=q"b\\s'  # escaped in JSON, read back
+    assert event.metadata["traceparent"].startswith(f"00-{0xABC:032x}-")
+
+
+@pytest.mark.parametrize("metadata", [[1], "text", 5])
+async def test_metadata_that_is_not_a_dict_is_refused_with_or_without_a_stamp(
+    metadata: Any,
+) -> None:
+    store = InMemoryEventStore()
+    for tracing in (False, True):
+        with (
+            in_memory_tracing() if tracing else contextlib.nullcontext(),
+            pytest.raises(InvalidAppendError, match=r"event 1 \('x'\): metadata must be"),
+        ):
+            await store.append("refused", [NewEvent("x", {}), NewEvent("x", {}, metadata=metadata)])
+    assert await store.stream_version("refused") == 0
