@@ -10,7 +10,12 @@ it down, in one process:
 2. the ``tracing_overhead`` case's interleaved rounds (the same code), with the
    time spent in the append's span and stamp code timed inside each append block;
 3. their end-to-end wall and client CPU per append and per projected event, min
-   and median per mode.
+   and median per mode;
+4. the floor under ``append_1.tracing_off``: appends taking turns with no tracing,
+   inside a dropped span the SDK starts and ends around them (the benchmark's own:
+   ``sdk-alone`` not attached, ``sdk-current`` with OpenTelemetry's
+   ``start_as_current_span``, what an app's own span costs), and with chronik's own
+   span (``otel-off``); median wall per mode and its ratio to no tracing.
 
 Modes as in ``benchmarks._instrument`` (``absent`` needs a process of its own:
 ``python -m benchmarks --instrument absent``).
@@ -23,14 +28,16 @@ import asyncio
 import contextlib
 import statistics
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import eventstore._store as _store
 from eventstore import _tracing as tracing
 
+from ._append import _event
 from ._context import bench_context
-from ._instrument import instrument
+from ._instrument import Switch, instrument
 from ._overhead import MODES, Sizes, measure_modes
 from ._projection import SEEDED_TRACEPARENT
 from ._server import benchmark_server
@@ -78,7 +85,7 @@ class _SpanClock:
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
         module: Any = _store  # the names the append looks up at call time
-        span, stamp = module.span, module.current_trace_context
+        span, stamp, stamp_of = module.span, module.current_trace_context, module.trace_context_of
 
         @contextlib.contextmanager
         def timed_span(*args: Any, **kwargs: Any) -> Iterator[Any]:
@@ -95,11 +102,16 @@ class _SpanClock:
         def timed_stamp() -> Any:
             return self._timed(stamp)
 
+        def timed_stamp_of(current: Any) -> Any:
+            return self._timed(lambda: stamp_of(current))
+
         module.span, module.current_trace_context = timed_span, timed_stamp
+        module.trace_context_of = timed_stamp_of
         try:
             yield
         finally:
             module.span, module.current_trace_context = span, stamp
+            module.trace_context_of = stamp_of
 
     def _timed(self, call: Callable[[], Any]) -> Any:
         started = time.perf_counter()
@@ -133,6 +145,45 @@ async def interleaved(
     return measured, spans
 
 
+async def sdk_floor(dsn: str, rounds: int, appends: int) -> dict[str, list[float]]:
+    """Wall seconds per append: none, the SDK's dropped span alone around it, and
+    chronik's (``otel-off``), taking turns append by append as in ``_overhead``."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    tracer = TracerProvider(sampler=ALWAYS_OFF).get_tracer("bench")
+    chronik_off = Switch("otel-off")
+    walls: dict[str, list[float]] = {mode: [] for mode in FLOOR_MODES}
+    async with bench_context(dsn, quick=False, repetitions=1, warmup=0) as context:
+        store = await context.chronik_store("sdk_floor")
+        for _ in range(rounds):
+            streams = {mode: f"acct-{uuid.uuid4().hex}" for mode in FLOOR_MODES}
+            for version in range(appends):
+                shift = version % len(FLOOR_MODES)
+                for mode in FLOOR_MODES[shift:] + FLOOR_MODES[:shift]:
+                    if mode == "otel-off":
+                        chronik_off.on()
+                    try:
+                        started = time.perf_counter()
+                        if mode == "sdk-alone":
+                            dropped = tracer.start_span("append")
+                            await store.append(streams[mode], [_event(version)], version)
+                            dropped.end()
+                        elif mode == "sdk-current":
+                            with tracer.start_as_current_span("append"):
+                                await store.append(streams[mode], [_event(version)], version)
+                        else:
+                            await store.append(streams[mode], [_event(version)], version)
+                        walls[mode].append(time.perf_counter() - started)
+                    finally:
+                        chronik_off.off()
+    chronik_off.close()
+    return walls
+
+
+FLOOR_MODES = ("none", "sdk-alone", "sdk-current", "otel-off")
+
+
 def _us(values: list[float]) -> str:
     return f"min {min(values) * 1e6:7.2f}  median {statistics.median(values) * 1e6:7.2f}"
 
@@ -153,6 +204,7 @@ def main() -> None:
         measured, spans = asyncio.run(
             interleaved(server.dsn, arguments.rounds, arguments.appends, arguments.events)
         )
+        walls = asyncio.run(sdk_floor(server.dsn, arguments.rounds, arguments.appends * 5))
     print("span + stamp inside appends, µs per append (wall)")
     for mode in MODES:
         print(f"  {mode:9} {_us(spans[mode])}")
@@ -161,6 +213,11 @@ def main() -> None:
             print(f"{work}: {what} per event, µs")
             for mode in MODES:
                 print(f"  {mode:9} {_us([timing[at] for timing in by_mode[mode]])}")
+    print("append_1 wall per append, µs, and x none: the SDK's dropped span alone vs chronik's")
+    baseline = statistics.median(walls["none"])
+    for mode in FLOOR_MODES:
+        median = statistics.median(walls[mode])
+        print(f"  {mode:11} median {median * 1e6:7.1f}  x none {median / baseline:.3f}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@
   raw: the same one-statement ``INSERT ... VALUES`` as ``append_1``'s raw column,
   on a synchronous autocommit ``psycopg.Connection``.
   eventsourcing: ``account.deposit(i)`` then ``app.save(account)``.
+  In the JSON, ``statement_alone_x_raw``: chronik's append statement alone, with no
+  chronik code around it (see ``_statement_appends``): the most any client could
+  reach on chronik's schema.
 
 ``load_ledger_1000_sync`` (ms per load): ``aggregates.sync.Repository.load`` of
   a 1,000-event Ledger; raw is the stream's ``SELECT`` and ``fetchall()`` on a
@@ -26,6 +29,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from eventstore import NewEvent
+from eventstore._pg_append import AppendStatements
 
 from . import _peer as peer
 from ._aggregates import PER_SAVE, _amount, _peer_build, _peer_load
@@ -93,6 +97,28 @@ def _raw_appends(
     return per_second(transactions, watch.seconds)
 
 
+def _statement_appends(
+    schema: str, connection: psycopg.Connection[Any], transactions: int
+) -> float:
+    """chronik's own append statement, bare: prepared, on a raw cursor, the event's
+    JSON written by hand, no chronik code around it.  What the stream claim (the
+    optimistic-concurrency check and the feed's order guard) costs the server, and
+    so how close to raw any client could bring ``append_1_sync``."""
+    statements = AppendStatements(schema)
+    cursor = psycopg.RawCursor(connection)
+    stream = f"acct-{uuid.uuid4().hex}"
+    start = time.perf_counter()
+    for version in range(transactions):
+        params: list[Any] = [stream, 1, str(uuid.uuid4()), "Deposited", 1]
+        params += [f'{{"amount":{version}}}', "{}"]
+        if version:
+            params.append(version)
+        cursor.execute(statements.statement_for(version, single=True), params, prepare=True)
+        if cursor.fetchone() is None:
+            raise RuntimeError(f"the bare append statement wrote nothing at v{version}")
+    return per_second(transactions, time.perf_counter() - start)
+
+
 def _peer_appends(app: Any, transactions: int) -> float:
     account = peer.new_account(app)
     start = time.perf_counter()
@@ -119,7 +145,15 @@ async def append_1_sync(context: BenchContext) -> list[CaseResult]:
     async def raw_round() -> float:
         return _raw_appends(raw, connection, transactions, raw_cpu)
 
-    rounds: dict[str, Round] = {"chronik": chronik, "raw": raw_round}
+    async def statement_round() -> float:
+        return _statement_appends(store.schema, statement_connection, transactions)
+
+    statement_connection = _sync_connection(context)
+    rounds: dict[str, Round] = {
+        "chronik": chronik,
+        "raw": raw_round,
+        "statement": statement_round,
+    }
     if app is not None:
 
         async def peer_round() -> float:
@@ -127,6 +161,7 @@ async def append_1_sync(context: BenchContext) -> list[CaseResult]:
 
         rounds["eventsourcing"] = peer_round
     measured = await measure(rounds, repetitions=context.repetitions, warmup=context.warmup)
+    statement = measured.pop("statement")
     result = CaseResult(
         name="append_1_sync",
         unit="events/s",
@@ -146,6 +181,9 @@ async def append_1_sync(context: BenchContext) -> list[CaseResult]:
             "events_per_round": transactions,
             "chronik_cpu_us_per_event": cpu_per_event(chronik_cpu, context.warmup),
             "raw_cpu_us_per_event": cpu_per_event(raw_cpu, context.warmup),
+            # The ceiling for any client of chronik's schema (see _statement_appends).
+            "statement_alone_events_per_s": statement.median,
+            "statement_alone_x_raw": statement.median / measured["raw"].median,
         },
     ).record(measured)
     peer_note(result)

@@ -37,6 +37,11 @@ if _trace is not None:
     _unset_providers: tuple[type, ...] = (_trace.ProxyTracerProvider, _trace.NoOpTracerProvider)
     # The key the API keeps the current span under (what get_current_span reads).
     _SPAN_KEY = _trace.propagation._SPAN_KEY
+    # What a span context without a trace state holds (one shared object).
+    _EMPTY_TRACE_STATE = _trace.DEFAULT_TRACE_STATE
+
+#: ``span``'s default: no handled events (compared by identity).
+_NO_PARENTS: tuple[Mapping[str, Any] | None, ...] = ()
 
 SpanObserver = Callable[[str, Mapping[str, Any], float, "BaseException | None"], None]
 _observers: list[SpanObserver] = []
@@ -134,8 +139,10 @@ def trace_context_of(current: Any) -> dict[str, str]:
         TRACEPARENT: "00-%032x-%016x-%02x"  # noqa: UP031
         % (found.trace_id, found.span_id, found.trace_flags)
     }
-    if found.trace_state:
-        carrier[TRACESTATE] = found.trace_state.to_header()
+    state = found.trace_state
+    # The shared empty state first: a TraceState's truth is a Python-level __len__.
+    if state is not _EMPTY_TRACE_STATE and state:
+        carrier[TRACESTATE] = state.to_header()
     return carrier
 
 
@@ -180,7 +187,7 @@ def span(
     name: str,
     attributes: Mapping[str, Any] | None = None,
     *,
-    parents: Iterable[Mapping[str, Any] | None] = (),
+    parents: Iterable[Mapping[str, Any] | None] = _NO_PARENTS,
 ) -> AbstractContextManager[Any]:
     """A span named ``name`` around the block (``None`` is yielded without the extra,
     or while no provider is configured and nothing observes spans).
@@ -243,12 +250,19 @@ class _Span:
     def __enter__(self) -> Any:
         if _observers:
             self.started = time.perf_counter()
-        if self.tracer is not None:
+        tracer = self.tracer
+        if tracer is not None:
             # Looked up once: the SDK would look the current context up twice more
             # (for the parent and for the sampler) when given none.
             outer = _context.get_current()
-            self.current = _start(self.tracer, self.name, self.attributes, self.parents, outer)
-            self.token = _context.attach(_context.set_value(_SPAN_KEY, self.current, outer))
+            if self.parents is _NO_PARENTS:  # an append's span: nothing to parse
+                current = tracer.start_span(
+                    self.name, context=outer, attributes=self.attributes or None
+                )
+            else:
+                current = _start(tracer, self.name, self.attributes, self.parents, outer)
+            self.current = current
+            self.token = _context.attach(_context.set_value(_SPAN_KEY, current, outer))
         return self.current
 
     def __exit__(
