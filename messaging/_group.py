@@ -97,6 +97,23 @@ class OffsetGap:
         )
 
 
+# librdkafka settings the consumers rely on, refused in ``ConsumerOptions.config``
+# (which merges over them): each would break a guarantee without a word.
+_OWNED_SETTINGS = {
+    "bootstrap.servers": "the consumer's bootstrap argument",
+    "group.id": "the consumer's group argument",
+    "enable.auto.commit": "offsets are committed after the effect, or a crash loses messages",
+    "enable.auto.offset.store": "offsets are stored after the effect",
+    "auto.offset.reset": "use start= and offset_gap=; librdkafka's reset skips lost "
+    "messages silently",
+    "isolation.level": "read_committed, or an exactly-once relay's aborted messages are read",
+    "partition.assignment.strategy": "the consumers assign partitions incrementally "
+    "(cooperative-sticky)",
+    "session.timeout.ms": "use session_timeout_ms=",
+    "heartbeat.interval.ms": "use heartbeat_interval_ms=",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class ConsumerOptions:
     """Tuning of a consumer; the defaults suit a service."""
@@ -105,8 +122,9 @@ class ConsumerOptions:
     poll_timeout: float = 0.5
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 1_000
-    #: Extra librdkafka settings (security, client id, ...).  Setting
-    #: ``auto.offset.reset`` here hands gaps back to librdkafka, which jumps silently.
+    #: Extra librdkafka settings (security, client id, ...), also given to the side
+    #: producer and admin client.  The settings the consumers rely on (group, offset
+    #: commits and resets, isolation, assignment, timeouts) are refused here.
     config: dict[str, Any] = field(default_factory=dict)
     #: Where a partition without a committed offset starts.
     start: Literal["earliest", "latest"] = "earliest"
@@ -133,6 +151,13 @@ class ConsumerOptions:
         if not isinstance(self.config, Mapping) or not all(isinstance(k, str) for k in self.config):
             raise MessagingConfigError(
                 subject, f"config must map librdkafka setting names to values, not {self.config!r}"
+            )
+        owned = sorted(set(self.config) & _OWNED_SETTINGS.keys())
+        if owned:
+            raise MessagingConfigError(
+                subject,
+                "config must not set "
+                + "; ".join(f"{name!r} ({_OWNED_SETTINGS[name]})" for name in owned),
             )
         if self.start not in ("earliest", "latest"):
             raise MessagingConfigError(

@@ -70,6 +70,10 @@ OPTIONS: list[tuple[dict[str, object], str]] = [
     ({"session_timeout_ms": 0}, "session_timeout_ms must be an int >= 1, not 0"),
     ({"heartbeat_interval_ms": 10_000}, "heartbeat_interval_ms must be below session_timeout_ms"),
     ({"config": [("client.id", "x")]}, "config must map librdkafka setting names"),
+    ({"config": {"enable.auto.commit": True}}, "'enable.auto.commit' (offsets are committed"),
+    ({"config": {"auto.offset.reset": "earliest"}}, "'auto.offset.reset' (use start= and"),
+    ({"config": {"isolation.level": "read_uncommitted"}}, "'isolation.level' (read_committed"),
+    ({"config": {"group.id": "other"}}, "'group.id' (the consumer's group argument)"),
     ({"start": "beginning"}, "start must be 'earliest' or 'latest', not 'beginning'"),
     ({"offset_gap": "skip"}, "offset_gap must be 'stop' or 'resume', not 'skip'"),
     ({"on_offset_gap": "alert"}, "on_offset_gap must be callable or None, not 'alert'"),
@@ -84,6 +88,18 @@ def test_consumer_options_are_checked_when_made(settings: dict[str, object], say
         ConsumerOptions(**settings)  # type: ignore[arg-type]
     assert says in str(raised.value)
     assert isinstance(raised.value, ValueError)
+
+
+def test_consumer_options_name_every_owned_setting_and_take_the_rest() -> None:
+    owned = {"session.timeout.ms": 1, "heartbeat.interval.ms": 1, "client.id": "me"}
+    with pytest.raises(MessagingConfigError) as raised:
+        ConsumerOptions(config=owned)
+    said = str(raised.value)
+    assert "'heartbeat.interval.ms' (use heartbeat_interval_ms=)" in said
+    assert "'session.timeout.ms' (use session_timeout_ms=)" in said
+    assert "client.id" not in said
+    security = {"client.id": "me", "security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN"}
+    assert ConsumerOptions(config=security).config == security
 
 
 async def _handle(event: Event, context: HandlerContext) -> None:
