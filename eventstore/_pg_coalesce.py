@@ -18,8 +18,14 @@ The coalesced statement only does what is sure to succeed and skips the rest:
   (``pg_try_advisory_xact_lock``), so the statement never waits behind another
   append or deadlocks: every chronik writer of a stream row, a caller's open
   transaction included, holds that lock first; a stream whose lock is busy is
-  skipped.  (A row lock taken by hand, without the queue lock, would make the
-  statement wait, and the appends queued behind it with it.)
+  skipped;
+* whatever else it might wait for (a stream row locked without the queue lock:
+  by hand, or by an older chronik during a rolling upgrade; an uncommitted
+  insert of the same event id) it waits for at most ``LOCK_WAIT`` (the
+  statement sets ``lock_timeout`` for its own transaction, before any row is
+  claimed), then fails as a whole.  Without the bound, every append of the
+  process queued behind that one statement, whatever its stream, until the
+  other transaction ended;
 * the transaction id is taken after every lock is held, and each claim keeps the
   order guard (``last_xid``), so the feed stays in stream order: the batch's
   appends share one transaction id and are ordered within it by position;
@@ -80,6 +86,10 @@ ASYNC_ONLY: Final = True
 #: The most appends one statement carries: a bound on what one commit (and its
 #: first caller) waits for; the rest go in the next statement.
 MAX_APPENDS = 32
+#: The longest a coalesced statement waits for a lock (``lock_timeout``): it
+#: never waits in normal operation (see above), and past this its appends take
+#: the single path, where only the one that needs the lock waits for it.
+LOCK_WAIT = "50ms"
 #: How many coalesced statements may be in flight at once.  One: 4 writers on 2
 #: cores then share a statement 4 at a time.  Two would let the server run one
 #: batch while the client prepares the next, but 4 writers then split into
@@ -104,7 +114,9 @@ _KINDS = {
 # and keeps the appends that got it; ``xact`` reads all of it (count) before it
 # takes the transaction id, and every claim joins ``xact``, so nothing is
 # written, and no id assigned, before every lock is held.  With no lock held,
-# ``xact`` is empty and the statement writes nothing.
+# ``xact`` is empty and the statement writes nothing.  ``xact`` also bounds the
+# lock waits of the claims that follow ($2: LOCK_WAIT; local to the statement's
+# own transaction).
 _QUEUE = """
 WITH queue AS MATERIALIZED (
     SELECT a.n AS slot, a.item->>'s' AS stream_id, (a.item->>'k')::integer AS kind,
@@ -114,7 +126,7 @@ WITH queue AS MATERIALIZED (
      WHERE pg_try_advisory_xact_lock({lock_key}, hashtext(a.item->>'s'))
 ),
 xact AS MATERIALIZED (
-    SELECT pg_current_xact_id() AS xid
+    SELECT set_config('lock_timeout', $2::text, true) AS bounded, pg_current_xact_id() AS xid
       FROM (SELECT count(*) AS held FROM queue) AS locks
      WHERE locks.held > 0
 ),
@@ -286,6 +298,8 @@ class AppendCoalescer:
         self._senders = 0  # tasks sending batches, at most MAX_STATEMENTS
         self._tasks: set[asyncio.Task[None]] = set()  # referenced until done
         self.stats = CoalesceStats()
+        #: ``lock_timeout`` of each statement (see LOCK_WAIT).
+        self.lock_wait = LOCK_WAIT
 
     async def append(
         self, stream_id: str, batch: Sequence[PreparedEvent], expected: ExpectedVersion | int
@@ -393,7 +407,7 @@ class AppendCoalescer:
             # The store's kept raw cursor, as the single path uses it: no
             # placeholder parsing or cursor set-up per statement.
             cursor = _own_cursor(connection)
-            await cursor.execute(statement, [document])
+            await cursor.execute(statement, [document, self.lock_wait])
             rows = await cursor.fetchall()
         except psycopg.Error:
             # Nothing of it was written (or, after a lost commit, all of it: the

@@ -384,6 +384,8 @@ async def test_a_killed_statement_hands_every_append_back(store: PostgresEventSt
     batches = {f"kill-{n}-{uuid.uuid4().hex[:8]}": events(1) for n in range(4)}
     batches[next(iter(batches))] = shared
     first, first_batch = f"first-{uuid.uuid4().hex[:8]}", events(1)
+    # The statement must still be waiting when it is killed, not given up (LOCK_WAIT).
+    coalescer(store).lock_wait = "10min"
     async with store.connection() as holder, store.connection() as admin:
         await holder.execute("BEGIN")
         # An uncommitted insert of the same event id: the coalesced statement's
@@ -411,3 +413,42 @@ async def test_a_killed_statement_hands_every_append_back(store: PostgresEventSt
     )
     assert again == results  # idempotent: the same events, the same positions
     check_feed(await feed(store), again)
+
+
+# -- a lock taken without the queue lock -------------------------------------------
+
+
+async def test_a_row_locked_by_hand_holds_up_only_the_append_that_needs_it(
+    store: PostgresEventStore,
+) -> None:
+    """A stream row locked without chronik's queue lock (by hand, or by an older
+    chronik during an upgrade) holds the coalesced statement that claims it for at
+    most LOCK_WAIT: the appends it carried to other streams then go through while
+    the lock is still held, and the one that needs the row waits alone."""
+    locked = f"locked-{uuid.uuid4().hex[:8]}"
+    created = await store.append(locked, events(1), NO_STREAM)
+    free = {f"free-{n}-{uuid.uuid4().hex[:8]}": events(1) for n in range(3)}
+    streams = sql.Identifier(store.schema, "streams")
+    async with store.connection() as locker:
+        await locker.execute("BEGIN")
+        await locker.execute(
+            sql.SQL("SELECT 1 FROM {} WHERE stream_id = %s FOR UPDATE").format(streams),
+            (locked,),
+        )
+        # Started together: the first goes alone, so the others are sent as one
+        # statement, which claims the locked row too.
+        alone = asyncio.ensure_future(
+            store.append(f"alone-{uuid.uuid4().hex[:8]}", events(1), NO_STREAM)
+        )
+        held_up = asyncio.ensure_future(store.append(locked, events(1), 1))
+        others = [asyncio.ensure_future(store.append(s, b, NO_STREAM)) for s, b in free.items()]
+        done, _ = await asyncio.wait([alone, *others], timeout=HANG_GUARD)
+        assert len(done) == 1 + len(others), "appends to other streams waited for the lock"
+        assert not held_up.done()
+        assert stats(store).statements >= 1 and stats(store).handed_back >= 1
+        await locker.execute("ROLLBACK")
+        result = await asyncio.wait_for(held_up, HANG_GUARD)
+    assert result.version == 2
+    check_feed(
+        await feed(store), [created, alone.result(), result, *(task.result() for task in others)]
+    )
