@@ -5,12 +5,12 @@ append_1_sync``, ``benchmarks._sync``).  This tool runs four one-event append lo
 in turn, round after round (the order rotating), each on a fresh stream, and
 reports the median wall and client CPU per append and each one's ratio to raw:
 
-- ``raw``: the case's raw column (single-row ``INSERT`` on a sync connection);
+- ``raw``: the case's raw column (``_sync._raw_appends``: single-row ``INSERT``s);
 - ``statement``: chronik's append statement alone, bare (``_sync._statement_appends``);
 - ``held``: chronik's validation and encoding (``prepare_batch``) and its append
   (``append_batch``) on one held connection: everything but the pool and the
   store's own call layers;
-- ``store``: ``eventstore.sync.PostgresEventStore.append``, the case's chronik column.
+- ``store``: the case's chronik column (``_sync._chronik_appends``).
 
 So ``statement`` prices the stream claim, ``held`` minus ``statement`` chronik's
 client code, and ``store`` minus ``held`` the pooled connection and the store.
@@ -26,7 +26,6 @@ import uuid
 from collections.abc import Callable
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from eventstore import NewEvent
 from eventstore._pg_append import AppendStatements
@@ -34,9 +33,9 @@ from eventstore._validation import DEFAULT_MAX_EVENT_BYTES, prepare_batch
 from eventstore.sync import PostgresEventStore
 from eventstore.sync._pg_append import append_batch
 
-from ._raw import EMPTY_METADATA, RawEvents
+from ._raw import RawEvents
 from ._server import benchmark_server
-from ._sync import _statement_appends
+from ._sync import _chronik_appends, _raw_appends, _statement_appends
 
 LOOPS = ("raw", "statement", "held", "store")
 
@@ -54,15 +53,6 @@ def _loops(dsn: str, appends: int) -> dict[str, Callable[[], object]]:
     raw_connection = psycopg.Connection.connect(dsn, autocommit=True)
     bare = psycopg.Connection.connect(dsn, autocommit=True)
     held = psycopg.Connection.connect(dsn, autocommit=True)
-    insert = raw.insert(1)
-
-    def raw_loop() -> None:
-        stream = f"acct-{uuid.uuid4().hex}"
-        for version in range(1, appends + 1):
-            data, metadata = Jsonb({"amount": version}), Jsonb(EMPTY_METADATA)
-            raw_connection.execute(
-                insert, (stream, version, uuid.uuid4(), "Deposited", 1, data, metadata)
-            )
 
     def held_loop() -> None:
         stream = f"acct-{uuid.uuid4().hex}"
@@ -72,16 +62,12 @@ def _loops(dsn: str, appends: int) -> dict[str, Callable[[], object]]:
             )
             append_batch(held, statements, stream, batch, version, own_transaction=True)
 
-    def store_loop() -> None:
-        stream = f"acct-{uuid.uuid4().hex}"
-        for version in range(appends):
-            store.append(stream, [NewEvent("Deposited", {"amount": version})], version)
-
+    unused: list[float] = []  # the case's own CPU samples: measured here instead
     return {
-        "raw": raw_loop,
+        "raw": lambda: _raw_appends(raw, raw_connection, appends, unused),
         "statement": lambda: _statement_appends(store.schema, bare, appends),
         "held": held_loop,
-        "store": store_loop,
+        "store": lambda: _chronik_appends(store, appends, unused),
     }
 
 

@@ -40,9 +40,6 @@ if _trace is not None:
     # What a span context without a trace state holds (one shared object).
     _EMPTY_TRACE_STATE = _trace.DEFAULT_TRACE_STATE
 
-#: ``span``'s default: no handled events (compared by identity).
-_NO_PARENTS: tuple[Mapping[str, Any] | None, ...] = ()
-
 SpanObserver = Callable[[str, Mapping[str, Any], float, "BaseException | None"], None]
 _observers: list[SpanObserver] = []
 
@@ -187,7 +184,7 @@ def span(
     name: str,
     attributes: Mapping[str, Any] | None = None,
     *,
-    parents: Iterable[Mapping[str, Any] | None] = _NO_PARENTS,
+    parents: Iterable[Mapping[str, Any] | None] = (),
 ) -> AbstractContextManager[Any]:
     """A span named ``name`` around the block (``None`` is yielded without the extra,
     or while no provider is configured and nothing observes spans).
@@ -255,12 +252,7 @@ class _Span:
             # Looked up once: the SDK would look the current context up twice more
             # (for the parent and for the sampler) when given none.
             outer = _context.get_current()
-            if self.parents is _NO_PARENTS:  # an append's span: nothing to parse
-                current = tracer.start_span(
-                    self.name, context=outer, attributes=self.attributes or None
-                )
-            else:
-                current = _start(tracer, self.name, self.attributes, self.parents, outer)
+            current = _start(tracer, self.name, self.attributes, self.parents, outer)
             self.current = current
             self.token = _context.attach(_context.set_value(_SPAN_KEY, current, outer))
         return self.current
